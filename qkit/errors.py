@@ -1,0 +1,10 @@
+"""User-facing errors.
+
+A ``QkitError`` carries a one-line message meant for the person at the terminal: the CLI
+prints it without a traceback and exits non-zero. Raise it for bad input (a missing file,
+an unknown name, a circuit that does not fit its layer), never for programming errors.
+"""
+
+
+class QkitError(Exception):
+    """A problem with the user's input or environment, explained in one line."""
