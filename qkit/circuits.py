@@ -1,0 +1,354 @@
+"""Circuit catalogue: parameterised Qiskit circuits that become quantum layers.
+
+A circuit is described by a :class:`CircuitSpec`: the Qiskit circuit plus which of its
+parameters are inputs (fed by the classical pre-net, one per column) and which are trainable
+weights, the observables whose expectation values are the layer's outputs, and the scale the
+head applies to ``tanh`` before feeding the inputs.
+
+Built-in circuits are registered timm-style and built by name::
+
+    spec = build_circuit("strongly_entangling", n_qubits=5, depth=3, rotation="x", readout="y")
+
+Add your own with ``@register_circuit("name")`` on a builder ``f(n_qubits, depth, *, opt=...)``
+returning a ``CircuitSpec``, or write an OpenQASM 3 file (see :mod:`qkit.qasm`).
+
+Conventions shared by every builder: inputs are the elements of a ``ParameterVector`` named
+``"x"`` (one per qubit), weights the elements of one named ``"w"``, in the order documented
+per builder (layer-major, then qubit); observables are ``SparsePauliOp`` in Qiskit's
+little-endian labels (Z on qubit k is ``from_sparse_list([("Z", [k], 1)], n)``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from qiskit import QuantumCircuit
+from qiskit.circuit import Gate, Parameter, ParameterVector
+from qiskit.circuit.library import efficient_su2, real_amplitudes
+from qiskit.quantum_info import SparsePauliOp
+
+from qkit.errors import QkitError
+
+__all__ = [
+    "CircuitSpec",
+    "register_circuit",
+    "build_circuit",
+    "list_circuits",
+    "resolve_circuit",
+    "pauli_observables",
+    "save_qasm",
+    "load_qasm",
+    "export_builtins",
+]
+
+# Instructions that are not gates but are harmless for expectation-value evaluation.
+_ALLOWED_NON_GATES = {"barrier"}
+
+
+@dataclass(frozen=True)
+class CircuitSpec:
+    """A parameterised circuit ready to become a ``QuantumLayer``.
+
+    ``inputs`` and ``weights`` together are exactly the circuit's parameters (checked on
+    construction), so binding ``inputs`` to a pre-net output row and ``weights`` to the
+    layer's weight vector leaves nothing free.
+    """
+
+    name: str
+    circuit: QuantumCircuit
+    inputs: list[Parameter]
+    weights: list[Parameter]
+    observables: list[SparsePauliOp]
+    input_scale: float
+
+    def __post_init__(self) -> None:
+        _validate_spec(self)
+
+    @property
+    def n_qubits(self) -> int:
+        return self.circuit.num_qubits
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_weights(self) -> int:
+        return len(self.weights)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.observables)
+
+
+def _validate_spec(spec: CircuitSpec) -> None:
+    """Reject inconsistent specs early, with a message that names the circuit."""
+    where = f"circuit {spec.name!r}"
+    if not isinstance(spec.circuit, QuantumCircuit):
+        raise QkitError(f"{where}: circuit must be a qiskit QuantumCircuit")
+    declared = list(spec.inputs) + list(spec.weights)
+    if len(set(declared)) != len(declared):
+        raise QkitError(f"{where}: a parameter is listed twice among inputs and weights")
+    free = set(spec.circuit.parameters)
+    missing = sorted(p.name for p in free - set(declared))
+    if missing:
+        raise QkitError(f"{where}: parameters neither input nor weight: {', '.join(missing)}")
+    unused = [p.name for p in declared if p not in free]
+    if unused:
+        raise QkitError(f"{where}: inputs/weights not used by the circuit: {', '.join(unused)}")
+    if not spec.observables:
+        raise QkitError(f"{where}: needs at least one observable")
+    for obs in spec.observables:
+        if not isinstance(obs, SparsePauliOp) or obs.num_qubits != spec.circuit.num_qubits:
+            raise QkitError(
+                f"{where}: every observable must be a SparsePauliOp on "
+                f"{spec.circuit.num_qubits} qubits"
+            )
+    for inst in spec.circuit.data:
+        op = inst.operation
+        if not isinstance(op, Gate) and op.name not in _ALLOWED_NON_GATES:
+            raise QkitError(
+                f"{where}: unsupported instruction {op.name!r}; qkit circuits must be unitary "
+                "(no measure, reset or control flow: outputs are expectation values)"
+            )
+    if not math.isfinite(spec.input_scale) or spec.input_scale <= 0:
+        raise QkitError(f"{where}: input_scale must be a positive number")
+
+
+# --------------------------------------------------------------------------- registry
+
+_REGISTRY: dict[str, Callable[..., CircuitSpec]] = {}
+
+
+def register_circuit(name: str) -> Callable[[Callable[..., CircuitSpec]], Callable[..., CircuitSpec]]:
+    """Decorator registering ``builder(n_qubits, depth, **options) -> CircuitSpec`` as ``name``.
+
+    Options are the builder's keyword arguments after ``n_qubits`` and ``depth``;
+    ``build_circuit`` rejects any other keyword with a ``QkitError``.
+    """
+    if not isinstance(name, str) or not name:
+        raise QkitError("circuit name must be a non-empty string")
+
+    def decorator(builder: Callable[..., CircuitSpec]) -> Callable[..., CircuitSpec]:
+        if name in _REGISTRY and _REGISTRY[name] is not builder:
+            raise QkitError(f"circuit {name!r} is already registered")
+        _REGISTRY[name] = builder
+        return builder
+
+    return decorator
+
+
+def list_circuits() -> list[str]:
+    """Names of the registered circuits, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _builder_options(builder: Callable[..., CircuitSpec]) -> list[str]:
+    params = list(inspect.signature(builder).parameters.values())
+    return [p.name for p in params[2:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def build_circuit(name: str, n_qubits: int = 4, depth: int = 1, **options) -> CircuitSpec:
+    """Build the registered circuit ``name`` with ``n_qubits`` qubits and ``depth`` layers."""
+    if name not in _REGISTRY:
+        raise QkitError(f"unknown circuit {name!r}; choose from: {', '.join(list_circuits())}")
+    for label, value in (("n_qubits", n_qubits), ("depth", depth)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise QkitError(f"circuit {name!r}: {label} must be an integer >= 1, got {value!r}")
+    builder = _REGISTRY[name]
+    allowed = _builder_options(builder)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        hint = f"options: {', '.join(allowed)}" if allowed else "it takes no options"
+        raise QkitError(f"circuit {name!r} has no option {', '.join(unknown)} ({hint})")
+    spec = builder(n_qubits, depth, **options)
+    if not isinstance(spec, CircuitSpec):
+        raise QkitError(f"circuit builder {name!r} did not return a CircuitSpec")
+    return spec
+
+
+def resolve_circuit(ref: str | Path, n_qubits: int = 4, depth: int = 1, **options) -> CircuitSpec:
+    """A registered name -> ``build_circuit``; a path to an existing ``.qasm`` file -> ``load_qasm``.
+
+    For a file, the file defines the qubit count and depth; ``n_qubits``/``depth``/options
+    are ignored there (the caller sees the real sizes on the returned spec).
+    """
+    if isinstance(ref, str) and ref in _REGISTRY:
+        return build_circuit(ref, n_qubits=n_qubits, depth=depth, **options)
+    path = Path(ref)
+    if path.suffix == ".qasm" or path.is_file():
+        return load_qasm(path)
+    raise QkitError(
+        f"unknown circuit {str(ref)!r}; choose from: {', '.join(list_circuits())} "
+        "or give a path to an OpenQASM 3 file"
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def pauli_observables(n_qubits: int, pauli: str = "Z") -> list[SparsePauliOp]:
+    """One single-qubit ``pauli`` observable per qubit, qubit k first (little-endian labels)."""
+    return [SparsePauliOp.from_sparse_list([(pauli, [k], 1.0)], num_qubits=n_qubits) for k in range(n_qubits)]
+
+
+def _choice(circuit: str, option: str, value, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise QkitError(
+            f"circuit {circuit!r}: option {option}={value!r} is not one of {', '.join(choices)}"
+        )
+    return value
+
+
+def _start(n_qubits: int, n_weights: int) -> tuple[QuantumCircuit, ParameterVector, ParameterVector]:
+    return QuantumCircuit(n_qubits), ParameterVector("x", n_qubits), ParameterVector("w", n_weights)
+
+
+def _spec(name, qc, x, w, observables, input_scale) -> CircuitSpec:
+    return CircuitSpec(name, qc, list(x), list(w), observables, float(input_scale))
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+@register_circuit("dressed")
+def dressed(n_qubits: int, depth: int) -> CircuitSpec:
+    """Mari et al. dressed quantum circuit (seed 000).
+
+    H on each qubit, RY(x_k * pi/2); then ``depth`` x [RY(w) on every qubit, CNOT chain
+    (0,1), (1,2), ..., (n-2, n-1)]; readout <Z_k>. Weight ``w[l*n + k]`` is layer l, qubit k.
+    input_scale 1: tanh outputs in [-1, 1] become angles in [-pi/2, pi/2] as in the paper.
+    (Mari's PennyLane code applies the CNOT layer before the RY layer; qkit follows the
+    paper's equation L(w) = K (x) RY(w_k), i.e. rotations first.)
+    """
+    qc, x, w = _start(n_qubits, n_qubits * depth)
+    for k in range(n_qubits):
+        qc.h(k)
+        qc.ry(x[k] * (math.pi / 2), k)
+    for layer in range(depth):
+        for k in range(n_qubits):
+            qc.ry(w[layer * n_qubits + k], k)
+        for k in range(n_qubits - 1):
+            qc.cx(k, k + 1)
+    return _spec("dressed", qc, x, w, pauli_observables(n_qubits), 1.0)
+
+
+@register_circuit("basic_entangler")
+def basic_entangler(n_qubits: int, depth: int) -> CircuitSpec:
+    """PennyLane AngleEmbedding + BasicEntanglerLayers (seed 001).
+
+    RX(x_k); then ``depth`` x [RX(w) on every qubit, CNOT ring (0,1), ..., (n-1, 0)] where,
+    like PennyLane, 2 qubits get one CNOT and 1 qubit none. Weight ``w[l*n + k]``.
+    Readout <Z_k>; input_scale pi (angles in [-pi, pi]).
+    """
+    qc, x, w = _start(n_qubits, n_qubits * depth)
+    for k in range(n_qubits):
+        qc.rx(x[k], k)
+    # PennyLane closes the ring only from 3 qubits on: CNOT(1, 0) after CNOT(0, 1) is not a ring.
+    ring = [(k, (k + 1) % n_qubits) for k in range(n_qubits)] if n_qubits > 2 else [(0, 1)][: n_qubits - 1]
+    for layer in range(depth):
+        for k in range(n_qubits):
+            qc.rx(w[layer * n_qubits + k], k)
+        for a, b in ring:
+            qc.cx(a, b)
+    return _spec("basic_entangler", qc, x, w, pauli_observables(n_qubits), math.pi)
+
+
+@register_circuit("strongly_entangling")
+def strongly_entangling(n_qubits: int, depth: int, *, rotation: str = "y", readout: str = "z") -> CircuitSpec:
+    """AngleEmbedding + PennyLane StronglyEntanglingLayers (seeds 002, 003).
+
+    R{rotation}(x_k); then ``depth`` x [Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)
+    on every qubit, then CNOT(i, (i + r) mod n) for each i, with range
+    r = (layer mod (n-1)) + 1 (PennyLane's default ranges; no CNOTs on 1 qubit)].
+    Weights ``w[3*(l*n + i) + j]`` = PennyLane ``weights[l, i, j]`` (j: phi, theta, omega).
+    Readout <Z_k> or <Y_k> (``readout="y"``, Senokosov et al.); input_scale pi.
+    """
+    _choice("strongly_entangling", "rotation", rotation, ("x", "y"))
+    _choice("strongly_entangling", "readout", readout, ("z", "y"))
+    qc, x, w = _start(n_qubits, 3 * n_qubits * depth)
+    embed = qc.rx if rotation == "x" else qc.ry
+    for k in range(n_qubits):
+        embed(x[k], k)
+    for layer in range(depth):
+        for i in range(n_qubits):
+            phi, theta, omega = (w[3 * (layer * n_qubits + i) + j] for j in range(3))
+            qc.rz(phi, i)
+            qc.ry(theta, i)
+            qc.rz(omega, i)
+        if n_qubits > 1:
+            r = layer % (n_qubits - 1) + 1
+            for i in range(n_qubits):
+                qc.cx(i, (i + r) % n_qubits)
+    obs = pauli_observables(n_qubits, readout.upper())
+    return _spec("strongly_entangling", qc, x, w, obs, math.pi)
+
+
+@register_circuit("quanv")
+def quanv(n_qubits: int, depth: int) -> CircuitSpec:
+    """Quanvolution kernel on a 2x2 patch (Senokosov et al., seed 003); 4 qubits only.
+
+    RY(pi * x_k) with pixel x_k; then ``depth`` x [RY(w) on each of the 4 qubits, CNOTs
+    (0,1), (1,2), (2,3)]; readout <Z_k>. Weight ``w[4*l + k]``. input_scale 1: the paper's
+    pixels in [0, 1] give angles in [0, pi]; tanh outputs in [-1, 1] give [-pi, pi].
+    """
+    if n_qubits != 4:
+        raise QkitError(f"circuit 'quanv' is a 2x2 patch kernel: n_qubits must be 4, got {n_qubits}")
+    qc, x, w = _start(4, 4 * depth)
+    for k in range(4):
+        qc.ry(math.pi * x[k], k)
+    for layer in range(depth):
+        for k in range(4):
+            qc.ry(w[4 * layer + k], k)
+        for k in range(3):
+            qc.cx(k, k + 1)
+    return _spec("quanv", qc, x, w, pauli_observables(4), 1.0)
+
+
+_ENTANGLEMENTS = ("reverse_linear", "linear", "full", "circular", "sca", "pairwise")
+
+
+def _library_ansatz(name: str, n_qubits: int, ansatz: QuantumCircuit) -> CircuitSpec:
+    """RY(x_k) angle embedding, then a Qiskit library ansatz with its parameters renamed w."""
+    lib_params = list(ansatz.parameters)  # the library's ParameterVector, in index order
+    qc, x, w = _start(n_qubits, len(lib_params))
+    for k in range(n_qubits):
+        qc.ry(x[k], k)
+    qc.compose(ansatz.assign_parameters(dict(zip(lib_params, w))), inplace=True)
+    return _spec(name, qc, x, w, pauli_observables(n_qubits), math.pi)
+
+
+@register_circuit("real_amplitudes")
+def real_amplitudes_circuit(
+    n_qubits: int, depth: int, *, entanglement: str = "reverse_linear"
+) -> CircuitSpec:
+    """RY(x_k) embedding + ``qiskit.circuit.library.real_amplitudes(reps=depth)``.
+
+    Weights ``w[j]`` = the library's ``θ[j]``: n * (depth + 1) RY angles (layer-major).
+    Readout <Z_k>; input_scale pi.
+    """
+    _choice("real_amplitudes", "entanglement", entanglement, _ENTANGLEMENTS)
+    ansatz = real_amplitudes(n_qubits, entanglement=entanglement, reps=depth)
+    return _library_ansatz("real_amplitudes", n_qubits, ansatz)
+
+
+@register_circuit("efficient_su2")
+def efficient_su2_circuit(
+    n_qubits: int, depth: int, *, entanglement: str = "reverse_linear"
+) -> CircuitSpec:
+    """RY(x_k) embedding + ``qiskit.circuit.library.efficient_su2(reps=depth)`` (RY, RZ layers).
+
+    Weights ``w[j]`` = the library's ``θ[j]``: 2n * (depth + 1) angles; per layer first the n
+    RY angles, then the n RZ angles. Readout <Z_k>; input_scale pi.
+    """
+    _choice("efficient_su2", "entanglement", entanglement, _ENTANGLEMENTS)
+    ansatz = efficient_su2(n_qubits, entanglement=entanglement, reps=depth)
+    return _library_ansatz("efficient_su2", n_qubits, ansatz)
+
+
+# QASM I/O lives in qkit.qasm, which imports this module lazily (no import cycle).
+from qkit.qasm import export_builtins, load_qasm, save_qasm  # noqa: E402

@@ -1,0 +1,1 @@
+"""Engines evaluate a QuantumLayer's circuit; see ``qkit.engines.base`` for the interface."""

@@ -1,0 +1,120 @@
+"""The engine interface and the validation every QuantumLayer runs before any compute.
+
+An engine is one way to evaluate a parameterised Qiskit circuit: ``execute(inputs,
+weights)`` maps a batch of input values ``[B, n_inputs]`` and the weight vector
+``[n_weights]`` to expectation values ``[B, n_observables]``. Engines are registered by
+name so the layer, the CLI and the tests find them in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar, Sequence
+
+import numpy as np
+import torch
+from qiskit.circuit import Parameter, QuantumCircuit
+from qiskit.quantum_info import Pauli, SparsePauliOp
+
+from qkit.engines.gates import NON_UNITARY
+from qkit.errors import QkitError
+
+ENGINES: dict[str, type["Engine"]] = {}
+
+
+def register_engine(cls: type["Engine"]) -> type["Engine"]:
+    ENGINES[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class LayerProgram:
+    """A validated circuit with its ordered inputs, weights and observables."""
+
+    circuit: QuantumCircuit
+    inputs: tuple[Parameter, ...]
+    weights: tuple[Parameter, ...]
+    observables: tuple[SparsePauliOp, ...]
+
+    @property
+    def n_qubits(self) -> int:
+        return self.circuit.num_qubits
+
+
+class Engine(torch.nn.Module):
+    """Evaluates a LayerProgram. Subclasses implement ``execute`` and set ``name``."""
+
+    name: ClassVar[str] = ""
+    differentiable: ClassVar[bool] = True
+
+    def __init__(self, program: LayerProgram, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.program = program
+        self.dtype = dtype
+
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # abstract: every registered engine overrides it
+
+
+def _as_parameters(params, role: str) -> tuple[Parameter, ...]:
+    params = tuple(params)
+    for p in params:
+        if not isinstance(p, Parameter):
+            raise QkitError(f"{role} parameters must be qiskit Parameters, got {type(p).__name__}")
+    if len(set(params)) != len(params):
+        raise QkitError(f"{role} parameters contain duplicates")
+    return params
+
+
+def _as_observables(observables, n_qubits: int) -> tuple[SparsePauliOp, ...]:
+    if isinstance(observables, (SparsePauliOp, Pauli, str)):
+        observables = [observables]
+    result = []
+    for i, obs in enumerate(observables):
+        op = obs if isinstance(obs, SparsePauliOp) else SparsePauliOp(obs)
+        if op.num_qubits != n_qubits:
+            raise QkitError(f"observable {i} acts on {op.num_qubits} qubits but the circuit has "
+                            f"{n_qubits}")
+        if not np.allclose(op.simplify().coeffs.imag, 0.0, atol=1e-12):
+            # Pauli strings are Hermitian, so a Hermitian SparsePauliOp has real coefficients.
+            raise QkitError(f"observable {i} is not Hermitian (complex coefficients): "
+                            "expectation values would not be real")
+        result.append(op)
+    if not result:
+        raise QkitError("at least one observable is needed")
+    return tuple(result)
+
+
+def validate_layer(circuit, input_params: Sequence[Parameter],
+                   weight_params: Sequence[Parameter], observables) -> LayerProgram:
+    """Check that circuit, parameters and observables fit together, before any compute."""
+    if not isinstance(circuit, QuantumCircuit):
+        raise QkitError(f"circuit must be a qiskit QuantumCircuit, got {type(circuit).__name__}")
+    inputs = _as_parameters(input_params, "input")
+    weights = _as_parameters(weight_params, "weight")
+    if set(inputs) & set(weights):
+        shared = sorted(p.name for p in set(inputs) & set(weights))
+        raise QkitError(f"parameters are both inputs and weights: {', '.join(shared)}")
+    declared, used = set(inputs) | set(weights), set(circuit.parameters)
+    if used - declared:
+        names = sorted(p.name for p in used - declared)
+        raise QkitError(f"circuit parameters are neither inputs nor weights: {', '.join(names)}")
+    if declared - used:
+        names = sorted(p.name for p in declared - used)
+        raise QkitError(f"{len(inputs)} inputs + {len(weights)} weights declared but the circuit "
+                        f"has {len(used)} parameters; unused: {', '.join(names)}")
+    for instruction in circuit.data:
+        op = instruction.operation
+        if op.name in NON_UNITARY or instruction.clbits:
+            raise QkitError(f"circuit contains non-unitary instruction '{op.name}' "
+                            "(measure/reset/classical control); a QuantumLayer needs a unitary circuit")
+    return LayerProgram(circuit, inputs, weights, _as_observables(observables, circuit.num_qubits))
+
+
+def make_engine(name: str, program: LayerProgram, dtype: torch.dtype, **options) -> Engine:
+    if name not in ENGINES:
+        raise QkitError(f"unknown engine '{name}'; choose from: {', '.join(sorted(ENGINES))}")
+    return ENGINES[name](program, dtype=dtype, **options)
+
+
+EngineFactory = Callable[[LayerProgram, torch.dtype], Engine]
