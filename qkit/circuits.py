@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Callable
 
 from qiskit import QuantumCircuit
-from qiskit.circuit import Gate, Parameter, ParameterVector
+from qiskit.circuit import Parameter, ParameterVector
 from qiskit.circuit.library import efficient_su2, real_amplitudes
 from qiskit.quantum_info import SparsePauliOp
 
+from qkit.engines.base import validate_layer
 from qkit.errors import QkitError
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 # Instructions that are not gates but are harmless for expectation-value evaluation.
-_ALLOWED_NON_GATES = {"barrier"}
 
 
 @dataclass(frozen=True)
@@ -86,37 +86,17 @@ class CircuitSpec:
 
 
 def _validate_spec(spec: CircuitSpec) -> None:
-    """Reject inconsistent specs early, with a message that names the circuit."""
-    where = f"circuit {spec.name!r}"
-    if not isinstance(spec.circuit, QuantumCircuit):
-        raise QkitError(f"{where}: circuit must be a qiskit QuantumCircuit")
-    declared = list(spec.inputs) + list(spec.weights)
-    if len(set(declared)) != len(declared):
-        raise QkitError(f"{where}: a parameter is listed twice among inputs and weights")
-    free = set(spec.circuit.parameters)
-    missing = sorted(p.name for p in free - set(declared))
-    if missing:
-        raise QkitError(f"{where}: parameters neither input nor weight: {', '.join(missing)}")
-    unused = [p.name for p in declared if p not in free]
-    if unused:
-        raise QkitError(f"{where}: inputs/weights not used by the circuit: {', '.join(unused)}")
-    if not spec.observables:
-        raise QkitError(f"{where}: needs at least one observable")
-    for obs in spec.observables:
-        if not isinstance(obs, SparsePauliOp) or obs.num_qubits != spec.circuit.num_qubits:
-            raise QkitError(
-                f"{where}: every observable must be a SparsePauliOp on "
-                f"{spec.circuit.num_qubits} qubits"
-            )
-    for inst in spec.circuit.data:
-        op = inst.operation
-        if not isinstance(op, Gate) and op.name not in _ALLOWED_NON_GATES:
-            raise QkitError(
-                f"{where}: unsupported instruction {op.name!r}; qkit circuits must be unitary "
-                "(no measure, reset or control flow: outputs are expectation values)"
-            )
+    """Reject inconsistent specs early, with a message that names the circuit.
+
+    The checks are the QuantumLayer's own (``validate_layer``), so a spec that builds is a
+    spec every engine accepts.
+    """
+    try:
+        validate_layer(spec.circuit, spec.inputs, spec.weights, spec.observables)
+    except QkitError as exc:
+        raise QkitError(f"circuit {spec.name!r}: {exc}") from None
     if not math.isfinite(spec.input_scale) or spec.input_scale <= 0:
-        raise QkitError(f"{where}: input_scale must be a positive number")
+        raise QkitError(f"circuit {spec.name!r}: input_scale must be a positive number")
 
 
 # --------------------------------------------------------------------------- registry

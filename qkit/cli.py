@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -46,6 +47,9 @@ class _OneLineErrors(TyperGroup):
             code = 1
         except QkitError as exc:
             _error(str(exc))
+            code = 1
+        except OSError as exc:        # disk full, permission denied...: the message says it all
+            _error(f"{type(exc).__name__}: {exc}")
             code = 1
         if standalone_mode:
             sys.exit(code)
@@ -213,7 +217,7 @@ def train(
     weight_decay: Annotated[float, typer.Option(min=0.0, help="Adam weight decay (L2 penalty).", rich_help_panel=OPTIM)] = 1e-4,
     scheduler: Annotated[Scheduler, typer.Option(help="Learning-rate schedule over the epochs.", rich_help_panel=OPTIM)] = Scheduler.cosine,
     step_size: Annotated[int, typer.Option(min=1, help="StepLR: epochs between learning-rate drops.", rich_help_panel=OPTIM)] = 10,
-    gamma: Annotated[float, typer.Option(min=0.0, max=1.0, help="StepLR: factor of each drop.", rich_help_panel=OPTIM)] = 0.1,
+    gamma: Annotated[float, typer.Option(max=1.0, callback=_positive, help="StepLR: factor of each drop (0 < gamma <= 1).", rich_help_panel=OPTIM)] = 0.1,
     class_weighted_loss: Annotated[bool, typer.Option(help="Weight the loss by inverse class frequency.",
                                                       rich_help_panel=OPTIM)] = False,
     monitor: Annotated[Monitor, typer.Option(help="Validation metric that picks the best epoch and drives early stopping.",
@@ -229,7 +233,7 @@ def train(
     name: Annotated[Optional[str], typer.Option(help="Run folder name (default: <date>-<time>-<preset>).", rich_help_panel=RUN)] = None,
     preset: Annotated[Optional[str], typer.Option(help="Short label used in the run name (default: <dataset>-<backbone>-<head>).",
                                                   rich_help_panel=RUN)] = None,
-    runs_dir: RunsDir = Path("runs"),
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.", rich_help_panel=RUN)] = Path("runs"),
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (its folder or name) with its saved options.",
                                                   rich_help_panel=RUN)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", rich_help_panel=RUN)] = False,
@@ -267,15 +271,15 @@ def train(
         raise typer.Exit(130) from None
     metrics = runs.read_json(run_dir / "test_metrics.json")
     console.print(_metrics_table(metrics, "test metrics"))
-    console.print(f"run: [bold]{escape(str(run_dir))}[/]  ({time.perf_counter() - start:.0f} s)", soft_wrap=True)
+    console.print(f"run: [bold]{escape(str(run_dir))}[/]  ({time.perf_counter() - start:.0f} s)", soft_wrap=True, highlight=False)
 
 
 _SHOWN = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "precision", "f1", "g_mean", "loss")
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.{digits}f}"
     return "-" if value is None else str(value)
 
 
@@ -331,14 +335,16 @@ def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
     if not found:
         Console().print(f"no runs in {escape(str(runs_dir))}")
         return
-    table = Table(title=f"runs in {runs_dir}")
-    for column in ("name", "status", "dataset", "backbone", "head", "circuit", "auc", "accuracy",
-                   "sensitivity", "specificity"):
-        table.add_column(column, justify="right" if column in _SHOWN else "left",
-                         overflow="fold" if column == "name" else "ellipsis")
+    table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", overflow="fold", min_width=16)
+    table.add_column("status", overflow="fold")
+    table.add_column("model", overflow="fold")
+    metrics = {"auc": "AUC", "accuracy": "acc", "sensitivity": "sens", "specificity": "spec"}
+    for header in metrics.values():
+        table.add_column(header, justify="right", no_wrap=True)   # numbers never wrap
     for r in found:
-        table.add_row(*(_fmt(r.get(c)) for c in ("name", "status", "dataset", "backbone", "head", "circuit",
-                                                 "auc", "accuracy", "sensitivity", "specificity")))
+        model = f"{r.get('backbone') or '?'} + {r.get('head') or '?'}"
+        table.add_row(r["name"], r["status"], model, *(_fmt(r.get(k), digits=3) for k in metrics))
     Console().print(table)
 
 

@@ -35,9 +35,7 @@ written elsewhere without any ``qkit`` line loads with the defaults above.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +45,7 @@ from qiskit.circuit import Parameter, ParameterExpression, ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 
 from qkit.errors import QkitError
+from qkit.runs import atomic_write_text
 
 if TYPE_CHECKING:  # qkit.circuits imports this module at its end; import it lazily at run time
     from qkit.circuits import CircuitSpec
@@ -71,19 +70,6 @@ def _format_observable(obs: SparsePauliOp, where: str) -> str:
         c = float(coeff.real)
         terms.append(label if c == 1.0 else f"{c!r}*{label}")
     return " ".join(terms)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file + rename so a crash never leaves half a circuit file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _order_declarations(body: str, names: list[str]) -> str:
@@ -121,7 +107,7 @@ def save_qasm(spec: "CircuitSpec", path: str | Path, comment: str | None = None)
     lines += [f"// qkit name: {spec.name}", f"// qkit input_scale: {spec.input_scale!r}"]
     lines += [f"// qkit observable: {_format_observable(o, where)}" for o in spec.observables]
     path = Path(path)
-    _atomic_write(path, "\n".join(lines) + "\n" + body)
+    atomic_write_text(path, "\n".join(lines) + "\n" + body)
     return path
 
 

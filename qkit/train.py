@@ -20,7 +20,6 @@ split (no augmentation) and only the head trains, on cached feature tensors.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import math
 import os
@@ -115,8 +114,9 @@ class TrainConfig:
         need(is_int(self.seed) and 0 <= self.seed < 2**32, f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         need(self.resize is None or (is_int(self.resize) and self.resize >= 8),
              f"resize must be an integer >= 8, got {self.resize!r}")
-        need(self.classes is None or (len(self.classes) >= 2 and all(is_int(c) and c >= 0 for c in self.classes)
-                                      and len(set(self.classes)) == len(self.classes)),
+        labels = self.classes if isinstance(self.classes, (tuple, list)) else ()
+        need(self.classes is None or (len(labels) >= 2 and len(set(labels)) == len(labels)
+                                      and all(is_int(c) and c >= 0 for c in labels)),
              f"classes must be 2 or more distinct labels >= 0, got {self.classes!r}")
         need(self.positive_class is None or (is_int(self.positive_class) and self.positive_class >= 0),
              f"positive_class must be an integer >= 0, got {self.positive_class!r}")
@@ -451,7 +451,8 @@ def train(cfg: TrainConfig | None, runs_root: str | Path = "runs", resume: str |
     try:
         checkpoint = None
         if run_dir is not None and (run_dir / "checkpoint.pt").is_file():
-            checkpoint = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
+            # CPU first: RNG states must stay CPU tensors; load_state_dict moves weights to the model.
+            checkpoint = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
         # With a checkpoint every weight comes from it: the pretrained source is not needed again.
         bundle, model = _prepare(cfg, device, "none" if checkpoint else None)
         if checkpoint is not None:

@@ -141,13 +141,13 @@ def test_spec_validation_rejects_inconsistent_specs():
     qc.ry(x, 0)
     qc.ry(w, 1)
     z = circuits.pauli_observables(2)
-    with pytest.raises(QkitError, match="neither input nor weight: w0"):
+    with pytest.raises(QkitError, match="neither inputs nor weights: w0"):
         CircuitSpec("c", qc, [x], [], z, 1.0)
-    with pytest.raises(QkitError, match="SparsePauliOp on 2 qubits"):
+    with pytest.raises(QkitError, match="acts on 3 qubits but the circuit has 2"):
         CircuitSpec("c", qc, [x], [w], circuits.pauli_observables(3), 1.0)
     measured = qc.copy()
     measured.measure_all()
-    with pytest.raises(QkitError, match="unsupported instruction 'measure'"):
+    with pytest.raises(QkitError, match="non-unitary instruction 'measure'"):
         CircuitSpec("c", measured, [x], [w], z, 1.0)
 
 
@@ -473,7 +473,7 @@ def _qasm_error(tmp_path, text, match):
         (HAND_WRITTEN.replace("w2", "theta"), "cannot classify: theta"),
         (HAND_WRITTEN.replace("_w_1_", "w1").replace("w_0", "_w_1_"), "both mean w_1"),
         (HAND_WRITTEN.replace("qubit[2] q;", "input float[64] w_7;\nqubit[2] q;"), "never uses: w_7"),
-        (HAND_WRITTEN + "bit[2] c;\nc = measure q;\n", "unsupported instruction 'measure'"),
+        (HAND_WRITTEN + "bit[2] c;\nc = measure q;\n", "non-unitary instruction 'measure'"),
         ("OPENQASM 3.0;\nqubit[1] q;\nfoo q[0];\n", "cannot read OpenQASM 3 file"),
         ("this is not qasm {{{\n", "cannot read OpenQASM 3 file"),
         ("// qkit obsevable: ZZ\n" + HAND_WRITTEN, "unknown qkit header key 'obsevable'"),

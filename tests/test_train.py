@@ -155,7 +155,8 @@ def test_evaluate_run_reproduces_test_metrics(reference):
     run_dir, _ = reference
     result = evaluate_run(run_dir)
     saved = runs.read_json(run_dir / "test_metrics.json")
-    for key in ("auc", "accuracy", "confusion_matrix", "val_threshold"):
+    assert result["confusion_matrix"] == saved["confusion_matrix"]
+    for key in ("auc", "accuracy", "val_threshold"):
         assert result[key] == pytest.approx(saved[key]), key
     assert result["at_val_threshold"]["g_mean"] == pytest.approx(saved["at_val_threshold"]["g_mean"])
     assert runs.read_json(run_dir / "eval_test_statevector.json")["split"] == "test"

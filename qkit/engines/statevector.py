@@ -154,7 +154,12 @@ class StatevectorEngine(Engine):
             members = self.groups.setdefault((table, g.name), [])
             self.refs[i] = GateRef(g.qubits, group=(table, g.name), position=len(members))
             members.append(slots)
+        self._slot_views = {}  # contiguous slots are read as a view instead of a gather
         for key, members in self.groups.items():
+            slots = np.asarray(members)
+            start = int(slots.flat[0])
+            if (slots.ravel() == np.arange(start, start + slots.size)).all():
+                self._slot_views[key] = (start, start + slots.size, slots.shape)
             self.register_buffer(f"_slots_{key[0]}_{key[1]}", torch.tensor(members), persistent=False)
         for role, table in self.tables.items():
             a_in, a_w, const = table.matrices(self.dtype)
@@ -282,8 +287,13 @@ class StatevectorEngine(Engine):
                   if t.columns}
         mats = {}
         for role, name in self.groups:
-            slots = getattr(self, f"_slots_{role}_{name}")
-            mats[(role, name)] = NATIVE[name].build(thetas[role][..., slots]).to(self.cdtype)
+            theta = thetas[role]
+            if (role, name) in self._slot_views:
+                start, stop, shape = self._slot_views[(role, name)]
+                theta = theta[..., start:stop].unflatten(-1, shape)
+            else:
+                theta = theta[..., getattr(self, f"_slots_{role}_{name}")]
+            mats[(role, name)] = NATIVE[name].build(theta).to(self.cdtype)
         return mats
 
     def _matrix(self, ref: GateRef, mats: dict):
@@ -295,11 +305,11 @@ class StatevectorEngine(Engine):
     def _prefix_state(self, mats: dict, batch: int) -> torch.Tensor:
         local = getattr(self, self._v0)  # [1, n, 2]
         for layer in self.prefix_layers:
-            qubits = [q for q, _ in layer]
-            new = (self._layer_matrices(layer, mats) @ local[:, qubits, :, None])[..., 0]
-            if len(qubits) == self.n:
-                local = new
+            qubits = [q for q, _ in layer]  # ascending
+            if len(qubits) == self.n:  # the common case: one gate on every qubit, no gather
+                local = (self._layer_matrices(layer, mats) @ local[..., None])[..., 0]
             else:
+                new = (self._layer_matrices(layer, mats) @ local[:, qubits, :, None])[..., 0]
                 size = max(new.shape[0], local.shape[0])
                 local = local.expand(size, -1, -1).index_copy(
                     1, torch.tensor(qubits, device=new.device), new.expand(size, -1, -1))

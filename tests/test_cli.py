@@ -1,0 +1,136 @@
+"""The command line through Typer's CliRunner, plus one real Ctrl-C in a subprocess."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from qkit import runs
+from qkit.cli import app
+from qkit.train import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+TINY = ["--backbone", "small_cnn", "--head", "linear", "--epochs", "1", "--quiet"]
+
+
+def one_line_error(result) -> str:
+    """The whole stderr of a failed command: exactly one 'error:' line, no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and "Traceback" not in result.output
+    return lines[0]
+
+
+def train_options() -> dict:
+    train_cmd = get_command(app).commands["train"]
+    return {p.name: p for p in train_cmd.params}
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("train", "evaluate", "runs"):
+        assert command in result.stdout
+    bare = runner.invoke(app, [])                 # no_args_is_help
+    assert "train" in bare.output and bare.exit_code == 0
+
+
+def test_train_help_explains_the_options():
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("--dataset", "--backbone", "--freeze-backbone", "--n-qubits", "--device", "--resume",
+                   "--runs-dir", "--classes", "--monitor", "--patience"):
+        assert option in result.stdout
+
+
+def test_every_train_config_field_is_an_option_with_the_same_default():
+    options, defaults = train_options(), TrainConfig()
+    for field in dataclasses.fields(TrainConfig):
+        assert field.name in options, f"qkit train has no --{field.name.replace('_', '-')}"
+        default = options[field.name].default
+        default = getattr(default, "value", default)              # Enum choices
+        assert default == getattr(defaults, field.name), field.name
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--device", "tpu"], "--device"), (["--epochs", "0"], "--epochs"), (["--classes", "abc"], "--classes"),
+    (["--monitor", "f1"], "--monitor"), (["--backbone", "resnet9000"], "--backbone"), (["--lr", "0"], "--lr"),
+])
+def test_bad_option_values_exit_2_with_one_line(args, option):
+    result = runner.invoke(app, ["train", *args])
+    assert result.exit_code == 2
+    assert option in one_line_error(result)
+
+
+def test_missing_data_is_one_line_exit_1(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["train", *TINY, "--data-dir", str(empty), "--no-download",
+                                 "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 1
+    assert "breastmnist.npz not found" in one_line_error(result)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no empty run folder
+
+
+def test_unknown_dataset_is_one_line_exit_1(tmp_path):
+    result = runner.invoke(app, ["train", *TINY, "--dataset", "kneemnist", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "unknown dataset 'kneemnist'" in one_line_error(result)
+
+
+def test_train_then_runs_then_evaluate(data_root, tmp_path):
+    common = ["--runs-dir", str(tmp_path)]
+    result = runner.invoke(app, ["train", *TINY, "--data-dir", str(data_root), "--name", "cli-run", *common],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "auc" in result.stdout and "cli-run" in result.stdout
+    run_dir = tmp_path / "cli-run"
+    assert (run_dir / "test_metrics.json").is_file()
+    auc = runs.read_json(run_dir / "test_metrics.json")["auc"]
+    assert f"{auc:.4f}" in result.stdout
+
+    listed = runner.invoke(app, ["runs", *common], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "cli-run" in listed.stdout and "finished" in listed.stdout
+
+    scored = runner.invoke(app, ["evaluate", "cli-run", "--split", "val", *common], env={"COLUMNS": "200"})
+    assert scored.exit_code == 0, scored.output
+    assert runs.read_json(run_dir / "eval_val_statevector.json")["n"] == 78
+
+    again = runner.invoke(app, ["train", *TINY, "--data-dir", str(data_root), "--name", "cli-run", *common])
+    assert again.exit_code == 1 and "already exists" in one_line_error(again)
+    resumed = runner.invoke(app, ["train", "--resume", "cli-run", "--epochs", "3", *common])
+    assert resumed.exit_code == 1 and "--epochs" in one_line_error(resumed)
+    missing = runner.invoke(app, ["evaluate", "no-such-run", *common])
+    assert missing.exit_code == 1 and "not found" in one_line_error(missing)
+
+
+def test_ctrl_c_says_how_to_resume_and_resume_finishes(data_root, tmp_path):
+    """A real SIGINT to `python -m qkit train`, then `qkit train --resume` completes the run."""
+    cmd = [sys.executable, "-m", "qkit", "train", "--backbone", "small_cnn", "--head", "linear",
+           "--epochs", "5", "--data-dir", str(data_root), "--runs-dir", str(tmp_path), "--name", "stopped", "-q"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "300"})
+    metrics = tmp_path / "stopped" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and metrics.read_text().strip()) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no epoch finished in 120 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)                 # during epoch 2 of 5
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "qkit train --resume" in lines[0] and "stopped" in lines[0]
+    assert not (tmp_path / "stopped" / "test_metrics.json").exists()
+
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "stopped"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in runs.read_jsonl(metrics)] == [1, 2, 3, 4, 5]
+    assert (tmp_path / "stopped" / "test_metrics.json").is_file()
