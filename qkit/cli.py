@@ -24,7 +24,10 @@ from rich.table import Table
 from typer._click import exceptions as click_exceptions   # Typer >= 0.20 vendors Click here
 from typer.core import TyperGroup
 
+from qkit.config import TrainConfig
 from qkit.errors import QkitError
+
+DEFAULTS = TrainConfig()  # option defaults come from the config: one source of truth
 
 
 class _OneLineErrors(TyperGroup):
@@ -173,66 +176,69 @@ def _positive(value: float) -> float:
 def train(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="MedMNIST 2D dataset name (breastmnist, pneumoniamnist, pathmnist, ...) "
-                                         "or a folder with one sub-folder of images per class.", rich_help_panel=DATA)] = "breastmnist",
-    size: Annotated[int, typer.Option(help="MedMNIST image size in pixels: 28, 64, 128 or 224.", rich_help_panel=DATA)] = 28,
+                                         "or a folder with one sub-folder of images per class.", rich_help_panel=DATA)] = DEFAULTS.dataset,
+    size: Annotated[int, typer.Option(help="MedMNIST image size in pixels: 28, 64, 128 or 224.", rich_help_panel=DATA)] = DEFAULTS.size,
     data_dir: Annotated[Optional[str], typer.Option(help="Where the dataset .npz files are (default: $QKIT_DATA_DIR, "
-                                                    "else ~/.medmnist).", rich_help_panel=DATA)] = None,
+                                                    "else ~/.medmnist).", rich_help_panel=DATA)] = DEFAULTS.data_dir,
     resize: Annotated[Optional[int], typer.Option(min=8, help="Resize images to this many pixels (e.g. 224 for ImageNet "
-                                                  "weights).", rich_help_panel=DATA)] = None,
+                                                  "weights).", rich_help_panel=DATA)] = DEFAULTS.resize,
     classes: Annotated[Optional[str], typer.Option(callback=_parse_classes, help="Keep only these labels, e.g. \"0,1\"; "
-                                                   "they become classes 0..k-1 in this order.", rich_help_panel=DATA)] = None,
+                                                   "they become classes 0..k-1 in this order.", rich_help_panel=DATA)] = DEFAULTS.classes,
     balance: Annotated[Balance, typer.Option(help="Class balancing of the training set; 'weighted' weights the loss.",
-                                             rich_help_panel=DATA)] = Balance.none,
+                                             rich_help_panel=DATA)] = Balance(DEFAULTS.balance),
     augment: Annotated[bool, typer.Option(help="Random flips and rotations of training images (off with a frozen backbone).",
-                                          rich_help_panel=DATA)] = True,
+                                          rich_help_panel=DATA)] = DEFAULTS.augment,
     normalize: Annotated[Normalize, typer.Option(help="Pixel normalisation; 'imagenet' for ImageNet-pretrained backbones.",
-                                                 rich_help_panel=DATA)] = Normalize.none,
+                                                 rich_help_panel=DATA)] = Normalize(DEFAULTS.normalize),
     positive_class: Annotated[Optional[int], typer.Option(min=0, help="Index of the positive class of a binary task "
-                                                          "(default: malignant for BreastMNIST, else 1).", rich_help_panel=DATA)] = None,
-    download: Annotated[bool, typer.Option(help="Download a missing MedMNIST file (needs internet).", rich_help_panel=DATA)] = True,
+                                                          "(default: malignant for BreastMNIST, else 1).", rich_help_panel=DATA)] = DEFAULTS.positive_class,
+    download: Annotated[bool, typer.Option(help="Download a missing MedMNIST file (needs internet).", rich_help_panel=DATA)] = DEFAULTS.download,
     backbone: Annotated[str, typer.Option(callback=_registry_check(_backbones, "backbone", "resnet18"),
                                           help="Image feature extractor: resnet18, resnet50, efficientnet_b0, "
-                                          "mobilenet_v3_small, small_cnn (fast on CPU), ...", rich_help_panel=MODEL)] = "resnet18",
+                                          "mobilenet_v3_small, small_cnn (fast on CPU), ...", rich_help_panel=MODEL)] = DEFAULTS.backbone,
     pretrained: Annotated[str, typer.Option(help="Backbone weights: none, imagenet (downloaded once) or the PATH of a "
-                                            "qkit state dict such as runs/NAME/model.pt.", rich_help_panel=MODEL)] = "none",
+                                            "qkit state dict such as runs/NAME/model.pt.", rich_help_panel=MODEL)] = DEFAULTS.pretrained,
     freeze_backbone: Annotated[bool, typer.Option(help="Train only the head; backbone features are computed once.",
-                                                  rich_help_panel=MODEL)] = False,
+                                                  rich_help_panel=MODEL)] = DEFAULTS.freeze_backbone,
     head: Annotated[str, typer.Option(callback=_registry_check(_heads, "head", "quantum"),
                                       help="Classifier head: quantum (a Qiskit circuit) or linear (classical baseline).",
-                                      rich_help_panel=MODEL)] = "quantum",
+                                      rich_help_panel=MODEL)] = DEFAULTS.head,
     circuit: Annotated[str, typer.Option(callback=_registry_check(_circuits, "circuit", "dressed"),
                                          help="Circuit of the quantum head (see circuits/ for the catalogue).",
-                                         rich_help_panel=MODEL)] = "dressed",
-    n_qubits: Annotated[int, typer.Option(min=1, help="Qubits of the quantum head.", rich_help_panel=MODEL)] = 4,
+                                         rich_help_panel=MODEL)] = DEFAULTS.circuit,
+    n_qubits: Annotated[int, typer.Option(min=1, help="Qubits of the quantum head.", rich_help_panel=MODEL)] = DEFAULTS.n_qubits,
     depth: Annotated[int, typer.Option(min=1, help="Repetitions (layers) of the circuit's trainable block.",
-                                       rich_help_panel=MODEL)] = 1,
+                                       rich_help_panel=MODEL)] = DEFAULTS.depth,
     engine: Annotated[str, typer.Option(callback=_registry_check(_engines, "engine", "statevector"),
                                         help="How the circuit is simulated while training: statevector (fast, exact) "
-                                        "or connector (qiskit-machine-learning reference, slow).", rich_help_panel=MODEL)] = "statevector",
+                                        "or connector (qiskit-machine-learning reference, slow).", rich_help_panel=MODEL)] = DEFAULTS.engine,
     small_input: Annotated[Optional[bool], typer.Option(help="Backbone stem for small images (3x3 stride-1 first conv); "
-                                                        "default: on for 28 px images that are not resized.", rich_help_panel=MODEL)] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Maximum number of passes over the training set.", rich_help_panel=OPTIM)] = 20,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per optimisation step.", rich_help_panel=OPTIM)] = 64,
-    lr: Annotated[float, typer.Option(callback=_positive, help="Adam learning rate.", rich_help_panel=OPTIM)] = 1e-3,
-    weight_decay: Annotated[float, typer.Option(min=0.0, help="Adam weight decay (L2 penalty).", rich_help_panel=OPTIM)] = 1e-4,
-    scheduler: Annotated[Scheduler, typer.Option(help="Learning-rate schedule over the epochs.", rich_help_panel=OPTIM)] = Scheduler.cosine,
-    step_size: Annotated[int, typer.Option(min=1, help="StepLR: epochs between learning-rate drops.", rich_help_panel=OPTIM)] = 10,
-    gamma: Annotated[float, typer.Option(max=1.0, callback=_positive, help="StepLR: factor of each drop (0 < gamma <= 1).", rich_help_panel=OPTIM)] = 0.1,
+                                                        "default: on for 28 px images that are not resized.", rich_help_panel=MODEL)] = DEFAULTS.small_input,
+    epochs: Annotated[int, typer.Option(min=1, help="Maximum number of passes over the training set.", rich_help_panel=OPTIM)] = DEFAULTS.epochs,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per optimisation step.", rich_help_panel=OPTIM)] = DEFAULTS.batch_size,
+    lr: Annotated[float, typer.Option(callback=_positive, help="Adam learning rate.", rich_help_panel=OPTIM)] = DEFAULTS.lr,
+    head_lr_scale: Annotated[float, typer.Option(callback=_positive, help="The head learns at lr times this "
+                                                 "(a quantum head's bounded outputs need larger steps).",
+                                                 rich_help_panel=OPTIM)] = DEFAULTS.head_lr_scale,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="Adam weight decay (L2 penalty).", rich_help_panel=OPTIM)] = DEFAULTS.weight_decay,
+    scheduler: Annotated[Scheduler, typer.Option(help="Learning-rate schedule over the epochs.", rich_help_panel=OPTIM)] = Scheduler(DEFAULTS.scheduler),
+    step_size: Annotated[int, typer.Option(min=1, help="StepLR: epochs between learning-rate drops.", rich_help_panel=OPTIM)] = DEFAULTS.step_size,
+    gamma: Annotated[float, typer.Option(max=1.0, callback=_positive, help="StepLR: factor of each drop (0 < gamma <= 1).", rich_help_panel=OPTIM)] = DEFAULTS.gamma,
     class_weighted_loss: Annotated[bool, typer.Option(help="Weight the loss by inverse class frequency.",
-                                                      rich_help_panel=OPTIM)] = False,
+                                                      rich_help_panel=OPTIM)] = DEFAULTS.class_weighted_loss,
     monitor: Annotated[Monitor, typer.Option(help="Validation metric that picks the best epoch and drives early stopping.",
-                                             rich_help_panel=STOP)] = Monitor.auc,
+                                             rich_help_panel=STOP)] = Monitor(DEFAULTS.monitor),
     patience: Annotated[int, typer.Option(min=0, help="Stop after this many epochs without improvement (0: never).",
-                                          rich_help_panel=STOP)] = 5,
+                                          rich_help_panel=STOP)] = DEFAULTS.patience,
     min_delta: Annotated[float, typer.Option(min=0.0, help="Smallest change that counts as an improvement.",
-                                             rich_help_panel=STOP)] = 0.0,
-    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Random seed: same seed, same result.", rich_help_panel=RUN)] = 0,
-    device: Annotated[Device, typer.Option(help="Where to train; auto picks cuda when available.", rich_help_panel=RUN)] = Device.auto,
+                                             rich_help_panel=STOP)] = DEFAULTS.min_delta,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Random seed: same seed, same result.", rich_help_panel=RUN)] = DEFAULTS.seed,
+    device: Annotated[Device, typer.Option(help="Where to train; auto picks cuda when available.", rich_help_panel=RUN)] = Device(DEFAULTS.device),
     num_workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes (0: load in the main process).",
-                                             rich_help_panel=RUN)] = 0,
-    name: Annotated[Optional[str], typer.Option(help="Run folder name (default: <date>-<time>-<preset>).", rich_help_panel=RUN)] = None,
+                                             rich_help_panel=RUN)] = DEFAULTS.num_workers,
+    name: Annotated[Optional[str], typer.Option(help="Run folder name (default: <date>-<time>-<preset>).", rich_help_panel=RUN)] = DEFAULTS.name,
     preset: Annotated[Optional[str], typer.Option(help="Short label used in the run name (default: <dataset>-<backbone>-<head>).",
-                                                  rich_help_panel=RUN)] = None,
+                                                  rich_help_panel=RUN)] = DEFAULTS.preset,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.", rich_help_panel=RUN)] = Path("runs"),
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (its folder or name) with its saved options.",
                                                   rich_help_panel=RUN)] = None,
@@ -243,7 +249,7 @@ def train(
     Example: qkit train --backbone small_cnn --epochs 10
     """
     from qkit import runs
-    from qkit.train import TrainConfig, TrainingInterrupted
+    from qkit.train import TrainingInterrupted
     from qkit.train import train as run_training
 
     if resume is not None:
@@ -315,7 +321,7 @@ def evaluate(
     Writes <run>/eval_<split>_<engine>.json.
     """
     from qkit import runs
-    from qkit.train import evaluate_run
+    from qkit.evaluate import evaluate_run
 
     if engine is not None:
         _registry_check(_engines, "engine", None)(engine)

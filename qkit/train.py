@@ -1,4 +1,4 @@
-"""Training: ``TrainConfig`` in, run folder out.
+"""Training: ``TrainConfig`` (``qkit.config``) in, run folder out.
 
 The loop is deliberately plain (torchvision ``references/classification`` style)::
 
@@ -12,10 +12,12 @@ Everything that decides the next epoch is in ``checkpoint.pt`` (weights, optimiz
 best weights, patience counter, history, RNG states), and each epoch's randomness is seeded
 from ``(seed, epoch)`` rather than inherited from the previous epoch. So a run killed at any
 point and continued with ``train(None, resume=run_dir)`` ends bit-for-bit like an
-uninterrupted one: it simply redoes the unfinished epoch.
+uninterrupted one: it simply redoes the unfinished epoch (seeding helpers: ``qkit.repro``).
 
 With ``freeze_backbone`` the backbone never changes, so its features are computed once per
 split (no augmentation) and only the head trains, on cached feature tensors.
+
+Scoring a finished run folder again (``evaluate_run``) lives in ``qkit.evaluate``.
 """
 
 from __future__ import annotations
@@ -23,213 +25,24 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from qkit import runs
+from qkit.config import TrainConfig
 from qkit.errors import QkitError
+from qkit.repro import epoch_seed, make_loader, resolve_device, rng_state, seed_everything, set_rng_state
 
-BALANCE = ("none", "undersample", "oversample", "weighted")
-NORMALIZE = ("none", "imagenet")
-SCHEDULERS = ("cosine", "step", "none")
-MONITORS = ("auc", "g_mean", "balanced_accuracy", "loss")
-DEVICES = ("auto", "cpu", "cuda")
 CURVE_METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "g_mean")
 Callback = Callable[[str, dict], None]   # callback(event, info); event is "batch" or "epoch"
-
-
-@dataclass
-class TrainConfig:
-    """Every option of ``qkit train``. ``None`` means "choose automatically" where noted."""
-
-    # data (see qkit.data.DataSpec)
-    dataset: str = "breastmnist"        # MedMNIST 2D flag or image-folder path
-    size: int = 28                      # MedMNIST image size: 28, 64, 128, 224
-    data_dir: str | None = None         # else $QKIT_DATA_DIR, else medmnist's default root
-    resize: int | None = None           # resize images (e.g. 224 for ImageNet weights)
-    classes: tuple[int, ...] | None = None   # keep only these labels, relabelled 0..k-1
-    balance: str = "none"               # none | undersample | oversample | weighted
-    augment: bool = True                # flips + rotations on train (off with a frozen backbone)
-    normalize: str = "none"             # none | imagenet
-    positive_class: int | None = None   # binary only; None: malignant for BreastMNIST, else 1
-    download: bool = True
-    # model (see qkit.models.build_model)
-    backbone: str = "resnet18"
-    pretrained: str = "none"            # none | imagenet | PATH to a qkit state dict
-    freeze_backbone: bool = False
-    head: str = "quantum"               # quantum | linear
-    circuit: str = "dressed"
-    n_qubits: int = 4
-    depth: int = 1
-    engine: str = "statevector"
-    small_input: bool | None = None     # None: True for un-resized 28 px images
-    # optimisation
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    scheduler: str = "cosine"           # cosine | step | none
-    step_size: int = 10                 # StepLR only
-    gamma: float = 0.1                  # StepLR only
-    class_weighted_loss: bool = False   # also implied by balance="weighted"
-    # early stopping on the validation set
-    monitor: str = "auc"                # auc | g_mean | balanced_accuracy | loss
-    patience: int = 5                   # epochs without improvement; 0 disables early stopping
-    min_delta: float = 0.0
-    # run
-    seed: int = 0
-    device: str = "auto"                # auto | cpu | cuda | cuda:N
-    num_workers: int = 0
-    name: str | None = None             # run folder name; None: <timestamp>-<preset>
-    preset: str | None = None           # label in the run name; None: <dataset>-<backbone>-<head>
-
-    def validate(self) -> TrainConfig:
-        """Check every value up front; returns self. Problems are one-line QkitErrors."""
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise QkitError(message)
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        def choice(field: str, allowed: tuple[str, ...]) -> None:
-            need(getattr(self, field) in allowed,
-                 f"{field} must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
-
-        for f in ("size", "n_qubits", "depth", "epochs", "batch_size", "step_size"):
-            need(is_int(getattr(self, f)) and getattr(self, f) >= 1,
-                 f"{f} must be an integer >= 1, got {getattr(self, f)!r}")
-        for f in ("patience", "num_workers"):
-            need(is_int(getattr(self, f)) and getattr(self, f) >= 0,
-                 f"{f} must be an integer >= 0, got {getattr(self, f)!r}")
-        need(is_int(self.seed) and 0 <= self.seed < 2**32, f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        need(self.resize is None or (is_int(self.resize) and self.resize >= 8),
-             f"resize must be an integer >= 8, got {self.resize!r}")
-        labels = self.classes if isinstance(self.classes, (tuple, list)) else ()
-        need(self.classes is None or (len(labels) >= 2 and len(set(labels)) == len(labels)
-                                      and all(is_int(c) and c >= 0 for c in labels)),
-             f"classes must be 2 or more distinct labels >= 0, got {self.classes!r}")
-        need(self.positive_class is None or (is_int(self.positive_class) and self.positive_class >= 0),
-             f"positive_class must be an integer >= 0, got {self.positive_class!r}")
-        need(isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
-             f"lr must be a number > 0, got {self.lr!r}")
-        need(isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0,
-             f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
-        need(isinstance(self.gamma, (int, float)) and 0 < self.gamma <= 1,
-             f"gamma must be a number in (0, 1], got {self.gamma!r}")
-        need(isinstance(self.min_delta, (int, float)) and self.min_delta >= 0,
-             f"min_delta must be a number >= 0, got {self.min_delta!r}")
-        choice("balance", BALANCE)
-        choice("normalize", NORMALIZE)
-        choice("scheduler", SCHEDULERS)
-        choice("monitor", MONITORS)
-        need(self.device in DEVICES or str(self.device).startswith("cuda:"),
-             f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
-        return self
-
-    def resolved(self) -> TrainConfig:
-        """A validated copy with the automatic choices made (what config.json records)."""
-        self.validate()
-        small_input = self.small_input
-        if small_input is None:
-            small_input = self.resize is None and self.size == 28
-        dataset_label = Path(self.dataset).name if ("/" in self.dataset or os.sep in self.dataset) else self.dataset
-        return replace(
-            self,
-            classes=tuple(self.classes) if self.classes is not None else None,
-            small_input=bool(small_input),
-            augment=self.augment and not self.freeze_backbone,   # cached features see no augmentation
-            preset=self.preset or f"{dataset_label}-{self.backbone}-{self.head}",
-        )
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """Inverse of ``asdict`` (JSON turns tuples into lists); unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise QkitError(f"unknown TrainConfig option(s): {', '.join(unknown)}")
-        d = dict(d)
-        if d.get("classes") is not None:
-            d["classes"] = tuple(d["classes"])
-        return cls(**d)
-
-    def data_spec(self):
-        from qkit.data import DataSpec
-
-        return DataSpec(dataset=self.dataset, size=self.size, data_dir=self.data_dir, resize=self.resize,
-                        classes=self.classes, balance=self.balance, augment=self.augment,
-                        normalize=self.normalize, positive_class=self.positive_class,
-                        download=self.download, seed=self.seed)
-
-    def model_kwargs(self, n_classes: int) -> dict:
-        return dict(backbone=self.backbone, pretrained=self.pretrained, freeze_backbone=self.freeze_backbone,
-                    head=self.head, n_classes=n_classes, circuit=self.circuit, n_qubits=self.n_qubits,
-                    depth=self.depth, engine=self.engine, small_input=bool(self.small_input))
-
-
-# --------------------------------------------------------------------------- reproducibility
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and every CUDA device)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """A well-mixed seed for one epoch, a pure function of (seed, epoch)."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
-def _seed_worker(worker_id: int) -> None:
-    # torch seeds each worker from the loader's generator; derive NumPy/Python from it.
-    worker_seed = torch.initial_seed() % 2**32
-    np.random.seed(worker_seed)
-    random.seed(worker_seed)
-
-
-def _rng_state() -> dict:
-    name, key, pos, has_gauss, gauss = np.random.get_state()
-    return {"python": random.getstate(), "torch": torch.get_rng_state(),
-            "numpy": [name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    torch.set_rng_state(state["torch"])
-    name, key, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise QkitError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    return torch.device(device)
-
-
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, num_workers: int = 0,
-                generator: torch.Generator | None = None) -> DataLoader:
-    """A DataLoader whose order and worker seeds depend only on ``generator``."""
-    # A final batch of one sample breaks BatchNorm in train mode (1x1 feature maps): drop it.
-    drop_last = shuffle and len(dataset) % batch_size == 1
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      generator=generator, worker_init_fn=_seed_worker if num_workers else None,
-                      drop_last=drop_last)
 
 
 # --------------------------------------------------------------------------- one epoch
@@ -339,6 +152,21 @@ def _loss_weights(cfg: TrainConfig, bundle: Any) -> torch.Tensor | None:
     if (counts == 0).any():
         raise QkitError("class_weighted_loss: a class has no training images")
     return len(bundle.train.labels) / (bundle.n_classes * counts)   # same formula as balance="weighted"
+
+
+def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam with the head at ``lr * head_lr_scale``.
+
+    BreastMNIST gives about nine steps per epoch; a quantum head's outputs are bounded in
+    [-1, 1], so its post-net must grow its weights to several units before predictions are
+    confident, which takes thousands of steps at the backbone's rate.
+    """
+    def trainable(module):
+        return [p for p in module.parameters() if p.requires_grad]
+
+    return torch.optim.Adam([{"params": trainable(model.backbone), "lr": cfg.lr},
+                             {"params": trainable(model.head), "lr": cfg.lr * cfg.head_lr_scale}],
+                            lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -476,8 +304,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
     """Epoch loop with checkpoints, then the final evaluation."""
     weights = _loss_weights(cfg, bundle)
     criterion = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
-                                 lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = _optimizer(cfg, model)
     scheduler = _scheduler(cfg, optimizer)
     state = _fresh_state()
     if checkpoint is not None:
@@ -485,7 +312,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
         if scheduler is not None:
             scheduler.load_state_dict(checkpoint["scheduler"])
         state = {k: checkpoint[k] for k in state}
-        _set_rng_state(checkpoint["rng"])
+        set_rng_state(checkpoint["rng"])
     # metrics.jsonl may hold a line for an epoch whose checkpoint never got written: rewrite it.
     runs.atomic_write_text(run_dir / "metrics.jsonl", "")
     for record in state["history"]:
@@ -538,7 +365,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
             state["history"].append(record)
             runs.atomic_torch_save({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "scheduler": scheduler.state_dict() if scheduler else None,
-                                    "rng": _rng_state()}, run_dir / "checkpoint.pt")
+                                    "rng": rng_state()}, run_dir / "checkpoint.pt")
             runs.append_jsonl(run_dir / "metrics.jsonl", record)
             bars.end_epoch(record, cfg.monitor, improved)
             if callback is not None:
@@ -585,46 +412,3 @@ def _finish(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, net:
     runs.atomic_write_json(run_dir / "test_metrics.json", result)
     # The checkpoint (weights + optimizer state + best weights) is only needed to resume.
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-
-
-# --------------------------------------------------------------------------- evaluation of a saved run
-
-def evaluate_run(run_dir: str | Path, split: str = "test", engine: str | None = None,
-                 batch_size: int = 256) -> dict:
-    """Rebuild a finished run's model (optionally on another quantum engine) and score a split.
-
-    Writes ``<run>/eval_<split>_<engine>.json`` and returns the same dict.
-    """
-    from qkit.metrics import classification_metrics
-    from qkit.models import build_model_from_config
-
-    run_dir = Path(run_dir)
-    if split not in ("train", "val", "test"):
-        raise QkitError(f"split must be train, val or test, got {split!r}")
-    if not (run_dir / "model.pt").is_file():
-        raise QkitError(f"{run_dir} has no model.pt (unfinished or not a qkit run folder)")
-    saved = runs.read_json(run_dir / "config.json")
-    cfg = replace(TrainConfig.from_dict(saved["config"]), augment=False)
-    engine = engine or cfg.engine
-    device = resolve_device(cfg.device)
-    from qkit.data import build_data
-
-    bundle = build_data(cfg.data_spec())
-    model = build_model_from_config(saved["model"], engine=engine)
-    try:
-        model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
-    except RuntimeError as exc:
-        raise QkitError(f"model.pt does not fit the model in config.json: {str(exc).splitlines()[0]}") from None
-    model.to(device)
-    start = time.perf_counter()
-    y, p, loss = evaluate(model, make_loader(getattr(bundle, split), batch_size), device, nn.CrossEntropyLoss())
-    result = classification_metrics(y, p, bundle.positive_class)
-    result.update(split=split, engine=engine, loss=loss, seconds=round(time.perf_counter() - start, 3))
-    test_metrics = run_dir / "test_metrics.json"
-    if bundle.positive_class is not None and test_metrics.is_file():
-        threshold = runs.read_json(test_metrics).get("val_threshold")
-        if threshold is not None:
-            result.update(val_threshold=threshold, at_val_threshold=classification_metrics(
-                y, p, bundle.positive_class, threshold=threshold))
-    runs.atomic_write_json(run_dir / f"eval_{split}_{engine}.json", result)
-    return result

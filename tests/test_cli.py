@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from qkit import runs
 from qkit.cli import app
-from qkit.train import TrainConfig
+from qkit.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()

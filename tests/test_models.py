@@ -253,3 +253,14 @@ def test_quantum_head_gradients_reach_prenet_and_circuit(images):
     assert model.head.quantum.weight.grad.abs().sum() > 0
     assert model.head.pre.weight.grad.abs().sum() > 0
     assert model.backbone.features[0].weight.grad.abs().sum() > 0
+
+
+def test_quantum_head_angles_stay_out_of_tanh_saturation():
+    """Large or drifting backbone features must not pin every circuit angle to the rails."""
+    torch.manual_seed(0)
+    head = QuantumHead(in_features=64, n_classes=2)
+    features = torch.randn(32, 64) * 50 + 20  # far larger than the pre-net was initialised for
+    angles = head.encode(features) / head.input_scale  # tanh outputs in [-1, 1]
+    saturated = (angles.abs() > 0.99).float().mean().item()
+    assert saturated < 0.1
+    assert angles.std(0).min().item() > 0.3  # inputs still vary across images

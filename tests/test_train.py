@@ -11,9 +11,12 @@ import pytest
 import torch
 
 from qkit import runs
+from qkit.config import TrainConfig
 from qkit.errors import QkitError
+from qkit.evaluate import evaluate_run
 from qkit.models import SmallCNN, build_model
-from qkit.train import TrainConfig, TrainingInterrupted, evaluate_run, seed_everything, train
+from qkit.repro import seed_everything
+from qkit.train import TrainingInterrupted, train
 
 RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "model.pt", "test_metrics.json",
              "training_curves.png", "roc.png", "confusion_matrix.png")
@@ -167,7 +170,7 @@ def test_evaluate_run_reproduces_test_metrics(reference):
 @pytest.mark.parametrize("change, message", [
     (dict(epochs=0), "epochs"), (dict(scheduler="linear"), "scheduler"), (dict(lr=-1.0), "lr"),
     (dict(monitor="f1"), "monitor"), (dict(device="tpu"), "device"), (dict(classes=(1,)), "classes"),
-    (dict(balance="smote"), "balance"), (dict(seed=-1), "seed"),
+    (dict(balance="smote"), "balance"), (dict(seed=-1), "seed"), (dict(head_lr_scale=0), "head_lr_scale"),
 ])
 def test_config_validation_is_one_line(change, message):
     with pytest.raises(QkitError, match=message) as err:
@@ -176,8 +179,19 @@ def test_config_validation_is_one_line(change, message):
 
 
 def test_config_round_trips_through_json():
-    cfg = TrainConfig(classes=(0, 1), resize=64).resolved()
+    cfg = TrainConfig(classes=(0, 1), resize=64, backbone="resnet18").resolved()
     assert cfg.small_input is False and cfg.preset == "breastmnist-resnet18-quantum"
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.__dict__))) == cfg
     with pytest.raises(QkitError, match="unknown TrainConfig option"):
         TrainConfig.from_dict({"epochz": 3})
+
+
+def test_head_learns_at_scaled_rate():
+    from qkit.models import build_model
+    from qkit.train import _optimizer
+
+    model = build_model(backbone="small_cnn", head="quantum")
+    optimizer = _optimizer(TrainConfig(lr=2e-3, head_lr_scale=5.0), model)
+    by_lr = {group["lr"]: {id(p) for p in group["params"]} for group in optimizer.param_groups}
+    assert by_lr[2e-3] == {id(p) for p in model.backbone.parameters()}
+    assert by_lr[1e-2] == {id(p) for p in model.head.parameters()}
