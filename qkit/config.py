@@ -49,7 +49,7 @@ class TrainConfig:
     engine: str = "statevector"
     small_input: bool | None = None     # None: True for un-resized 28 px images
     # optimisation
-    epochs: int = 60
+    epochs: int = 150
     batch_size: int = 32
     lr: float = 1e-3
     head_lr_scale: float = 10.0         # the head learns at lr * head_lr_scale (see train._optimizer)
@@ -60,7 +60,7 @@ class TrainConfig:
     class_weighted_loss: bool = False   # also implied by balance="weighted"
     # early stopping on the validation set
     monitor: str = "loss"               # loss | auc | g_mean | balanced_accuracy
-    patience: int = 15                  # epochs without improvement; 0 disables early stopping
+    patience: int = 40                  # epochs without improvement; 0 disables early stopping
     min_delta: float = 0.0
     # run
     seed: int = 0
