@@ -24,7 +24,7 @@ from rich.table import Table
 from typer._click import exceptions as click_exceptions   # Typer >= 0.20 vendors Click here
 from typer.core import TyperGroup
 
-from qkit.config import TrainConfig
+from qkit.config import BALANCE, DEVICES, MONITORS, NORMALIZE, SCHEDULERS, TrainConfig
 from qkit.errors import QkitError
 
 DEFAULTS = TrainConfig()  # option defaults come from the config: one source of truth
@@ -80,35 +80,17 @@ app = typer.Typer(
 
 # --------------------------------------------------------------------------- option types
 
-class Balance(str, Enum):
-    none = "none"
-    undersample = "undersample"
-    oversample = "oversample"
-    weighted = "weighted"
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum of a config's choices, so Typer validates them and lists them in --help."""
+    return Enum(name, {v: v for v in values}, type=str)
 
 
-class Normalize(str, Enum):
-    none = "none"
-    imagenet = "imagenet"
-
-
-class Scheduler(str, Enum):
-    cosine = "cosine"
-    step = "step"
-    none = "none"
-
-
-class Monitor(str, Enum):
-    auc = "auc"
-    g_mean = "g_mean"
-    balanced_accuracy = "balanced_accuracy"
-    loss = "loss"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
+# The choices live in qkit.config; the CLI only exposes them.
+Balance = _choices("Balance", BALANCE)
+Normalize = _choices("Normalize", NORMALIZE)
+Scheduler = _choices("Scheduler", SCHEDULERS)
+Monitor = _choices("Monitor", MONITORS)
+Device = _choices("Device", DEVICES)
 
 
 class Split(str, Enum):

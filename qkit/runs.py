@@ -143,15 +143,19 @@ def append_jsonl(path: str | Path, record: dict) -> Path:
 
 # --------------------------------------------------------------------------- reading
 
-def read_json(path: str | Path) -> Any:
-    """Parse a JSON file; a missing or invalid file is a one-line QkitError."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise QkitError(f"file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise QkitError(f"cannot read {path}: {exc}") from None
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing or invalid file is a one-line QkitError."""
+    path = Path(path)
+    text = _read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -161,12 +165,7 @@ def read_json(path: str | Path) -> Any:
 def read_jsonl(path: str | Path) -> list[dict]:
     """Records of a JSON-lines file; skips blank lines and a truncated final line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise QkitError(f"file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QkitError(f"cannot read {path}: {exc}") from None
+    text = _read_text(path)
     lines = text.split("\n")
     records = []
     for i, line in enumerate(lines, start=1):

@@ -8,8 +8,9 @@ name so the layer, the CLI and the tests find them in one place.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ class LayerProgram:
         return self.circuit.num_qubits
 
 
-class Engine(torch.nn.Module):
+class Engine(torch.nn.Module, ABC):
     """Evaluates a LayerProgram. Subclasses implement ``execute`` and set ``name``."""
 
     name: ClassVar[str] = ""
@@ -52,8 +53,9 @@ class Engine(torch.nn.Module):
         self.program = program
         self.dtype = dtype
 
+    @abstractmethod
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every registered engine overrides it
+        """Expectation values ``[B, n_observables]`` for inputs ``[B, n_inputs]``."""
 
 
 def _as_parameters(params, role: str) -> tuple[Parameter, ...]:
@@ -116,5 +118,3 @@ def make_engine(name: str, program: LayerProgram, dtype: torch.dtype, **options)
         raise QkitError(f"unknown engine '{name}'; choose from: {', '.join(sorted(ENGINES))}")
     return ENGINES[name](program, dtype=dtype, **options)
 
-
-EngineFactory = Callable[[LayerProgram, torch.dtype], Engine]
