@@ -49,7 +49,7 @@ class AngleTable:
 
     n_inputs: int
     n_weights: int
-    columns: list = field(default_factory=list)  # per slot: (coeffs dict, const) or sympy fn
+    columns: list = field(default_factory=list)  # per slot: ({(role, j): coeff}, const)
     nonlinear: list = field(default_factory=list)  # (slot, fn, [("x"|"w", index), ...])
 
     def add(self, value, index: dict) -> int:
@@ -160,7 +160,9 @@ class StatevectorEngine(Engine):
             start = int(slots.flat[0])
             if (slots.ravel() == np.arange(start, start + slots.size)).all():
                 self._slot_views[key] = (start, start + slots.size, slots.shape)
-            self.register_buffer(f"_slots_{key[0]}_{key[1]}", torch.tensor(members), persistent=False)
+            else:
+                self.register_buffer(f"_slots_{key[0]}_{key[1]}", torch.tensor(members),
+                                     persistent=False)
         for role, table in self.tables.items():
             a_in, a_w, const = table.matrices(self.dtype)
             self.register_buffer(f"_a_in_{role}", a_in, persistent=False)
@@ -348,23 +350,23 @@ class StatevectorEngine(Engine):
             elif state.shape[0] < self.dim:  # fused run, but a small batch: gate by gate
                 state = self._run(step[1], state, mats)
             else:
-                state = state @ self._fused_matrix(step[1], mats)
+                state = state @ self._fused_matrix(step[1], mats, state.device)
         return state
 
-    def _fused_matrix(self, steps, mats) -> torch.Tensor:
+    def _fused_matrix(self, steps, mats, device) -> torch.Tensor:
         """F with ``state @ F`` equal to running ``steps``; its cost is independent of B."""
         fused = None
         for step in steps:
             if step[0] == "layer":
-                kron_t = self._layer_kron(step[1], mats).transpose(0, 1)
+                kron_t = self._layer_kron(step[1], mats, device).transpose(0, 1)
                 fused = kron_t if fused is None else fused @ kron_t
                 continue
             if fused is None:
-                fused = torch.eye(self.dim, dtype=self.cdtype, device=self._a_in_x.device)
+                fused = torch.eye(self.dim, dtype=self.cdtype, device=device)
             fused = self._run([step], fused, mats)
         return fused
 
-    def _layer_kron(self, refs: list[GateRef], mats) -> torch.Tensor:
+    def _layer_kron(self, refs: list[GateRef], mats, device) -> torch.Tensor:
         """kron(M_{n-1}, ..., M_0) of weight-only single-qubit gates, identity elsewhere."""
         by_qubit = {ref.qubits[0]: self._matrix(ref, mats)[0] for ref in refs}
         eye = None
@@ -373,8 +375,7 @@ class StatevectorEngine(Engine):
             if q in by_qubit:
                 m = by_qubit[q]
             else:
-                eye = eye if eye is not None else torch.eye(2, dtype=self.cdtype,
-                                                            device=self._a_in_x.device)
+                eye = eye if eye is not None else torch.eye(2, dtype=self.cdtype, device=device)
                 m = eye
             if kron is None:
                 kron = m
