@@ -170,6 +170,9 @@ def train(
                                              rich_help_panel=DATA)] = Balance(DEFAULTS.balance),
     augment: Annotated[bool, typer.Option(help="Random flips and rotations of training images (off with a frozen backbone).",
                                           rich_help_panel=DATA)] = DEFAULTS.augment,
+    vertical_flip: Annotated[Optional[bool], typer.Option(help="Vertical flips in the augmentation; default: only for "
+                                                          "images with no up and down (pathology, dermatoscopy, blood, "
+                                                          "tissue), not ultrasound, X-ray or CT.", rich_help_panel=DATA)] = DEFAULTS.vertical_flip,
     normalize: Annotated[Normalize, typer.Option(help="Pixel normalisation; 'imagenet' for ImageNet-pretrained backbones.",
                                                  rich_help_panel=DATA)] = Normalize(DEFAULTS.normalize),
     positive_class: Annotated[Optional[int], typer.Option(min=0, help="Index of the positive class of a binary task "
@@ -208,6 +211,11 @@ def train(
     gamma: Annotated[float, typer.Option(max=1.0, callback=_positive, help="StepLR: factor of each drop (0 < gamma <= 1).", rich_help_panel=OPTIM)] = DEFAULTS.gamma,
     class_weighted_loss: Annotated[bool, typer.Option(help="Weight the loss by inverse class frequency.",
                                                       rich_help_panel=OPTIM)] = DEFAULTS.class_weighted_loss,
+    ema_decay: Annotated[float, typer.Option(min=0.0, max=0.9999, help="Keep an exponential moving average of the weights "
+                                             "(per step, this decay; 0: off); validation scores it and model.pt holds it.",
+                                             rich_help_panel=OPTIM)] = DEFAULTS.ema_decay,
+    precise_bn: Annotated[bool, typer.Option(help="Recompute BatchNorm statistics on the un-augmented training images "
+                                             "before each validation.", rich_help_panel=OPTIM)] = DEFAULTS.precise_bn,
     monitor: Annotated[Monitor, typer.Option(help="Validation metric that picks the best epoch and drives early stopping.",
                                              rich_help_panel=STOP)] = Monitor(DEFAULTS.monitor),
     patience: Annotated[int, typer.Option(min=0, help="Stop after this many epochs without improvement (0: never).",

@@ -35,6 +35,7 @@ class TrainConfig:
     classes: tuple[int, ...] | None = None   # keep only these labels, relabelled 0..k-1
     balance: str = "none"               # none | undersample | oversample | weighted
     augment: bool = True                # flips + rotations on train (off with a frozen backbone)
+    vertical_flip: bool | None = None   # None: only for orientation-free sets (qkit.data.ORIENTATION_FREE)
     normalize: str = "none"             # none | imagenet
     positive_class: int | None = None   # binary only; None: malignant for BreastMNIST, else 1
     download: bool = True
@@ -58,6 +59,8 @@ class TrainConfig:
     step_size: int = 10                 # StepLR only
     gamma: float = 0.1                  # StepLR only
     class_weighted_loss: bool = False   # also implied by balance="weighted"
+    precise_bn: bool = True             # BatchNorm statistics recomputed on un-augmented train images per epoch
+    ema_decay: float = 0.998            # per-step EMA of the weights (scored, kept); 0 disables
     # early stopping on the validation set
     monitor: str = "loss"               # loss | auc | g_mean | balanced_accuracy
     patience: int = 40                  # epochs without improvement; 0 disables early stopping
@@ -103,6 +106,8 @@ class TrainConfig:
              and self.head_lr_scale > 0, f"head_lr_scale must be a number > 0, got {self.head_lr_scale!r}")
         need(isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0,
              f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        need(isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1,
+             f"ema_decay must be a number in [0, 1), got {self.ema_decay!r}")
         need(isinstance(self.gamma, (int, float)) and 0 < self.gamma <= 1,
              f"gamma must be a number in (0, 1], got {self.gamma!r}")
         need(isinstance(self.min_delta, (int, float)) and self.min_delta >= 0,
@@ -122,8 +127,12 @@ class TrainConfig:
         if small_input is None:
             small_input = self.resize is None and self.size == 28
         dataset_label = Path(self.dataset).name if ("/" in self.dataset or os.sep in self.dataset) else self.dataset
+        from qkit.data import DataSpec, _vertical_flip   # lazy: config stays light to import
+
+        vertical_flip = _vertical_flip(DataSpec(dataset=self.dataset, vertical_flip=self.vertical_flip))
         return replace(
             self,
+            vertical_flip=vertical_flip,
             classes=tuple(self.classes) if self.classes is not None else None,
             small_input=bool(small_input),
             augment=self.augment and not self.freeze_backbone,   # cached features see no augmentation
@@ -147,6 +156,7 @@ class TrainConfig:
 
         return DataSpec(dataset=self.dataset, size=self.size, data_dir=self.data_dir, resize=self.resize,
                         classes=self.classes, balance=self.balance, augment=self.augment,
+                        vertical_flip=self.vertical_flip,
                         normalize=self.normalize, positive_class=self.positive_class,
                         download=self.download, seed=self.seed)
 

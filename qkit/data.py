@@ -9,6 +9,7 @@ an error, never a silently different dataset.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,11 @@ NORMALIZE_MODES = ("none", "imagenet")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ROTATION_DEGREES = 15.0        # "small" random rotations for training augmentation
+# Vertical flips only where images have no up and down: microscopy and dermatoscopy. In
+# ultrasound the probe is at the top and posterior acoustic shadowing (a malignancy sign)
+# lies below a lesion; X-ray, CT and OCT images have an anatomical up. On BreastMNIST the
+# default run with vertical flips reached test AUC 0.869 / 0.868 (seeds 0, 1; see README).
+ORIENTATION_FREE = ("pathmnist", "dermamnist", "bloodmnist", "tissuemnist")
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)   # image-folder train/val/test
 PRERESIZE_BUDGET = 1 << 30     # resize whole splits up front when they fit in 1 GiB, else per item
 
@@ -48,6 +54,7 @@ class DataSpec:
     classes: tuple[int, ...] | None = None   # keep only these labels, relabelled 0..k-1 in order
     balance: str = "none"           # none | undersample | oversample | weighted
     augment: bool = True            # random flips + rotations on the train split only
+    vertical_flip: bool | None = None   # with augment; None: only for ORIENTATION_FREE datasets
     normalize: str = "none"         # none | imagenet
     positive_class: int | None = None   # index into class_names; binary only
     download: bool = True
@@ -58,7 +65,8 @@ class ImageTensorDataset(Dataset):
     """In-memory images ``uint8 [N, C, H, W]`` with labels; items ``(float32 [3, H, W], int)``."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, ids: list[str], *,
-                 resize: int | None = None, augment: bool = False, normalize: str = "none"):
+                 resize: int | None = None, augment: bool = False, vertical_flip: bool = True,
+                 normalize: str = "none"):
         self.images = images
         self.labels = labels.to(torch.int64)
         self.ids = ids
@@ -67,7 +75,7 @@ class ImageTensorDataset(Dataset):
         self.augment = augment
         self.normalize = normalize
         self._augment = v2.Compose([
-            v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
+            v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(0.5 if vertical_flip else 0.0),
             v2.RandomRotation(ROTATION_DEGREES, interpolation=v2.InterpolationMode.BILINEAR),
         ]) if augment else None
         # x * scale + shift with [3, 1, 1] operands: uint8 -> [0, 1] (-> ImageNet statistics)
@@ -87,6 +95,12 @@ class ImageTensorDataset(Dataset):
         if self._augment is not None:
             img = self._augment(img)    # on uint8 and before the channel repeat: cheapest
         return torch.addcmul(self._shift, img.to(torch.float32), self._scale), self._labels[index]
+
+    def without_augmentation(self) -> ImageTensorDataset:
+        """The same images (shared memory) as the evaluation splits see them: no augmentation."""
+        plain = copy.copy(self)
+        plain.augment, plain._augment = False, None
+        return plain
 
     def class_counts(self, n_classes: int) -> list[int]:
         return torch.bincount(self.labels, minlength=n_classes).tolist()
@@ -142,12 +156,17 @@ def build_data(spec: DataSpec) -> DataBundle:
     splits["train"], weights = _balance(*splits["train"], len(names), names, spec)
     datasets = {
         s: ImageTensorDataset(x, y, ids, resize=spec.resize, normalize=spec.normalize,
-                              augment=spec.augment and s == "train")
+                              augment=spec.augment and s == "train", vertical_flip=_vertical_flip(spec))
         for s, (x, y, ids) in splits.items()
     }
     source.update(balance=spec.balance, classes=list(spec.classes) if spec.classes else None)
     return DataBundle(datasets["train"], datasets["val"], datasets["test"], names, positive,
                       weights, source)
+
+
+def _vertical_flip(spec: DataSpec) -> bool:
+    """Whether training augmentation flips vertically (``spec.vertical_flip``, else by dataset)."""
+    return spec.dataset.lower() in ORIENTATION_FREE if spec.vertical_flip is None else spec.vertical_flip
 
 
 def describe(bundle: DataBundle) -> dict:

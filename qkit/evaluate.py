@@ -18,7 +18,7 @@ from qkit import runs
 from qkit.config import TrainConfig
 from qkit.errors import QkitError
 from qkit.repro import make_loader, resolve_device
-from qkit.train import evaluate
+from qkit.epoch import evaluate
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", engine: str | None = None,

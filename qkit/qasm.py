@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from qiskit import QuantumCircuit, qasm3
+from qiskit import qasm3
 from qiskit.circuit import Parameter, ParameterExpression, ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 

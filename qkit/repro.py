@@ -71,8 +71,9 @@ def resolve_device(device: str) -> torch.device:
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, num_workers: int = 0,
                 generator: torch.Generator | None = None) -> DataLoader:
     """A DataLoader whose order and worker seeds depend only on ``generator``."""
-    # A final batch of one sample breaks BatchNorm in train mode (1x1 feature maps): drop it.
-    drop_last = shuffle and len(dataset) % batch_size == 1
+    # Training drops a short final batch: its BatchNorm statistics would come from a handful of
+    # images (BreastMNIST: 546 = 17 * 32 + 2) and one sample breaks BatchNorm outright.
+    drop_last = shuffle and (len(dataset) > batch_size or len(dataset) == 1)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       generator=generator, worker_init_fn=_seed_worker if num_workers else None,
                       drop_last=drop_last)

@@ -34,66 +34,17 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.optim.swa_utils import AveragedModel
+from torch.utils.data import DataLoader
 
 from qkit import runs
 from qkit.config import TrainConfig
+from qkit.epoch import evaluate, extract_features, make_ema, recompute_batchnorm, train_one_epoch
 from qkit.errors import QkitError
 from qkit.repro import epoch_seed, make_loader, resolve_device, rng_state, seed_everything, set_rng_state
 
 CURVE_METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "g_mean")
 Callback = Callable[[str, dict], None]   # callback(event, info); event is "batch" or "epoch"
-
-
-# --------------------------------------------------------------------------- one epoch
-
-def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module,
-                    optimizer: torch.optim.Optimizer, device: torch.device | str,
-                    progress: Callable[[float], None] | None = None) -> float:
-    """One pass over ``loader``; returns the mean training loss. ``progress(loss)`` per batch."""
-    model.train()
-    total, count = 0.0, 0
-    for x, y in loader:
-        x, y = x.to(device), y.to(device).view(-1).long()
-        optimizer.zero_grad(set_to_none=True)
-        loss = criterion(model(x), y)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(y)
-        count += len(y)
-        if progress is not None:
-            progress(loss.item())
-    return total / max(count, 1)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str,
-             criterion: nn.Module | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """(y_true [N], softmax probabilities [N, C], mean loss or NaN without a criterion)."""
-    model.eval()
-    labels, probs, total = [], [], 0.0
-    for x, y in loader:
-        x, y = x.to(device), y.to(device).view(-1).long()
-        logits = model(x)
-        if criterion is not None:
-            total += criterion(logits, y).item() * len(y)
-        labels.append(y.cpu())
-        probs.append(torch.softmax(logits.float(), dim=1).cpu())
-    y_true = torch.cat(labels).numpy() if labels else np.zeros(0, dtype=np.int64)
-    p = torch.cat(probs).double().numpy() if probs else np.zeros((0, 0))
-    loss = total / len(y_true) if (criterion is not None and len(y_true)) else math.nan
-    return y_true, p, loss
-
-
-@torch.no_grad()
-def extract_features(backbone: nn.Module, loader: DataLoader, device: torch.device | str) -> TensorDataset:
-    """Backbone features of a whole split as a TensorDataset (features on CPU, int64 labels)."""
-    backbone.eval()
-    feats, labels = [], []
-    for x, y in loader:
-        feats.append(backbone(x.to(device)).float().cpu())
-        labels.append(y.view(-1).long())
-    return TensorDataset(torch.cat(feats), torch.cat(labels))
 
 
 # --------------------------------------------------------------------------- progress display
@@ -136,8 +87,9 @@ class _Bars:
             self.bar.update(self.epoch_task, advance=1)
             value = record.get("val_loss" if monitor == "loss" else f"val_{monitor}")
             shown = "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+            watched = "" if monitor == "loss" else f"  val_{monitor} {shown}"
             self.log(f"epoch {record['epoch']:>3}/{self.epochs}  train_loss {record['train_loss']:.4f}  "
-                     f"val_loss {record['val_loss']:.4f}  val_{monitor} {shown}{'  *' if improved else ''}  "
+                     f"val_loss {record['val_loss']:.4f}{watched}{'  *' if improved else ''}  "
                      f"({record['seconds']:.1f}s)")
 
 
@@ -188,6 +140,15 @@ def _improved(value: float | None, best: float | None, monitor: str, min_delta: 
     if best is None:
         return True
     return value < best - min_delta if monitor == "loss" else value > best + min_delta
+
+
+def _scored_state(model: nn.Module, net: nn.Module, ema: AveragedModel | None) -> dict:
+    """A CPU copy of the whole model's state as validation scored it (the EMA weights when on)."""
+    state = model.state_dict()
+    if ema is not None:
+        prefix = "" if net is model else "head."     # frozen backbone: net is model.head
+        state.update({prefix + k: v for k, v in ema.module.state_dict().items()})
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
 def _fresh_state() -> dict:
@@ -325,6 +286,18 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
         splits = {k: extract_features(model.backbone, make_loader(ds, cfg.batch_size, num_workers=workers), device)
                   for k, ds in splits.items()}
         net, workers = model.head, 0
+    # The EMA copy averages the trained module (parameters and BatchNorm statistics); when on,
+    # it is what validation scores, what early stopping keeps and what model.pt holds.
+    ema = make_ema(net, cfg.ema_decay)
+    if ema is not None and checkpoint is not None:
+        ema.load_state_dict(checkpoint["ema"])
+    scored = ema.module if ema is not None else net
+    bn_loader = None
+    if cfg.precise_bn and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        plain = splits["train"].without_augmentation() if hasattr(splits["train"], "without_augmentation") \
+            else splits["train"]
+        bn_loader = DataLoader(plain, cfg.batch_size, num_workers=workers,      # equal-size batches
+                               drop_last=len(plain) > cfg.batch_size)
     shuffle_gen = torch.Generator()
     train_loader = make_loader(splits["train"], cfg.batch_size, True, workers, shuffle_gen)
     val_loader = make_loader(splits["val"], cfg.batch_size, num_workers=workers)
@@ -346,8 +319,10 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
                     callback("batch", {"epoch": epoch, "batch": next(n_batch), "loss": loss})
 
             lr = optimizer.param_groups[0]["lr"]
-            train_loss = train_one_epoch(net, train_loader, criterion, optimizer, device, on_batch)
-            y_val, p_val, val_loss = evaluate(net, val_loader, device, criterion)
+            train_loss = train_one_epoch(net, train_loader, criterion, optimizer, device, on_batch, ema)
+            if bn_loader is not None:
+                recompute_batchnorm(scored, bn_loader, device)
+            y_val, p_val, val_loss = evaluate(scored, val_loader, device, criterion)
             if scheduler is not None:
                 scheduler.step()
             record = _epoch_record(epoch, train_loss, val_loss, y_val, p_val, bundle.positive_class, lr,
@@ -357,7 +332,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
             improved = _improved(value, state["best_metric"], cfg.monitor, cfg.min_delta)
             if improved:
                 state.update(best_metric=value, best_epoch=epoch, bad_epochs=0,
-                             best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+                             best_state=_scored_state(model, net, ema))
                 runs.atomic_torch_save(state["best_state"], run_dir / "model.pt")
             else:
                 state["bad_epochs"] += 1
@@ -365,6 +340,7 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
             state["history"].append(record)
             runs.atomic_torch_save({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "scheduler": scheduler.state_dict() if scheduler else None,
+                                    "ema": ema.state_dict() if ema else None,
                                     "rng": rng_state()}, run_dir / "checkpoint.pt")
             runs.append_jsonl(run_dir / "metrics.jsonl", record)
             bars.end_epoch(record, cfg.monitor, improved)

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from qkit.data import (IMAGENET_MEAN, IMAGENET_STD, MEDMNIST_2D, DataSpec, build_data,
-                       describe, resolve_data_dir)
+from qkit.config import TrainConfig
+from qkit.data import (IMAGENET_MEAN, IMAGENET_STD, MEDMNIST_2D, DataSpec, ImageTensorDataset,
+                       _vertical_flip, build_data, describe, resolve_data_dir)
 from qkit.errors import QkitError
 
 BREAST_MD5 = medmnist.INFO["breastmnist"]["MD5"]
@@ -65,6 +66,26 @@ def test_augment_on_train_only(data_root):
     assert torch.equal(b.test[7][0], plain.test[7][0])
     assert torch.equal(plain.train[3][0], plain.train[3][0])
     assert torch.allclose(plain.train[3][0][0], plain.train.images[3, 0].float() / 255)
+
+
+@pytest.mark.parametrize("vertical_flip, flipped_some", [(False, False), (True, True)])
+def test_vertical_flips_only_when_asked(vertical_flip, flipped_some):
+    """Top-bright images stay top-bright under rotation and horizontal flips; vertical flips swap."""
+    images = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    images[..., :14, :] = 200
+    ds = ImageTensorDataset(images, torch.zeros(1), ["a"], augment=True, vertical_flip=vertical_flip)
+    torch.manual_seed(0)
+    tops = [(x[0, :14].mean() > x[0, 14:].mean()).item() for x, _ in (ds[0] for _ in range(40))]
+    assert (not all(tops)) == flipped_some
+    assert torch.equal(ds.without_augmentation()[0][0], ds.without_augmentation()[0][0])
+
+
+def test_vertical_flip_default_depends_on_the_modality():
+    assert _vertical_flip(DataSpec(dataset="breastmnist")) is False        # ultrasound: probe at the top
+    assert _vertical_flip(DataSpec(dataset="chestmnist")) is False
+    assert _vertical_flip(DataSpec(dataset="pathmnist")) is True           # microscopy: no up and down
+    assert _vertical_flip(DataSpec(dataset="breastmnist", vertical_flip=True)) is True
+    assert TrainConfig(dataset="dermamnist").resolved().vertical_flip is True
 
 
 def test_resize_and_imagenet_normalisation(data_root):

@@ -77,6 +77,24 @@ def test_run_folder_has_every_record(reference):
     assert metrics["best_epoch"] in (1, 2) and metrics["epochs_run"] == 2
 
 
+def test_saved_batchnorm_statistics_are_those_of_the_plain_training_images(reference):
+    """precise_bn: model.pt's BatchNorm buffers are recomputed on un-augmented training batches."""
+    from torch.utils.data import DataLoader
+
+    from qkit.data import build_data
+    from qkit.epoch import recompute_batchnorm
+
+    run_dir, cfg = reference
+    model = build_model(backbone="small_cnn", head="linear")
+    model.load_state_dict(load_state(run_dir))
+    saved = {k: v.clone() for k, v in model.state_dict().items() if "running_" in k}
+    assert saved
+    train_split = build_data(cfg.resolved().data_spec()).train.without_augmentation()
+    recompute_batchnorm(model, DataLoader(train_split, cfg.batch_size, drop_last=True), "cpu")
+    for key, value in saved.items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
 def test_same_seed_gives_identical_run(reference, tmp_path):
     run_dir, cfg = reference
     assert_same_run(run_dir, train(cfg, tmp_path, progress=False))
@@ -171,6 +189,7 @@ def test_evaluate_run_reproduces_test_metrics(reference):
     (dict(epochs=0), "epochs"), (dict(scheduler="linear"), "scheduler"), (dict(lr=-1.0), "lr"),
     (dict(monitor="f1"), "monitor"), (dict(device="tpu"), "device"), (dict(classes=(1,)), "classes"),
     (dict(balance="smote"), "balance"), (dict(seed=-1), "seed"), (dict(head_lr_scale=0), "head_lr_scale"),
+    (dict(ema_decay=1.0), "ema_decay"), (dict(ema_decay=-0.1), "ema_decay"),
 ])
 def test_config_validation_is_one_line(change, message):
     with pytest.raises(QkitError, match=message) as err:

@@ -1,0 +1,74 @@
+"""One epoch's building blocks: exact BatchNorm statistics, the weight EMA, training loaders."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from qkit.epoch import ema_decay_at, make_ema, recompute_batchnorm, train_one_epoch
+from qkit.models import build_model
+from qkit.repro import make_loader
+from qkit.train import _scored_state
+
+
+def test_recompute_batchnorm_averages_the_batch_statistics():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, momentum=0.3))
+    x = torch.randn(48, 3) * 2 + 1
+    net.train()
+    net(torch.randn(8, 3))                              # stale running statistics
+    recompute_batchnorm(net, DataLoader(TensorDataset(x, torch.zeros(48)), batch_size=16), "cpu")
+    with torch.no_grad():
+        hidden = net[0](x).view(3, 16, 4)               # the three batches the loader made
+    bn = net[1]
+    torch.testing.assert_close(bn.running_mean, hidden.mean((0, 1)), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(bn.running_var, hidden.var(1, unbiased=True).mean(0), rtol=1e-5, atol=1e-6)
+    assert bn.momentum == 0.3 and net.training          # settings restored
+
+
+def test_ema_follows_the_warmed_up_average():
+    net = nn.Sequential(nn.Linear(2, 1), nn.BatchNorm1d(1))
+    ema = make_ema(net, 0.9)
+    expected = None
+    for step in range(30):
+        with torch.no_grad():
+            net[0].weight.fill_(float(step))
+            net[1].num_batches_tracked.fill_(step)
+        ema.update_parameters(net)
+        expected = float(step) if expected is None else \
+            ema_decay_at(0.9, step) * expected + (1 - ema_decay_at(0.9, step)) * step
+        assert ema.module[0].weight.flatten()[0].item() == pytest.approx(expected, rel=1e-6)
+    assert ema_decay_at(0.9, 0) == pytest.approx(0.1) and ema_decay_at(0.9, 1000) == 0.9
+    assert ema.module[1].num_batches_tracked.item() == 29           # counters are copied
+    assert make_ema(net, 0.0) is None
+
+
+def test_ema_is_updated_by_train_one_epoch():
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    ema = make_ema(net, 0.5)
+    loader = DataLoader(TensorDataset(torch.randn(20, 3), torch.randint(0, 2, (20,))), batch_size=5)
+    train_one_epoch(net, loader, nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.5), "cpu",
+                    model_ema=ema)
+    assert int(ema.n_averaged) == 4
+    assert not torch.equal(ema.module.weight, net.weight)
+
+
+def test_scored_state_takes_the_head_from_the_ema_when_the_backbone_is_frozen():
+    model = build_model(backbone="small_cnn", head="linear")
+    ema = make_ema(model.head, 0.99)
+    with torch.no_grad():
+        ema.module.weight.fill_(0.25)
+    state = _scored_state(model, model.head, ema)
+    assert state.keys() == model.state_dict().keys()
+    assert torch.all(state["head.weight"] == 0.25)
+    for key, value in model.state_dict().items():
+        if key.startswith("backbone."):
+            assert torch.equal(state[key], value), key
+
+
+@pytest.mark.parametrize("n, batch, sizes", [(546, 32, [32] * 17), (64, 32, [32, 32]), (20, 32, [20])])
+def test_training_loader_drops_a_short_last_batch(n, batch, sizes):
+    data = TensorDataset(torch.zeros(n, 1), torch.zeros(n))
+    assert [len(x) for x, _ in make_loader(data, batch, shuffle=True, generator=torch.Generator())] == sizes
+    assert sum(len(x) for x, _ in make_loader(data, batch)) == n        # evaluation sees every image
