@@ -4,7 +4,8 @@ The loop is deliberately plain (torchvision ``references/classification`` style)
 
     for epoch in epochs:
         reseed from (seed, epoch)         # data order + augmentation independent of history
-        train_one_epoch -> evaluate(val) -> scheduler.step()
+        train_one_epoch (also updates the weight EMA) -> recompute BatchNorm statistics
+        -> evaluate(val) (the EMA weights when on) -> scheduler.step()
         keep best-on-validation weights, early stopping, atomic checkpoint.pt
     reload best weights -> evaluate(test) -> test_metrics.json + figures
 
