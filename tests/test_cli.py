@@ -63,6 +63,7 @@ def test_every_train_config_field_is_an_option_with_the_same_default():
 @pytest.mark.parametrize("args, option", [
     (["--device", "tpu"], "--device"), (["--epochs", "0"], "--epochs"), (["--classes", "abc"], "--classes"),
     (["--monitor", "f1"], "--monitor"), (["--backbone", "resnet9000"], "--backbone"), (["--lr", "0"], "--lr"),
+    (["--ema-decay", "1.5"], "--ema-decay"),
 ])
 def test_bad_option_values_exit_2_with_one_line(args, option):
     result = runner.invoke(app, ["train", *args])
