@@ -56,7 +56,7 @@ def test_atomic_write_json_makes_plain_json(tmp_path):
 
 
 def test_atomic_torch_save_round_trip(tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     state = {"w": torch.arange(6.0).reshape(2, 3)}
     path = atomic_torch_save(state, tmp_path / "best.pt")
     loaded = torch.load(path, weights_only=True)
