@@ -46,8 +46,6 @@ __all__ = [
     "export_builtins",
 ]
 
-# Instructions that are not gates but are harmless for expectation-value evaluation.
-
 
 @dataclass(frozen=True)
 class CircuitSpec:

@@ -57,7 +57,6 @@ class QuantumLayer(torch.nn.Module):
         if dtype not in (torch.float32, torch.float64):
             raise QkitError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.program = validate_layer(circuit, input_params, weight_params, observables)
-        self.engine_name = engine
         self.engine = make_engine(engine, self.program, dtype)
         n_weights = len(self.program.weights)
         if initial_weights is None:
@@ -96,4 +95,4 @@ class QuantumLayer(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"qubits={self.program.n_qubits}, inputs={self.n_inputs}, "
                 f"weights={self.weight.numel()}, outputs={self.n_outputs}, "
-                f"engine={self.engine_name}")
+                f"engine={self.engine.name}")

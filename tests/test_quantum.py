@@ -215,6 +215,7 @@ def _small():
     ("complex_observable", "not Hermitian"),
     ("measure", "non-unitary"),
     ("reset", "non-unitary"),
+    ("nested_reset", "non-unitary"),
     ("engine", "unknown engine"),
     ("initial_weights", "initial_weights has"),
 ])
@@ -236,6 +237,10 @@ def test_invalid_layers_fail_before_compute(case, message):
         qc.measure_all()
     elif case == "reset":
         qc.reset(0)
+    elif case == "nested_reset":      # hidden inside a custom instruction
+        inner = QuantumCircuit(2)
+        inner.reset(1)
+        qc.append(inner.to_instruction(), [0, 1])
     elif case == "engine":
         kwargs["engine"] = "quantum_magic"
     elif case == "initial_weights":

@@ -17,7 +17,7 @@ import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import Pauli, SparsePauliOp
 
-from qkit.engines.gates import NON_UNITARY
+from qkit.engines.gates import check_unitary
 from qkit.errors import QkitError
 
 ENGINES: dict[str, type["Engine"]] = {}
@@ -46,7 +46,6 @@ class Engine(torch.nn.Module, ABC):
     """Evaluates a LayerProgram. Subclasses implement ``execute`` and set ``name``."""
 
     name: ClassVar[str] = ""
-    differentiable: ClassVar[bool] = True
 
     def __init__(self, program: LayerProgram, dtype: torch.dtype = torch.float32):
         super().__init__()
@@ -105,11 +104,7 @@ def validate_layer(circuit, input_params: Sequence[Parameter],
         names = sorted(p.name for p in declared - used)
         raise QkitError(f"{len(inputs)} inputs + {len(weights)} weights declared but the circuit "
                         f"has {len(used)} parameters; unused: {', '.join(names)}")
-    for instruction in circuit.data:
-        op = instruction.operation
-        if op.name in NON_UNITARY or instruction.clbits:
-            raise QkitError(f"circuit contains non-unitary instruction '{op.name}' "
-                            "(measure/reset/classical control); a QuantumLayer needs a unitary circuit")
+    check_unitary(circuit)
     return LayerProgram(circuit, inputs, weights, _as_observables(observables, circuit.num_qubits))
 
 

@@ -152,8 +152,21 @@ def _is_free(value) -> bool:
     return isinstance(value, ParameterExpression) and len(value.parameters) > 0
 
 
+def check_unitary(circuit: QuantumCircuit) -> None:
+    """QkitError unless every instruction, inside custom instructions too, is unitary."""
+    for instruction in circuit.data:
+        op = instruction.operation
+        if op.name in IGNORED:
+            continue
+        if op.name in NON_UNITARY or instruction.clbits:
+            raise QkitError(f"circuit contains non-unitary instruction '{op.name}' "
+                            "(measure/reset/classical control); a QuantumLayer needs a unitary circuit")
+        if not isinstance(op, Gate) and op.definition is not None:
+            check_unitary(op.definition)
+
+
 def flatten(circuit: QuantumCircuit) -> list[FlatGate]:
-    """Unroll a circuit into native parametric gates and constant-matrix gates.
+    """Unroll a circuit (``check_unitary`` passed) into native parametric and constant-matrix gates.
 
     Decomposition happens once, at layer construction: a parametric gate qkit has no
     builder for (``cu``, ``rzx``, ``xx_plus_yy``, a user's custom gate, ...) is replaced by
@@ -170,9 +183,6 @@ def _flatten_into(circuit: QuantumCircuit, qubit_map: list[int], out: list[FlatG
         qubits = tuple(qubit_map[circuit.find_bit(q).index] for q in instruction.qubits)
         if op.name in IGNORED:
             continue
-        if op.name in NON_UNITARY or getattr(op, "condition", None) is not None or instruction.clbits:
-            raise QkitError(f"circuit contains non-unitary instruction '{op.name}' "
-                            "(measure/reset/classical control); a QuantumLayer needs a unitary circuit")
         params = tuple(op.params)
         parametric = any(_is_free(p) for p in params)
         if parametric and op.name in NATIVE:
