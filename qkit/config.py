@@ -127,12 +127,11 @@ class TrainConfig:
         if small_input is None:
             small_input = self.resize is None and self.size == 28
         dataset_label = Path(self.dataset).name if ("/" in self.dataset or os.sep in self.dataset) else self.dataset
-        from qkit.data import DataSpec, _vertical_flip   # lazy: config stays light to import
+        from qkit.data import default_vertical_flip   # lazy: config stays light to import
 
-        vertical_flip = _vertical_flip(DataSpec(dataset=self.dataset, vertical_flip=self.vertical_flip))
         return replace(
             self,
-            vertical_flip=vertical_flip,
+            vertical_flip=default_vertical_flip(self.dataset) if self.vertical_flip is None else self.vertical_flip,
             classes=tuple(self.classes) if self.classes is not None else None,
             small_input=bool(small_input),
             augment=self.augment and not self.freeze_backbone,   # cached features see no augmentation

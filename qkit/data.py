@@ -22,6 +22,8 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from qkit.balancing import balance
+from qkit.config import BALANCE, NORMALIZE
 from qkit.errors import QkitError
 
 MEDMNIST_2D: list[str] = [
@@ -29,8 +31,6 @@ MEDMNIST_2D: list[str] = [
     if issubclass(getattr(medmnist, info["python_class"]), medmnist.dataset.MedMNIST2D)
 ]
 SIZES = (28, 64, 128, 224)
-BALANCE_MODES = ("none", "undersample", "oversample", "weighted")
-NORMALIZE_MODES = ("none", "imagenet")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ROTATION_DEGREES = 15.0        # "small" random rotations for training augmentation
@@ -73,8 +73,6 @@ class ImageTensorDataset(Dataset):
         self.ids = ids
         self._labels = self.labels.tolist()   # python ints: cheaper than tensor.item() per item
         self.resize = resize if resize and resize != images.shape[-1] else None
-        self.augment = augment
-        self.normalize = normalize
         self._augment = v2.Compose([
             v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(0.5 if vertical_flip else 0.0),
             v2.RandomRotation(ROTATION_DEGREES, interpolation=v2.InterpolationMode.BILINEAR),
@@ -100,11 +98,8 @@ class ImageTensorDataset(Dataset):
     def without_augmentation(self) -> ImageTensorDataset:
         """The same images (shared memory) as the evaluation splits see them: no augmentation."""
         plain = copy.copy(self)
-        plain.augment, plain._augment = False, None
+        plain._augment = None
         return plain
-
-    def class_counts(self, n_classes: int) -> list[int]:
-        return torch.bincount(self.labels, minlength=n_classes).tolist()
 
 
 @dataclass
@@ -154,10 +149,11 @@ def build_data(spec: DataSpec) -> DataBundle:
     positive = _positive_class(spec.positive_class, len(names), default_pos)
     if spec.resize:
         splits = {s: (_maybe_preresize(x, spec.resize), y, i) for s, (x, y, i) in splits.items()}
-    splits["train"], weights = _balance(*splits["train"], len(names), names, spec)
+    splits["train"], weights = balance(*splits["train"], names, spec.balance, spec.seed)
     datasets = {
         s: ImageTensorDataset(x, y, ids, resize=spec.resize, normalize=spec.normalize,
-                              augment=spec.augment and s == "train", vertical_flip=_vertical_flip(spec))
+                              augment=spec.augment and s == "train", vertical_flip=default_vertical_flip(spec.dataset) if spec.vertical_flip is None
+                              else spec.vertical_flip)
         for s, (x, y, ids) in splits.items()
     }
     source.update(balance=spec.balance, classes=list(spec.classes) if spec.classes else None)
@@ -165,9 +161,9 @@ def build_data(spec: DataSpec) -> DataBundle:
                       weights, source)
 
 
-def _vertical_flip(spec: DataSpec) -> bool:
-    """Whether training augmentation flips vertically (``spec.vertical_flip``, else by dataset)."""
-    return spec.dataset.lower() in ORIENTATION_FREE if spec.vertical_flip is None else spec.vertical_flip
+def default_vertical_flip(dataset: str) -> bool:
+    """Whether training augmentation flips ``dataset``'s images vertically by default."""
+    return dataset.lower() in ORIENTATION_FREE
 
 
 def describe(bundle: DataBundle) -> dict:
@@ -186,11 +182,11 @@ def describe(bundle: DataBundle) -> dict:
 
 def _validate_spec(spec: DataSpec) -> DataSpec:
     """Check every option up front; returns a copy with ``classes`` as a tuple."""
-    if spec.balance not in BALANCE_MODES:
-        raise QkitError(f"unknown balance '{spec.balance}'; choose from {', '.join(BALANCE_MODES)}")
-    if spec.normalize not in NORMALIZE_MODES:
+    if spec.balance not in BALANCE:
+        raise QkitError(f"unknown balance '{spec.balance}'; choose from {', '.join(BALANCE)}")
+    if spec.normalize not in NORMALIZE:
         raise QkitError(f"unknown normalize '{spec.normalize}'; "
-                        f"choose from {', '.join(NORMALIZE_MODES)}")
+                        f"choose from {', '.join(NORMALIZE)}")
     if spec.size not in SIZES:
         raise QkitError(f"size must be one of {', '.join(map(str, SIZES))}, got {spec.size}")
     if spec.resize is not None and (not isinstance(spec.resize, int) or spec.resize < 8):
@@ -374,54 +370,3 @@ def _maybe_preresize(x: torch.Tensor, side: int) -> torch.Tensor:
         return x
     chunks = [TF.resize(c, [side, side], antialias=True) for c in x.split(1024)]
     return torch.cat(chunks) if chunks else x.new_empty((0, x.shape[1], side, side))
-
-
-# the 7 non-identity symmetries of a square, in the order oversampling uses them
-_SYMMETRIES = (
-    ("rot90", lambda t: torch.rot90(t, 1, (-2, -1))),
-    ("rot180", lambda t: torch.rot90(t, 2, (-2, -1))),
-    ("rot270", lambda t: torch.rot90(t, 3, (-2, -1))),
-    ("hflip", lambda t: t.flip(-1)),
-    ("vflip", lambda t: t.flip(-2)),
-    ("transpose", lambda t: t.transpose(-2, -1)),
-    ("antitranspose", lambda t: torch.rot90(t.flip(-1), 1, (-2, -1))),
-)
-
-
-def _balance(x, y, ids, k: int, names: list[str], spec: DataSpec):
-    """Balance the train split; returns ((x, y, ids), class_weights or None)."""
-    if spec.balance == "none":
-        return (x, y, ids), None
-    counts = torch.bincount(y, minlength=k)
-    empty = [names[c] for c in range(k) if counts[c] == 0]
-    if empty:
-        raise QkitError(f"cannot balance: no training images for class(es) {', '.join(empty)}")
-    if spec.balance == "weighted":
-        return (x, y, ids), (len(y) / (k * counts.to(torch.float32))).to(torch.float32)
-    rng = np.random.default_rng(spec.seed)
-    if spec.balance == "undersample":
-        n_min = int(counts.min())
-        keep = np.concatenate([rng.choice(np.flatnonzero(y.numpy() == c), n_min, replace=False)
-                               for c in range(k)])
-        keep = np.sort(keep)
-        return (x[keep], y[keep], [ids[i] for i in keep]), None
-    return _oversample(x, y, ids, counts, rng), None
-
-
-def _oversample(x, y, ids, counts, rng):
-    """Add symmetric copies (rot 90/180/270, then flips) of minority images up to the majority."""
-    n_max = int(counts.max())
-    xs, ys, new_ids = [x], [y], list(ids)
-    for c, n_c in enumerate(counts.tolist()):
-        members = np.flatnonzero(y.numpy() == c)
-        deficit, step = n_max - n_c, 0
-        while deficit > 0:
-            name, op = _SYMMETRIES[step % len(_SYMMETRIES)]
-            take = members if deficit >= len(members) else np.sort(
-                rng.choice(members, deficit, replace=False))
-            xs.append(op(x[take]))
-            ys.append(torch.full((len(take),), c, dtype=torch.int64))
-            new_ids += [f"{ids[i]}#{name}" for i in take]
-            deficit -= len(take)
-            step += 1
-    return torch.cat(xs).contiguous(), torch.cat(ys), new_ids

@@ -23,7 +23,7 @@ from qkit.errors import QkitError
 _PROB_TOL = 1e-3
 
 
-def _as_labels(y_true: Any, n: int | None = None) -> np.ndarray:
+def _as_labels(y_true: Any) -> np.ndarray:
     """Integer labels as a 1-D int64 array; accepts lists, numpy arrays, CPU tensors, [N, 1]."""
     y = np.asarray(y_true)
     if y.ndim == 2 and y.shape[1] == 1:  # MedMNIST stores labels as [N, 1]
@@ -78,21 +78,6 @@ def _f(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _to_builtin(obj: Any) -> Any:
-    """Recursively turn numpy scalars/arrays into JSON-friendly Python values."""
-    if isinstance(obj, dict):
-        return {str(k): _to_builtin(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_to_builtin(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _f(obj)
-    return obj
-
-
 def _binary(y: np.ndarray, p: np.ndarray, pos: int, threshold: float) -> dict:
     neg = 1 - pos
     pred = np.where(p[:, pos] >= threshold, pos, neg)
@@ -116,7 +101,7 @@ def _binary(y: np.ndarray, p: np.ndarray, pos: int, threshold: float) -> dict:
             "auc": skm.roc_auc_score(is_pos, p[:, pos]) if 0 < is_pos.sum() < len(y) else None,
         }
     out = {k: (None if v is None else _f(v)) for k, v in out.items()}
-    out["confusion_matrix"] = _to_builtin(skm.confusion_matrix(y, pred, labels=[0, 1]))
+    out["confusion_matrix"] = skm.confusion_matrix(y, pred, labels=[0, 1]).tolist()
     out.update(positive_class=int(pos), threshold=float(threshold), n=int(len(y)),
                n_positive=int(is_pos.sum()))
     return out
@@ -137,9 +122,8 @@ def _multiclass(y: np.ndarray, p: np.ndarray) -> dict:
             "accuracy": _f(skm.accuracy_score(y, pred)),
             "balanced_accuracy": _f(skm.balanced_accuracy_score(y, pred)),
             "auc": auc,
-            "confusion_matrix": _to_builtin(skm.confusion_matrix(y, pred, labels=labels)),
-            "per_class": _to_builtin(skm.classification_report(
-                y, pred, labels=labels, output_dict=True, zero_division=0)),
+            "confusion_matrix": skm.confusion_matrix(y, pred, labels=labels).tolist(),
+            "per_class": skm.classification_report(y, pred, labels=labels, output_dict=True, zero_division=0),
         }
     out.update(n=int(len(y)), n_classes=len(labels))
     return out

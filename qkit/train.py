@@ -36,7 +36,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
-from torch.utils.data import DataLoader
 
 from qkit import runs
 from qkit.config import TrainConfig
@@ -101,10 +100,9 @@ def _loss_weights(cfg: TrainConfig, bundle: Any) -> torch.Tensor | None:
         return bundle.class_weights.float()
     if not cfg.class_weighted_loss:
         return None
-    counts = torch.bincount(bundle.train.labels, minlength=bundle.n_classes).float()
-    if (counts == 0).any():
-        raise QkitError("class_weighted_loss: a class has no training images")
-    return len(bundle.train.labels) / (bundle.n_classes * counts)   # same formula as balance="weighted"
+    from qkit.balancing import class_weights
+
+    return class_weights(bundle.train.labels, bundle.class_names)
 
 
 def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -293,12 +291,9 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
     if ema is not None and checkpoint is not None:
         ema.load_state_dict(checkpoint["ema"])
     scored = ema.module if ema is not None else net
-    bn_loader = None
-    if cfg.precise_bn and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
-        plain = splits["train"].without_augmentation() if hasattr(splits["train"], "without_augmentation") \
-            else splits["train"]
-        bn_loader = DataLoader(plain, cfg.batch_size, num_workers=workers,      # equal-size batches
-                               drop_last=len(plain) > cfg.batch_size)
+    # BatchNorm statistics come from the training images as validation sees them (cached
+    # features with a frozen backbone are never augmented).
+    plain_train = splits["train"] if cfg.freeze_backbone else splits["train"].without_augmentation()
     shuffle_gen = torch.Generator()
     train_loader = make_loader(splits["train"], cfg.batch_size, True, workers, shuffle_gen)
     val_loader = make_loader(splits["val"], cfg.batch_size, num_workers=workers)
@@ -321,8 +316,8 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
 
             lr = optimizer.param_groups[0]["lr"]
             train_loss = train_one_epoch(net, train_loader, criterion, optimizer, device, on_batch, ema)
-            if bn_loader is not None:
-                recompute_batchnorm(scored, bn_loader, device)
+            if cfg.precise_bn:
+                recompute_batchnorm(scored, plain_train, cfg.batch_size, device, workers)
             y_val, p_val, val_loss = evaluate(scored, val_loader, device, criterion)
             if scheduler is not None:
                 scheduler.step()
@@ -334,7 +329,6 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
             if improved:
                 state.update(best_metric=value, best_epoch=epoch, bad_epochs=0,
                              best_state=_scored_state(model, net, ema))
-                runs.atomic_torch_save(state["best_state"], run_dir / "model.pt")
             else:
                 state["bad_epochs"] += 1
             state["epoch"] = epoch

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from qkit.config import TrainConfig
 from qkit.data import (IMAGENET_MEAN, IMAGENET_STD, MEDMNIST_2D, DataSpec, ImageTensorDataset,
-                       _vertical_flip, build_data, describe, resolve_data_dir)
+                       build_data, default_vertical_flip, describe, resolve_data_dir)
 from qkit.errors import QkitError
 
 BREAST_MD5 = medmnist.INFO["breastmnist"]["MD5"]
@@ -81,10 +81,10 @@ def test_vertical_flips_only_when_asked(vertical_flip, flipped_some):
 
 
 def test_vertical_flip_default_depends_on_the_modality():
-    assert _vertical_flip(DataSpec(dataset="breastmnist")) is False        # ultrasound: probe at the top
-    assert _vertical_flip(DataSpec(dataset="chestmnist")) is False
-    assert _vertical_flip(DataSpec(dataset="pathmnist")) is True           # microscopy: no up and down
-    assert _vertical_flip(DataSpec(dataset="breastmnist", vertical_flip=True)) is True
+    assert default_vertical_flip("breastmnist") is False        # ultrasound: probe at the top
+    assert default_vertical_flip("chestmnist") is False
+    assert default_vertical_flip("pathmnist") is True           # microscopy: no up and down
+    assert TrainConfig(vertical_flip=True).resolved().vertical_flip is True
     assert TrainConfig(dataset="dermamnist").resolved().vertical_flip is True
 
 
@@ -250,3 +250,12 @@ def test_image_folder_resize_subset_and_balance(image_folder):
     assert counts(b.train) == [28, 28]
     with pytest.raises(QkitError):
         build_data(DataSpec(dataset=str(image_folder), positive_class=0))  # 3 classes
+
+
+def test_class_weights_are_inverse_frequency_and_need_every_class():
+    from qkit.balancing import class_weights
+
+    weights = class_weights(torch.tensor([0, 0, 0, 1]), ["a", "b"])
+    assert torch.allclose(weights, torch.tensor([4 / 6, 4 / 2]))
+    with pytest.raises(QkitError, match="no training images for class.*c"):
+        class_weights(torch.tensor([0, 1]), ["a", "b", "c"])

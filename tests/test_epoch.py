@@ -17,9 +17,9 @@ def test_recompute_batchnorm_averages_the_batch_statistics():
     x = torch.randn(48, 3) * 2 + 1
     net.train()
     net(torch.randn(8, 3))                              # stale running statistics
-    recompute_batchnorm(net, DataLoader(TensorDataset(x, torch.zeros(48)), batch_size=16), "cpu")
+    recompute_batchnorm(net, TensorDataset(torch.cat([x, torch.randn(5, 3)]), torch.zeros(53)), 16, "cpu")
     with torch.no_grad():
-        hidden = net[0](x).view(3, 16, 4)               # the three batches the loader made
+        hidden = net[0](x).view(3, 16, 4)               # three full batches; the short fourth is left out
     bn = net[1]
     torch.testing.assert_close(bn.running_mean, hidden.mean((0, 1)), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(bn.running_var, hidden.var(1, unbiased=True).mean(0), rtol=1e-5, atol=1e-6)

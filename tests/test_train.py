@@ -79,8 +79,6 @@ def test_run_folder_has_every_record(reference):
 
 def test_saved_batchnorm_statistics_are_those_of_the_plain_training_images(reference):
     """precise_bn: model.pt's BatchNorm buffers are recomputed on un-augmented training batches."""
-    from torch.utils.data import DataLoader
-
     from qkit.data import build_data
     from qkit.epoch import recompute_batchnorm
 
@@ -90,7 +88,7 @@ def test_saved_batchnorm_statistics_are_those_of_the_plain_training_images(refer
     saved = {k: v.clone() for k, v in model.state_dict().items() if "running_" in k}
     assert saved
     train_split = build_data(cfg.resolved().data_spec()).train.without_augmentation()
-    recompute_batchnorm(model, DataLoader(train_split, cfg.batch_size, drop_last=True), "cpu")
+    recompute_batchnorm(model, train_split, cfg.batch_size, "cpu")
     for key, value in saved.items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=1e-4, atol=1e-5, msg=key)
 
