@@ -1,9 +1,14 @@
 """Class balancing of a training split (``--balance``) and inverse-frequency loss weights.
 
 ``undersample`` keeps a seeded random subset of every class at the minority size;
-``oversample`` adds copies of minority images transformed by the square's symmetries
-(rotations by 90/180/270 degrees, then flips) up to the majority size; ``weighted`` leaves
-the images alone and returns loss weights ``n / (k * n_c)``.
+``oversample`` adds exact copies of minority images up to the majority size (every image once
+per round, a seeded random subset in the last round), ids ``<id>#copy<r>``; ``weighted``
+leaves the images alone and returns loss weights ``n / (k * n_c)``.
+
+Oversampling copies exactly, never rotated or flipped: transforming only the minority's copies
+makes the transform itself a label cue (on ultrasound, with the probe at the top, a rotated
+image would mostly be malignant). The training augmentation, applied alike to every image,
+is what varies the copies.
 """
 
 from __future__ import annotations
@@ -12,18 +17,6 @@ import numpy as np
 import torch
 
 from qkit.errors import QkitError
-
-
-# the 7 non-identity symmetries of a square, in the order oversampling uses them
-_SYMMETRIES = (
-    ("rot90", lambda t: torch.rot90(t, 1, (-2, -1))),
-    ("rot180", lambda t: torch.rot90(t, 2, (-2, -1))),
-    ("rot270", lambda t: torch.rot90(t, 3, (-2, -1))),
-    ("hflip", lambda t: t.flip(-1)),
-    ("vflip", lambda t: t.flip(-2)),
-    ("transpose", lambda t: t.transpose(-2, -1)),
-    ("antitranspose", lambda t: torch.rot90(t.flip(-1), 1, (-2, -1))),
-)
 
 
 def _class_counts(labels: torch.Tensor, names: list[str]) -> torch.Tensor:
@@ -58,19 +51,23 @@ def balance(x, y, ids, names: list[str], mode: str, seed: int):
 
 
 def _oversample(x, y, ids, counts, rng):
-    """Add symmetric copies (rot 90/180/270, then flips) of minority images up to the majority."""
+    """Add exact copies of minority images up to the majority: whole rounds over the class,
+    then a seeded random subset; copies are appended after the originals."""
     n_max = int(counts.max())
-    xs, ys, new_ids = [x], [y], list(ids)
+    labels = y.numpy()
+    take_all = []
+    new_ids = list(ids)
     for c, n_c in enumerate(counts.tolist()):
-        members = np.flatnonzero(y.numpy() == c)
-        deficit, step = n_max - n_c, 0
+        members = np.flatnonzero(labels == c)
+        deficit, copy_round = n_max - n_c, 1
         while deficit > 0:
-            name, op = _SYMMETRIES[step % len(_SYMMETRIES)]
             take = members if deficit >= len(members) else np.sort(
                 rng.choice(members, deficit, replace=False))
-            xs.append(op(x[take]))
-            ys.append(torch.full((len(take),), c, dtype=torch.int64))
-            new_ids += [f"{ids[i]}#{name}" for i in take]
+            take_all.append(take)
+            new_ids += [f"{ids[i]}#copy{copy_round}" for i in take]
             deficit -= len(take)
-            step += 1
-    return torch.cat(xs).contiguous(), torch.cat(ys), new_ids
+            copy_round += 1
+    if not take_all:
+        return x, y, list(ids)
+    extra = torch.from_numpy(np.concatenate(take_all))
+    return torch.cat([x, x[extra]]).contiguous(), torch.cat([y, y[extra]]), new_ids

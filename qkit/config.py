@@ -1,18 +1,28 @@
-"""``TrainConfig``: every option of ``qkit train`` as one dataclass.
+"""Configs declared once: every option of a run, its default, help, choices and bounds.
 
-Kept apart from the training loop so that code which only reads or writes a run's
-``config.json`` (the CLI, ``qkit.evaluate``) does not need the loop. ``validate`` checks every
-value up front with one-line ``QkitError``s; ``resolved`` makes the automatic choices that
-``config.json`` records; ``from_dict`` reads it back.
+A run is described by four groups, nanoGPT-style dataclasses: ``DataConfig`` (what data and
+how it is prepared), ``ModelConfig`` (backbone, head, circuit, engine), ``OptimConfig``
+(optimisation and early stopping) and ``RunConfig`` (seed, name). ``TrainConfig`` holds the
+four; it is what a run folder records and what decides the result. ``EnvConfig`` is where
+and how a run executes (data folder, device, workers, threads): it never changes a result,
+so it is kept apart and may differ on ``--resume`` or when another machine re-scores a run.
+
+Each field is declared with ``option(default, help, ...)``. From that one declaration come
+the generic validator (``validate``), the CLI options of ``qkit train`` (``qkit.cli.options``:
+names, help, choices, bounds) and the run record. This module imports nothing heavy: the CLI
+validates a whole command line without importing torch or Qiskit.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields, replace
+import re
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from qkit.errors import QkitError
 
@@ -20,146 +30,369 @@ BALANCE = ("none", "undersample", "oversample", "weighted")
 NORMALIZE = ("none", "imagenet")
 SCHEDULERS = ("cosine", "step", "none")
 MONITORS = ("auc", "g_mean", "balanced_accuracy", "loss")
-DEVICES = ("auto", "cpu", "cuda")
+SIZES = (28, 64, 128, 224)
+HEADS = ("quantum", "linear")
+# Static copies of registries that live behind torch/Qiskit imports, so that a usage error
+# answers in milliseconds; tests/test_config.py checks each against its registry.
+BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small", "small_cnn")
+CIRCUITS = ("basic_entangler", "dressed", "efficient_su2", "quanv", "real_amplitudes", "strongly_entangling")
+MEDMNIST_2D = ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
+               "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+class ConfigError(QkitError):
+    """An invalid option value; ``field`` names the option (the CLI shows it as ``--field``)."""
+
+    def __init__(self, field_name: str, detail: str):
+        super().__init__(f"{field_name}: {detail}")
+        self.field, self.detail = field_name, detail
+
+
+def option(default: Any, help: str, *, choices: tuple | Callable[[], tuple] | None = None,
+           ge: float | None = None, gt: float | None = None, le: float | None = None,
+           lt: float | None = None, check: Callable[[Any], str | None] | None = None,
+           panel: str | None = None, cli: str | None = None) -> Any:
+    """A dataclass field with what the validator and the CLI need to know about it.
+
+    ``choices``: allowed values (or a function returning them, for lazily known names);
+    ``ge``/``gt``/``le``/``lt``: numeric bounds; ``check(value)``: returns an error text or
+    None; ``panel``: the ``--help`` section (default: the group's); ``cli``: how the CLI
+    parses the value when not by its type ("csv_ints", "key_value", "int_or_name").
+    """
+    meta = dict(help=help, choices=choices, ge=ge, gt=gt, le=le, lt=lt, check=check,
+                panel=panel, cli=cli)
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _is_path(text: str) -> bool:
+    return "/" in text or os.sep in text or text.startswith(".")
+
+
+def _check_dataset(value: str) -> str | None:
+    if value.lower() in MEDMNIST_2D and not _is_path(value):
+        return None
+    if Path(value).expanduser().is_dir():
+        return None
+    if _is_path(value) or Path(value).expanduser().exists():
+        return f"dataset folder {value} does not exist (or is not a folder)"
+    return (f"unknown dataset {value!r}: neither a MedMNIST 2D name ({', '.join(MEDMNIST_2D)}) "
+            "nor an image folder")
+
+
+def _check_classes(value: Any) -> str | None:
+    ok = isinstance(value, (tuple, list)) and len(value) >= 2 and len(set(value)) == len(value) \
+        and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value)
+    return None if ok else f"give 2 or more distinct labels >= 0, e.g. 0,1 (got {value!r})"
+
+
+def _check_positive(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "" \
+            or (isinstance(value, int) and value < 0):
+        return f"give a class index >= 0 or a class name (got {value!r})"
+    return None
+
+
+def _check_regex(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"{value!r} is not a valid regular expression ({exc})"
+    return None
+
+
+def _check_circuit(value: str) -> str | None:
+    if value in CIRCUITS:
+        return None
+    if value.endswith(".qasm") or _is_path(value):
+        return None if Path(value).expanduser().is_file() else f"circuit file {value} does not exist"
+    return f"unknown circuit {value!r}; choose from: {', '.join(CIRCUITS)}, or give a path to an OpenQASM 3 file"
+
+
+def _engine_names() -> tuple[str, ...]:
+    from qkit.engines import engine_names   # torch-free registry
+
+    return engine_names()
+
+
+def _check_device(value: str) -> str | None:
+    return None if _DEVICE.fullmatch(str(value)) else f"use auto, cpu, cuda or cuda:N (got {value!r})"
+
+
+@dataclass
+class DataConfig:
+    """What data, which split, how it is prepared."""
+
+    dataset: str = option("breastmnist", "MedMNIST 2D name (breastmnist, pneumoniamnist, pathmnist, ...) "
+                          "or a folder with one sub-folder of images per class.", check=_check_dataset)
+    size: int = option(28, "MedMNIST image size in pixels.", choices=SIZES)
+    resize: int | None = option(None, "Resize images to this many pixels (e.g. 224 for ImageNet weights).", ge=8)
+    classes: tuple[int, ...] | None = option(None, "Keep only these labels, e.g. 0,1; they become classes "
+                                             "0..k-1 in this order.", check=_check_classes, cli="csv_ints")
+    positive_class: int | str | None = option(
+        None, "Positive class of a binary task, by index or name (default: malignant for BreastMNIST, a "
+        "recognised name such as malignant/abnormal for image folders, else 1).", check=_check_positive,
+        cli="int_or_name")
+    split_seed: int = option(0, "Seed of the image-folder train/val/test split; independent of --seed, so "
+                             "runs over several seeds share one test set.", ge=0, lt=2**32)
+    group_by: str | None = option(None, "Regex on image-folder file paths naming a group (e.g. a patient id) "
+                                  "whose images stay in one split; its first capture group if it has one.",
+                                  check=_check_regex)
+    balance: str = option("none", "Class balancing of the training set; 'weighted' weights the loss.",
+                          choices=BALANCE)
+    augment: bool = option(True, "Random flips and rotations of training images (off with a frozen backbone).")
+    vertical_flip: bool | None = option(None, "Vertical flips in the augmentation; default: only for images "
+                                        "with no up and down (pathology, dermatoscopy, blood, tissue).")
+    normalize: str = option("none", "Pixel normalisation; 'imagenet' for ImageNet-pretrained backbones.",
+                            choices=NORMALIZE)
+    download: bool = option(True, "Download a missing MedMNIST file (needs internet).")
+
+
+@dataclass
+class ModelConfig:
+    """The network: backbone, head and the quantum circuit with its engine."""
+
+    backbone: str = option("small_cnn", "Image feature extractor (small_cnn is fast on a CPU; see README).",
+                           choices=BACKBONES)
+    pretrained: str = option("none", "Backbone weights: none, imagenet (downloaded once) or the PATH of a qkit "
+                             "state dict such as runs/NAME/model.pt.")
+    freeze_backbone: bool = option(False, "Train only the head; backbone features are computed once.")
+    head: str = option("quantum", "Classifier head: quantum (a Qiskit circuit) or linear (classical baseline).",
+                       choices=HEADS)
+    circuit: str = option("dressed", "Circuit of the quantum head: a built-in name or a path to an OpenQASM 3 "
+                          f"file ({', '.join(CIRCUITS)}).", check=_check_circuit)
+    n_qubits: int = option(4, "Qubits of the quantum head.", ge=1)
+    depth: int = option(1, "Repetitions (layers) of the circuit's trainable block.", ge=1)
+    engine: str = option("statevector", "How the circuit is evaluated while training: statevector (fast, "
+                         "exact) or connector (qiskit-machine-learning reference, slow).", choices=_engine_names)
+    engine_options: dict = option({}, "Engine option KEY=VALUE (repeat for several).", cli="key_value")
+    small_input: bool | None = option(None, "Backbone stem for small images (3x3 stride-1 first conv); "
+                                      "default: on for 28 px images that are not resized.")
+
+    @property
+    def engine_spec(self):
+        from qkit.engines import EngineSpec
+
+        return EngineSpec(self.engine, dict(self.engine_options))
+
+
+_STOP = "Early stopping"
+
+
+@dataclass
+class OptimConfig:
+    """Optimisation, schedule, weight averaging and early stopping."""
+
+    epochs: int = option(150, "Maximum number of passes over the training set.", ge=1)
+    batch_size: int = option(32, "Images per optimisation step.", ge=1)
+    lr: float = option(1e-3, "Adam learning rate.", gt=0)
+    head_lr_scale: float = option(10.0, "The head learns at lr times this (a quantum head's bounded outputs "
+                                  "need larger steps).", gt=0)
+    weight_decay: float = option(1e-4, "Adam weight decay (L2 penalty).", ge=0)
+    scheduler: str = option("cosine", "Learning-rate schedule over the epochs.", choices=SCHEDULERS)
+    step_size: int = option(10, "StepLR: epochs between learning-rate drops.", ge=1)
+    gamma: float = option(0.1, "StepLR: factor of each drop (0 < gamma <= 1).", gt=0, le=1)
+    class_weighted_loss: bool = option(False, "Weight the loss by inverse class frequency.")
+    ema_decay: float = option(0.998, "Exponential moving average of the weights, per step (0: off); "
+                              "validation scores it and model.pt holds it.", ge=0, lt=1)
+    precise_bn: bool = option(True, "Recompute BatchNorm statistics on the un-augmented training images "
+                              "before each validation.")
+    monitor: str = option("loss", "Validation metric that picks the best epoch and drives early stopping.",
+                          choices=MONITORS, panel=_STOP)
+    patience: int = option(40, "Stop after this many epochs without improvement (0: never).", ge=0, panel=_STOP)
+    min_delta: float = option(0.0, "Smallest change that counts as an improvement.", ge=0, panel=_STOP)
+
+
+@dataclass
+class RunConfig:
+    """Seed and naming of the run folder."""
+
+    seed: int = option(0, "Random seed of initialisation, sampling and augmentation: same seed, same result.",
+                       ge=0, lt=2**32)
+    name: str | None = option(None, "Run folder name (default: <date>-<time>-<label>).")
+    label: str | None = option(None, "Short label in the run folder name (default: <dataset>-<backbone>-<head>).")
+
+
+@dataclass
+class EnvConfig:
+    """Where a run executes; never changes its result, so it may differ on resume or re-scoring."""
+
+    data_dir: str | None = option(None, "Folder holding the MedMNIST .npz files (default: $QKIT_DATA_DIR, "
+                                  "else ~/.medmnist; a saved run's own folder when re-reading it).")
+    device: str = option("auto", "Where to compute: auto (cuda when available), cpu, cuda or cuda:N.",
+                         check=_check_device)
+    num_workers: int = option(0, "DataLoader worker processes (0: load in the main process).", ge=0)
+    threads: int | None = option(None, "CPU threads for torch (default: torch's choice).", ge=1)
+
+
+GROUPS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "run": RunConfig}
+PANELS = {"data": "Data", "model": "Model", "optim": "Optimisation", "run": "Run", "env": "Environment"}
 
 
 @dataclass
 class TrainConfig:
-    """Every option of ``qkit train``. ``None`` means "choose automatically" where noted."""
+    """Everything that decides a run's result, in four groups (see module docstring)."""
 
-    # data (see qkit.data.DataSpec)
-    dataset: str = "breastmnist"        # MedMNIST 2D flag or image-folder path
-    size: int = 28                      # MedMNIST image size: 28, 64, 128, 224
-    data_dir: str | None = None         # else $QKIT_DATA_DIR, else medmnist's default root
-    resize: int | None = None           # resize images (e.g. 224 for ImageNet weights)
-    classes: tuple[int, ...] | None = None   # keep only these labels, relabelled 0..k-1
-    balance: str = "none"               # none | undersample | oversample | weighted
-    augment: bool = True                # flips + rotations on train (off with a frozen backbone)
-    vertical_flip: bool | None = None   # None: only for orientation-free sets (qkit.data.ORIENTATION_FREE)
-    normalize: str = "none"             # none | imagenet
-    positive_class: int | None = None   # binary only; None: malignant for BreastMNIST, else 1
-    download: bool = True
-    # model (see qkit.models.build_model)
-    backbone: str = "small_cnn"         # resnet18 is too slow on 2 CPU cores: see README
-    pretrained: str = "none"            # none | imagenet | PATH to a qkit state dict
-    freeze_backbone: bool = False
-    head: str = "quantum"               # quantum | linear
-    circuit: str = "dressed"
-    n_qubits: int = 4
-    depth: int = 1
-    engine: str = "statevector"
-    small_input: bool | None = None     # None: True for un-resized 28 px images
-    # optimisation
-    epochs: int = 150
-    batch_size: int = 32
-    lr: float = 1e-3
-    head_lr_scale: float = 10.0         # the head learns at lr * head_lr_scale (see train._optimizer)
-    weight_decay: float = 1e-4
-    scheduler: str = "cosine"           # cosine | step | none
-    step_size: int = 10                 # StepLR only
-    gamma: float = 0.1                  # StepLR only
-    class_weighted_loss: bool = False   # also implied by balance="weighted"
-    precise_bn: bool = True             # BatchNorm statistics recomputed on un-augmented train images per epoch
-    ema_decay: float = 0.998            # per-step EMA of the weights (scored, kept); 0 disables
-    # early stopping on the validation set
-    monitor: str = "loss"               # loss | auc | g_mean | balanced_accuracy
-    patience: int = 40                  # epochs without improvement; 0 disables early stopping
-    min_delta: float = 0.0
-    # run
-    seed: int = 0
-    device: str = "auto"                # auto | cpu | cuda | cuda:N
-    num_workers: int = 0
-    name: str | None = None             # run folder name; None: <timestamp>-<preset>
-    preset: str | None = None           # label in the run name; None: <dataset>-<backbone>-<head>
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    @classmethod
+    def from_options(cls, **options: Any) -> TrainConfig:
+        """Build from flat option names (``epochs=5, backbone="resnet18"``), as the CLI does."""
+        return cls().with_options(**options)
+
+    def with_options(self, **options: Any) -> TrainConfig:
+        """A copy with flat options replaced; an unknown name is a QkitError."""
+        owner = option_groups()
+        unknown = sorted(set(options) - set(owner))
+        if unknown:
+            raise QkitError(f"unknown option(s): {', '.join(unknown)}")
+        changes: dict[str, dict] = {}
+        for key, value in options.items():
+            changes.setdefault(owner[key], {})[key] = value
+        return replace(self, **{g: replace(getattr(self, g), **kv) for g, kv in changes.items()})
+
+    def flat(self) -> dict[str, Any]:
+        """All options by their flat names."""
+        return {k: v for g in GROUPS for k, v in asdict(getattr(self, g)).items()}
+
+    def to_dict(self) -> dict:
+        return {g: asdict(getattr(self, g)) for g in GROUPS}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Inverse of ``to_dict`` (JSON turns tuples into lists); unknown keys are an error."""
+        if not isinstance(d, dict) or set(d) - set(GROUPS):
+            raise QkitError(f"a config must have the groups {', '.join(GROUPS)}; got {sorted(d) if isinstance(d, dict) else d!r}")
+        return cls(**{g: _group_from_dict(GROUPS[g], d.get(g, {})) for g in GROUPS})
 
     def validate(self) -> TrainConfig:
         """Check every value up front; returns self. Problems are one-line QkitErrors."""
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise QkitError(message)
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        def choice(field: str, allowed: tuple[str, ...]) -> None:
-            need(getattr(self, field) in allowed,
-                 f"{field} must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
-
-        for f in ("size", "n_qubits", "depth", "epochs", "batch_size", "step_size"):
-            need(is_int(getattr(self, f)) and getattr(self, f) >= 1,
-                 f"{f} must be an integer >= 1, got {getattr(self, f)!r}")
-        for f in ("patience", "num_workers"):
-            need(is_int(getattr(self, f)) and getattr(self, f) >= 0,
-                 f"{f} must be an integer >= 0, got {getattr(self, f)!r}")
-        need(is_int(self.seed) and 0 <= self.seed < 2**32, f"seed must be an integer in [0, 2**32), got {self.seed!r}")
-        need(self.resize is None or (is_int(self.resize) and self.resize >= 8),
-             f"resize must be an integer >= 8, got {self.resize!r}")
-        labels = self.classes if isinstance(self.classes, (tuple, list)) else ()
-        need(self.classes is None or (len(labels) >= 2 and len(set(labels)) == len(labels)
-                                      and all(is_int(c) and c >= 0 for c in labels)),
-             f"classes must be 2 or more distinct labels >= 0, got {self.classes!r}")
-        need(self.positive_class is None or (is_int(self.positive_class) and self.positive_class >= 0),
-             f"positive_class must be an integer >= 0, got {self.positive_class!r}")
-        need(isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
-             f"lr must be a number > 0, got {self.lr!r}")
-        need(isinstance(self.head_lr_scale, (int, float)) and math.isfinite(self.head_lr_scale)
-             and self.head_lr_scale > 0, f"head_lr_scale must be a number > 0, got {self.head_lr_scale!r}")
-        need(isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0,
-             f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
-        need(isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1,
-             f"ema_decay must be a number in [0, 1), got {self.ema_decay!r}")
-        need(isinstance(self.gamma, (int, float)) and 0 < self.gamma <= 1,
-             f"gamma must be a number in (0, 1], got {self.gamma!r}")
-        need(isinstance(self.min_delta, (int, float)) and self.min_delta >= 0,
-             f"min_delta must be a number >= 0, got {self.min_delta!r}")
-        choice("balance", BALANCE)
-        choice("normalize", NORMALIZE)
-        choice("scheduler", SCHEDULERS)
-        choice("monitor", MONITORS)
-        need(self.device in DEVICES or str(self.device).startswith("cuda:"),
-             f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}")
+        for group in GROUPS:
+            validate(getattr(self, group))
         return self
 
     def resolved(self) -> TrainConfig:
         """A validated copy with the automatic choices made (what config.json records)."""
         self.validate()
-        small_input = self.small_input
-        if small_input is None:
-            small_input = self.resize is None and self.size == 28
-        dataset_label = Path(self.dataset).name if ("/" in self.dataset or os.sep in self.dataset) else self.dataset
+        d, m = self.data, self.model
+        dataset = d.dataset
+        if d.dataset.lower() in MEDMNIST_2D and not _is_path(d.dataset):
+            dataset = d.dataset.lower()
+        else:   # a folder: absolute, so that the run can be re-read from another directory
+            dataset = str(Path(d.dataset).expanduser().resolve())
         from qkit.data import default_vertical_flip   # lazy: config stays light to import
 
-        return replace(
-            self,
-            vertical_flip=default_vertical_flip(self.dataset) if self.vertical_flip is None else self.vertical_flip,
-            classes=tuple(self.classes) if self.classes is not None else None,
-            small_input=bool(small_input),
-            augment=self.augment and not self.freeze_backbone,   # cached features see no augmentation
-            preset=self.preset or f"{dataset_label}-{self.backbone}-{self.head}",
-        )
+        data = replace(d, dataset=dataset, classes=tuple(d.classes) if d.classes is not None else None,
+                       vertical_flip=default_vertical_flip(dataset) if d.vertical_flip is None else d.vertical_flip,
+                       augment=d.augment and not m.freeze_backbone)   # cached features see no augmentation
+        small_input = m.small_input if m.small_input is not None else (d.resize is None and d.size == 28)
+        label = self.run.label or f"{Path(dataset).name if _is_path(dataset) else dataset}-{m.backbone}-{m.head}"
+        return replace(self, data=data, model=replace(m, small_input=bool(small_input)),
+                       run=replace(self.run, label=label))
 
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """Inverse of ``asdict`` (JSON turns tuples into lists); unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise QkitError(f"unknown TrainConfig option(s): {', '.join(unknown)}")
-        d = dict(d)
-        if d.get("classes") is not None:
-            d["classes"] = tuple(d["classes"])
-        return cls(**d)
-
-    def data_spec(self):
+    def data_spec(self, env: EnvConfig | None = None):
         from qkit.data import DataSpec
 
-        return DataSpec(dataset=self.dataset, size=self.size, data_dir=self.data_dir, resize=self.resize,
-                        classes=self.classes, balance=self.balance, augment=self.augment,
-                        vertical_flip=self.vertical_flip,
-                        normalize=self.normalize, positive_class=self.positive_class,
-                        download=self.download, seed=self.seed)
+        d, env = self.data, env or EnvConfig()
+        return DataSpec(dataset=d.dataset, size=d.size, data_dir=env.data_dir, resize=d.resize,
+                        classes=d.classes, balance=d.balance, augment=d.augment,
+                        vertical_flip=d.vertical_flip, normalize=d.normalize,
+                        positive_class=d.positive_class, download=d.download, seed=self.run.seed,
+                        split_seed=d.split_seed, group_by=d.group_by)
 
     def model_kwargs(self, n_classes: int) -> dict:
-        return dict(backbone=self.backbone, pretrained=self.pretrained, freeze_backbone=self.freeze_backbone,
-                    head=self.head, n_classes=n_classes, circuit=self.circuit, n_qubits=self.n_qubits,
-                    depth=self.depth, engine=self.engine, small_input=bool(self.small_input))
+        m = self.model
+        return dict(backbone=m.backbone, pretrained=m.pretrained, freeze_backbone=m.freeze_backbone,
+                    head=m.head, n_classes=n_classes, circuit=m.circuit, n_qubits=m.n_qubits,
+                    depth=m.depth, engine=m.engine, engine_options=dict(m.engine_options),
+                    small_input=bool(m.small_input))
+
+
+def option_groups() -> dict[str, str]:
+    """Flat option name -> its group ("data", "model", "optim", "run")."""
+    return {f.name: g for g, cls in GROUPS.items() for f in fields(cls)}
+
+
+def _group_from_dict(cls: type, d: dict) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise QkitError(f"unknown {cls.__name__} option(s): {', '.join(unknown)}")
+    d = dict(d)
+    if d.get("classes") is not None:
+        d["classes"] = tuple(d["classes"])
+    return cls(**d)
+
+
+def env_from_dict(d: dict | None) -> EnvConfig:
+    return _group_from_dict(EnvConfig, d or {})
+
+
+# --------------------------------------------------------------------------- the validator
+
+def _types(cls: type) -> dict[str, tuple[type, ...]]:
+    """Allowed runtime types of each field (``None`` included for Optional fields)."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        args = typing.get_args(hint) if union else (hint,)
+        out[name] = tuple(typing.get_origin(a) or a for a in args)
+    return out
+
+
+def _type_ok(value: Any, allowed: tuple[type, ...]) -> bool:
+    if value is None:
+        return type(None) in allowed
+    if isinstance(value, bool):
+        return bool in allowed
+    if isinstance(value, int) and float in allowed:
+        return True
+    if isinstance(value, list) and tuple in allowed:
+        return True
+    return isinstance(value, tuple(t for t in allowed if t is not type(None)))
+
+
+def choices_of(f) -> tuple | None:
+    choices = f.metadata.get("choices")
+    return choices() if callable(choices) else choices
+
+
+def validate(group: Any) -> Any:
+    """Check one config group against its fields' declarations; returns it unchanged."""
+    types = _types(type(group))
+    for f in fields(group):
+        value, meta = getattr(group, f.name), f.metadata
+        if not _type_ok(value, types[f.name]):
+            names = "/".join(t.__name__ for t in types[f.name])
+            raise ConfigError(f.name, f"must be {names}, got {value!r}")
+        if value is None or isinstance(value, bool):
+            continue
+        choices = choices_of(f)
+        if choices is not None and value not in choices:
+            raise ConfigError(f.name, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
+        if isinstance(value, (int, float)):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f.name, f"must be a finite number, got {value!r}")
+            for key, ok, word in (("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
+                                  ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")):
+                bound = meta.get(key)
+                if bound is not None and not ok(value, bound):
+                    raise ConfigError(f.name, f"must be {word} {bound}, got {value!r}")
+        if meta.get("check") is not None:
+            problem = meta["check"](value)
+            if problem:
+                raise ConfigError(f.name, problem)
+    return group
+
+
+def defaults_of(cls: type) -> dict[str, Any]:
+    """Field defaults of a config group (factories called)."""
+    out = {}
+    for f in fields(cls):
+        out[f.name] = f.default_factory() if f.default is MISSING else f.default
+    return out

@@ -18,48 +18,78 @@ from torch.optim.swa_utils import AveragedModel, update_bn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 
+class NonFiniteLoss(FloatingPointError):
+    """The training loss became NaN or infinite; raised before the step that would spread it."""
+
+    def __init__(self, batch: int, value: float):
+        super().__init__(f"loss {value} at batch {batch}")
+        self.batch, self.value = batch, value
+
+
+def _weight_sum(criterion: nn.Module | None, y: torch.Tensor) -> float:
+    """What ``criterion``'s mean divides by for labels ``y``: their class weights' sum, else the count.
+
+    Accumulating ``loss * weight_sum`` and dividing by the summed weights gives the loss of the
+    whole dataset, ``sum(w_i l_i) / sum(w_i)``, whatever the batches: a mean of per-batch
+    weighted means would depend on how the classes fall into batches.
+    """
+    weight = getattr(criterion, "weight", None)
+    return float(weight[y].sum()) if weight is not None else float(len(y))
+
+
 def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module,
                     optimizer: torch.optim.Optimizer, device: torch.device | str,
                     progress: Callable[[float], None] | None = None,
                     model_ema: AveragedModel | None = None) -> float:
-    """One pass over ``loader``; returns the mean training loss.
+    """One pass over ``loader``; returns the dataset-weighted mean training loss.
 
     ``progress(loss)`` is called per batch; ``model_ema`` (if given) is updated after every step.
+    A NaN or infinite loss raises ``NonFiniteLoss`` before the optimizer step, so the weights
+    (and any EMA) keep their last finite values.
     """
     model.train()
-    total, count = 0.0, 0
-    for x, y in loader:
+    total, count = 0.0, 0.0
+    for batch, (x, y) in enumerate(loader, start=1):
         x, y = x.to(device), y.to(device).view(-1).long()
         optimizer.zero_grad(set_to_none=True)
         loss = criterion(model(x), y)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLoss(batch, value)
         loss.backward()
         optimizer.step()
         if model_ema is not None:
             model_ema.update_parameters(model)
-        value = loss.item()
-        total += value * len(y)
-        count += len(y)
+        weight = _weight_sum(criterion, y)
+        total += value * weight
+        count += weight
         if progress is not None:
             progress(value)
-    return total / max(count, 1)
+    return total / count if count else math.nan
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str,
              criterion: nn.Module | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """(y_true [N], softmax probabilities [N, C], mean loss or NaN without a criterion)."""
+    """(y_true [N], softmax probabilities [N, C], loss or NaN without a criterion).
+
+    The loss is the dataset's: with class weights ``sum(w_i l_i) / sum(w_i)`` over all samples,
+    the same for any batch size (what early stopping on ``loss`` compares across epochs).
+    """
     model.eval()
-    labels, probs, total = [], [], 0.0
+    labels, probs, total, count = [], [], 0.0, 0.0
     for x, y in loader:
         x, y = x.to(device), y.to(device).view(-1).long()
         logits = model(x)
         if criterion is not None:
-            total += criterion(logits, y).item() * len(y)
+            weight = _weight_sum(criterion, y)
+            total += criterion(logits, y).item() * weight
+            count += weight
         labels.append(y.cpu())
         probs.append(torch.softmax(logits.float(), dim=1).cpu())
     y_true = torch.cat(labels).numpy() if labels else np.zeros(0, dtype=np.int64)
     p = torch.cat(probs).double().numpy() if probs else np.zeros((0, 0))
-    loss = total / len(y_true) if (criterion is not None and len(y_true)) else math.nan
+    loss = total / count if count else math.nan
     return y_true, p, loss
 
 

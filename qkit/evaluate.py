@@ -1,8 +1,11 @@
-"""Evaluation of a saved run: rebuild its model from ``config.json`` + ``model.pt`` and score a split.
+"""Scoring: one split's predictions -> metrics and a predictions file, for training and re-scoring.
 
-Separate from ``qkit.train`` because it starts from a finished run folder, not a config, and
-because other ways of scoring a trained model (another simulator engine today; IBM hardware
-and noisy simulation later) belong together here.
+``score_split`` is the one place where predictions become reported metrics (the 0.5 cut-off
+and the threshold chosen on validation) and a ``predictions-<split>-<engine>.csv``.
+``evaluate_run`` rebuilds a saved run's model (optionally with the circuit on another engine)
+and scores a split into a new folder ``<run>/evaluations/<time>-<split>-<engine>/``, so a
+later evaluation never overwrites an earlier one. It finds the data where the run recorded it
+(``env`` overrides that, e.g. on another machine) and refuses data that changed since.
 """
 
 from __future__ import annotations
@@ -10,52 +13,74 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from qkit import runs
-from qkit.config import TrainConfig
-from qkit.errors import QkitError
-from qkit.repro import make_loader, resolve_device
+from qkit.config import EnvConfig, validate
 from qkit.epoch import evaluate
+from qkit.errors import QkitError
+from qkit.metrics import score
+from qkit.repro import make_loader, resolve_device
+
+SPLITS = ("train", "val", "test")
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", engine: str | None = None,
+def score_split(out_dir: Path, split: str, engine: str, ids: list[str], y, p, loss: float,
+                positive_class: int | None, val_threshold: float | None) -> dict:
+    """Write ``predictions-<split>-<engine>.csv`` into ``out_dir`` and return the split's metrics."""
+    runs.write_predictions(out_dir / runs.predictions_name(split, engine), ids, y, p)
+    result = score(y, p, positive_class, val_threshold)
+    result.update(split=split, engine=engine, loss=loss)
+    return result
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
+                 engine_options: dict | None = None, env: EnvConfig | None = None,
                  batch_size: int = 256) -> dict:
-    """Rebuild a finished run's model (optionally on another quantum engine) and score a split.
+    """Rebuild a finished run's model and score ``split``; returns the metrics (with ``path``).
 
-    Writes ``<run>/eval_<split>_<engine>.json`` and returns the same dict.
+    ``engine``: a name or ``EngineSpec`` to evaluate the circuit with (default: the run's own,
+    with its options). ``env``: where to find the data and compute (default: the run's record).
     """
-    from qkit.data import build_data
-    from qkit.metrics import classification_metrics
+    from qkit.data import build_data, check_source
+    from qkit.engines import EngineSpec
     from qkit.models import build_model_from_config
 
-    run_dir = Path(run_dir)
-    if split not in ("train", "val", "test"):
-        raise QkitError(f"split must be train, val or test, got {split!r}")
-    if not (run_dir / "model.pt").is_file():
-        raise QkitError(f"{run_dir} has no model.pt (unfinished or not a qkit run folder)")
-    saved = runs.read_json(run_dir / "config.json")
-    cfg = replace(TrainConfig.from_dict(saved["config"]), augment=False)
-    engine = engine or cfg.engine
-    device = resolve_device(cfg.device)
-    bundle = build_data(cfg.data_spec())
-    model = build_model_from_config(saved["model"], engine=engine)
+    if split not in SPLITS:
+        raise QkitError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    run = runs.load_run(run_dir)
+    if not run.model_path.is_file():
+        raise QkitError(f"{run.path} has no model.pt (unfinished run?)")
+    env = validate(env or run.env)
+    model_config = dict(run.record.model)
+    if engine is None:
+        spec = EngineSpec(model_config.get("engine", "statevector"),
+                          {**model_config.get("engine_options", {}), **(engine_options or {})})
+    else:
+        parsed = EngineSpec.parse(engine)
+        spec = EngineSpec(parsed.name, {**dict(parsed.options), **(engine_options or {})})
+    cfg = run.config
+    cfg = replace(cfg, data=replace(cfg.data, augment=False))
+    bundle = build_data(cfg.data_spec(env))
+    check_source(run.record.source, bundle.source)
+    model = build_model_from_config(model_config, engine=spec.name, engine_options=dict(spec.options))
     try:
-        model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
+        model.load_state_dict(torch.load(run.model_path, map_location="cpu", weights_only=True))
     except RuntimeError as exc:
         raise QkitError(f"model.pt does not fit the model in config.json: {str(exc).splitlines()[0]}") from None
+    device = resolve_device(env.device)
     model.to(device)
+    dataset = getattr(bundle, split)
     start = time.perf_counter()
-    y, p, loss = evaluate(model, make_loader(getattr(bundle, split), batch_size), device, nn.CrossEntropyLoss())
-    result = classification_metrics(y, p, bundle.positive_class)
-    result.update(split=split, engine=engine, loss=loss, seconds=round(time.perf_counter() - start, 3))
-    test_metrics = run_dir / "test_metrics.json"
-    if bundle.positive_class is not None and test_metrics.is_file():
-        threshold = runs.read_json(test_metrics).get("val_threshold")
-        if threshold is not None:
-            result.update(val_threshold=threshold, at_val_threshold=classification_metrics(
-                y, p, bundle.positive_class, threshold=threshold))
-    runs.atomic_write_json(run_dir / f"eval_{split}_{engine}.json", result)
+    y, p, loss = evaluate(model, make_loader(dataset, batch_size), device, nn.CrossEntropyLoss())
+    seconds = time.perf_counter() - start
+    threshold = (run.test_metrics or {}).get("val_threshold")
+    out_dir = runs.create_unique_dir(run.path / "evaluations", f"{split}-{spec.name}")
+    result = score_split(out_dir, split, spec.name, dataset.ids, y, p, loss, bundle.positive_class, threshold)
+    result.update(engine_spec=spec.to_dict(), seconds=round(seconds, 3), device=str(device),
+                  data_dir=env.data_dir, path=str(out_dir))
+    runs.atomic_write_json(out_dir / "metrics.json", runs.redact(result))
     return result

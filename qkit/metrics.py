@@ -170,3 +170,18 @@ def choose_threshold(y_true: Any, probs: Any, positive_class: int) -> float:
     g_mean = np.sqrt(tpr * (1.0 - fpr))
     best = int(np.argmax(g_mean))  # first maximum = highest threshold among ties
     return float(np.clip(thresholds[best], 0.0, 1.0))
+
+
+def score(y_true: Any, probs: Any, positive_class: int | None, val_threshold: float | None = None) -> dict:
+    """The metrics a run reports for one split, computed in one place for training and evaluation.
+
+    ``classification_metrics`` at the 0.5 cut-off, plus, for a binary task with a threshold
+    chosen on validation (``choose_threshold``), ``val_threshold`` and the same metrics at it
+    under ``at_val_threshold``.
+    """
+    result = classification_metrics(y_true, probs, positive_class)
+    if positive_class is not None and val_threshold is not None:
+        result.update(val_threshold=float(val_threshold),
+                      at_val_threshold=classification_metrics(y_true, probs, positive_class,
+                                                              threshold=val_threshold))
+    return result

@@ -1,8 +1,9 @@
 """Figures for a run folder: training curves, ROC curve, confusion matrix (PNG).
 
-Rendering uses the non-interactive Agg backend so plots work on headless servers and in CI.
-Each figure is closed after saving (pyplot keeps figures alive otherwise, and a long sweep
-would leak memory) and written atomically like every other file in a run folder.
+Figures are built with matplotlib's object API (``matplotlib.figure.Figure``), never pyplot:
+no backend is chosen or changed (a notebook importing qkit keeps its own), nothing needs a
+display, and no global figure registry keeps figures alive through a long sweep. PNGs are
+written atomically like every other file in a run folder.
 """
 
 from __future__ import annotations
@@ -11,29 +12,23 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn import metrics as skm
 
-matplotlib.use("Agg")  # must precede the pyplot import: no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
-
-from qkit.errors import QkitError  # noqa: E402
-from qkit.metrics import validate_inputs  # noqa: E402
-from qkit.runs import atomic_write  # noqa: E402
+from qkit.errors import QkitError
+from qkit.metrics import validate_inputs
+from qkit.runs import atomic_write
 
 _DPI = 120
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    """Save ``fig`` as PNG atomically and close it, even when saving fails."""
-    try:
-        fig.tight_layout()
-        # bbox_inches="tight" as well: long class names must never be cut off at the edge.
-        return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=_DPI,
-                                                        bbox_inches="tight", pad_inches=0.1))
-    finally:
-        plt.close(fig)
+    """Save ``fig`` as PNG atomically."""
+    fig.tight_layout()
+    # bbox_inches="tight" as well: long class names must never be cut off at the edge.
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=_DPI,
+                                                    bbox_inches="tight", pad_inches=0.1))
 
 
 def _number(value: Any) -> float:
@@ -68,7 +63,8 @@ def plot_training_curves(history: list[dict], path: str | Path) -> Path:
     metric_keys = [k for k in numeric if k.startswith("val_") and k not in loss_keys]
     epochs = [_number(r.get("epoch", i + 1)) for i, r in enumerate(history)]
 
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_metric = fig.subplots(1, 2)
     for panel, ks, title in ((ax_loss, loss_keys, "Loss"), (ax_metric, metric_keys, "Validation metrics")):
         for key, values in _series(history, ks).items():
             panel.plot(epochs, values, marker="o", markersize=3, label=_label(key))
@@ -104,7 +100,8 @@ def plot_roc(y_true: Any, probs: Any, positive_class: int | None, path: str | Pa
     names = list(class_names) if class_names is not None else [f"class {i}" for i in range(n_classes)]
     classes = [positive_class] if positive_class is not None else list(range(n_classes))
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], linestyle="--", color="gray", linewidth=1, label="chance")
     skipped = []
     for c in classes:
@@ -143,7 +140,8 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str], path: str | Path,
     share = np.divide(m, row_totals, out=np.zeros(m.shape), where=row_totals > 0)
 
     size = max(4.0, 1.0 + 1.1 * k)
-    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    fig = Figure(figsize=(size + 1.0, size))
+    ax = fig.subplots()
     # Colour by the share of each true class, so a rare class's errors are as visible as a
     # common class's; the annotations give the raw counts.
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)

@@ -7,6 +7,10 @@ The Qiskit circuit is the single source of truth; an engine is a way to evaluate
 - ``connector``: qiskit-machine-learning's ``EstimatorQNN`` + ``TorchConnector``, the
   reference for correctness (slow).
 
+An engine is chosen by name or by an ``EngineSpec`` (name plus constructor options,
+``qkit.engines``); ``engine_options`` adds options to a name. Names and options are
+checked, and the circuit against the engine's capabilities, before any compute.
+
 Example::
 
     x, w = ParameterVector("x", 2), ParameterVector("w", 2)
@@ -18,17 +22,14 @@ Example::
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 
-import qkit.engines.connector  # noqa: F401  (registers the engine)
-import qkit.engines.statevector  # noqa: F401  (registers the engine)
-from qkit.engines.base import ENGINES, make_engine, validate_layer
+from qkit.engines import EngineSpec, engine_names
+from qkit.engines.base import validate_layer
 from qkit.errors import QkitError
-
-ENGINE_NAMES = tuple(sorted(ENGINES))
 
 # Weights start near zero (normal, std 0.01), as in Mari et al.'s dressed quantum circuit:
 # the circuit then starts close to its embedding alone, so the first gradients are
@@ -40,24 +41,32 @@ class QuantumLayer(torch.nn.Module):
     """Maps inputs ``[B, n_inputs]`` to expectation values ``[B, n_observables]``.
 
     Args:
-        circuit: a unitary ``QuantumCircuit`` whose parameters are all inputs or weights.
+        circuit: a ``QuantumCircuit`` whose parameters are all inputs or weights; unitary,
+            unless the engine's capabilities declare ``non_unitary`` (measure, reset, ...).
         input_params: circuit parameters fed by the input columns, in column order.
         weight_params: trainable parameters, in the order of ``self.weight``.
         observables: ``SparsePauliOp`` (or Pauli labels), one output each.
-        engine: ``"statevector"`` or ``"connector"``.
+        engine: a registered engine name (``qkit.engines.engine_names()``), an
+            ``EngineSpec``, or its ``to_dict()`` form.
         dtype: float32 (default) or float64; the statevector engine computes in it.
         device: where the weight and the engine's constants live.
         initial_weights: optional starting values; default normal(0, 0.01).
+        engine_options: options for the engine's constructor, merged into ``engine``'s
+            (a key given both ways is an error).
     """
 
     def __init__(self, circuit: QuantumCircuit, input_params: Sequence[Parameter],
-                 weight_params: Sequence[Parameter], observables, engine: str = "statevector",
-                 dtype: torch.dtype = torch.float32, device=None, initial_weights=None):
+                 weight_params: Sequence[Parameter], observables,
+                 engine: str | EngineSpec = "statevector", dtype: torch.dtype = torch.float32,
+                 device=None, initial_weights=None, *,
+                 engine_options: Mapping[str, Any] | None = None):
         super().__init__()
         if dtype not in (torch.float32, torch.float64):
             raise QkitError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        self.program = validate_layer(circuit, input_params, weight_params, observables)
-        self.engine = make_engine(engine, self.program, dtype)
+        self.engine_spec = EngineSpec.parse(engine).with_options(engine_options)
+        engine_class = self.engine_spec.engine_class()  # unknown engine/option: fails here
+        self.program = validate_layer(circuit, input_params, weight_params, observables,
+                                      capabilities=engine_class.capabilities)
         n_weights = len(self.program.weights)
         if initial_weights is None:
             init = torch.randn(n_weights, dtype=dtype) * WEIGHT_INIT_STD
@@ -66,15 +75,18 @@ class QuantumLayer(torch.nn.Module):
             if init.numel() != n_weights:
                 raise QkitError(f"initial_weights has {init.numel()} values, the circuit has "
                                 f"{n_weights} weights")
+        # Last: compiling can be the expensive part, and every input is checked by now.
+        self.engine = engine_class(self.program, dtype=dtype, **self.engine_spec.options)
         self.weight = torch.nn.Parameter(init)
         if device is not None:
             self.to(device)
 
     @classmethod
-    def from_spec(cls, spec, engine: str = "statevector", **kwargs) -> "QuantumLayer":
+    def from_spec(cls, spec, engine: str | EngineSpec = "statevector",
+                  engine_options: Mapping[str, Any] | None = None, **kwargs) -> "QuantumLayer":
         """Build from a ``qkit.circuits.CircuitSpec``."""
         return cls(spec.circuit, spec.inputs, spec.weights, spec.observables, engine=engine,
-                   **kwargs)
+                   engine_options=engine_options, **kwargs)
 
     @property
     def n_inputs(self) -> int:
@@ -95,4 +107,12 @@ class QuantumLayer(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"qubits={self.program.n_qubits}, inputs={self.n_inputs}, "
                 f"weights={self.weight.numel()}, outputs={self.n_outputs}, "
-                f"engine={self.engine.name}")
+                f"engine={self.engine_spec}")
+
+
+def __getattr__(name: str):
+    # ENGINE_NAMES predates qkit.engines.engine_names(); computed on access so engines
+    # registered later are listed too.
+    if name == "ENGINE_NAMES":
+        return engine_names()
+    raise AttributeError(f"module 'qkit.quantum' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Training: ``TrainConfig`` (``qkit.config``) in, run folder out.
+"""Training: ``TrainConfig`` (+ ``EnvConfig``) in, run folder out.
 
 The loop is deliberately plain (torchvision ``references/classification`` style)::
 
@@ -7,201 +7,43 @@ The loop is deliberately plain (torchvision ``references/classification`` style)
         train_one_epoch (also updates the weight EMA) -> recompute BatchNorm statistics
         -> evaluate(val) (the EMA weights when on) -> scheduler.step()
         keep best-on-validation weights, early stopping, atomic checkpoint.pt
-    reload best weights -> evaluate(test) -> test_metrics.json + figures
+    reload best weights -> score val and test -> predictions, test_metrics.json, figures
 
 Everything that decides the next epoch is in ``checkpoint.pt`` (weights, optimizer, scheduler,
-best weights, patience counter, history, RNG states), and each epoch's randomness is seeded
-from ``(seed, epoch)`` rather than inherited from the previous epoch. So a run killed at any
-point and continued with ``train(None, resume=run_dir)`` ends bit-for-bit like an
-uninterrupted one: it simply redoes the unfinished epoch (seeding helpers: ``qkit.repro``).
+EMA, best weights, patience counter, history, RNG states), and each epoch's randomness is
+seeded from ``(seed, epoch)``. So a run killed at any point and continued with
+``train(None, resume=run_dir)`` ends bit-for-bit like an uninterrupted one (``qkit.repro``).
+A NaN or infinite loss stops the run with a one-line error; ``checkpoint.pt`` then still holds
+the last finished epoch.
 
-With ``freeze_backbone`` the backbone never changes, so its features are computed once per
-split (no augmentation) and only the head trains, on cached feature tensors.
-
-Scoring a finished run folder again (``evaluate_run``) lives in ``qkit.evaluate``.
+Progress goes to ``callback(event, info)`` (the CLI draws bars from it): ``start``
+(run_dir, epochs, done), ``epoch_start`` (epoch, batches), ``batch`` (epoch, batch, loss),
+``epoch`` (the metrics.jsonl record plus ``improved``), ``message`` (text).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from qkit import runs
-from qkit.config import TrainConfig
-from qkit.epoch import evaluate, extract_features, make_ema, recompute_batchnorm, train_one_epoch
+from qkit import __version__, runs
+from qkit.config import EnvConfig, TrainConfig
+from qkit.epoch import NonFiniteLoss, evaluate, extract_features, make_ema, recompute_batchnorm, train_one_epoch
 from qkit.errors import QkitError
+from qkit.optim import improved, learning_rates, loss_weights, make_optimizer, make_scheduler, monitor_value
 from qkit.repro import epoch_seed, make_loader, resolve_device, rng_state, seed_everything, set_rng_state
 
 CURVE_METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "g_mean")
-Callback = Callable[[str, dict], None]   # callback(event, info); event is "batch" or "epoch"
-
-
-# --------------------------------------------------------------------------- progress display
-
-class _Bars:
-    """Rich progress bars for epochs and batches plus one line per epoch; silent when disabled."""
-
-    def __init__(self, enabled: bool, epochs: int, done: int):
-        self.enabled, self.epochs, self.done = enabled, epochs, done
-
-    def __enter__(self) -> _Bars:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=True)
-            self.bar.__enter__()
-            self.epoch_task = self.bar.add_task("epochs", total=self.epochs, completed=self.done, info="")
-            self.batch_task = self.bar.add_task("batches", total=1, info="")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)
-
-    def log(self, message: str) -> None:
-        if self.enabled:
-            self.bar.console.print(message, highlight=False)
-
-    def start_epoch(self, epoch: int, n_batches: int) -> None:
-        if self.enabled:
-            self.bar.reset(self.batch_task, total=n_batches, description=f"epoch {epoch}", info="")
-
-    def batch(self, loss: float) -> None:
-        if self.enabled:
-            self.bar.update(self.batch_task, advance=1, info=f"loss {loss:.4f}")
-
-    def end_epoch(self, record: dict, monitor: str, improved: bool) -> None:
-        if self.enabled:
-            self.bar.update(self.epoch_task, advance=1)
-            value = record.get("val_loss" if monitor == "loss" else f"val_{monitor}")
-            shown = "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
-            watched = "" if monitor == "loss" else f"  val_{monitor} {shown}"
-            self.log(f"epoch {record['epoch']:>3}/{self.epochs}  train_loss {record['train_loss']:.4f}  "
-                     f"val_loss {record['val_loss']:.4f}{watched}{'  *' if improved else ''}  "
-                     f"({record['seconds']:.1f}s)")
-
-
-# --------------------------------------------------------------------------- the run
-
-def _loss_weights(cfg: TrainConfig, bundle: Any) -> torch.Tensor | None:
-    if bundle.class_weights is not None:
-        return bundle.class_weights.float()
-    if not cfg.class_weighted_loss:
-        return None
-    from qkit.balancing import class_weights
-
-    return class_weights(bundle.train.labels, bundle.class_names)
-
-
-def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """Adam with the head at ``lr * head_lr_scale``.
-
-    BreastMNIST gives about nine steps per epoch; a quantum head's outputs are bounded in
-    [-1, 1], so its post-net must grow its weights to several units before predictions are
-    confident, which takes thousands of steps at the backbone's rate.
-    """
-    def trainable(module):
-        return [p for p in module.parameters() if p.requires_grad]
-
-    return torch.optim.Adam([{"params": trainable(model.backbone), "lr": cfg.lr},
-                             {"params": trainable(model.head), "lr": cfg.lr * cfg.head_lr_scale}],
-                            lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def _scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
-    if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-    if cfg.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    return None
-
-
-def _monitor_value(monitor: str, metrics: dict, loss: float) -> float | None:
-    value = loss if monitor == "loss" else metrics.get(monitor)
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
-def _improved(value: float | None, best: float | None, monitor: str, min_delta: float) -> bool:
-    if value is None:       # undefined metric (e.g. one class in val): never "better"
-        return False
-    if best is None:
-        return True
-    return value < best - min_delta if monitor == "loss" else value > best + min_delta
-
-
-def _scored_state(model: nn.Module, net: nn.Module, ema: AveragedModel | None) -> dict:
-    """A CPU copy of the whole model's state as validation scored it (the EMA weights when on)."""
-    state = model.state_dict()
-    if ema is not None:
-        prefix = "" if net is model else "head."     # frozen backbone: net is model.head
-        state.update({prefix + k: v for k, v in ema.module.state_dict().items()})
-    return {k: v.detach().cpu().clone() for k, v in state.items()}
-
-
-def _fresh_state() -> dict:
-    return {"epoch": 0, "best_metric": None, "best_epoch": None, "best_state": None,
-            "bad_epochs": 0, "history": []}
-
-
-def _finished_training(state: dict, cfg: TrainConfig) -> bool:
-    return state["epoch"] >= cfg.epochs or (cfg.patience > 0 and state["bad_epochs"] >= cfg.patience)
-
-
-def _prepare(cfg: TrainConfig, device: torch.device, pretrained_override: str | None = None):
-    """Seeded data and model build: identical on a fresh start and on resume."""
-    from qkit.data import build_data
-    from qkit.models import build_model
-
-    seed_everything(cfg.seed)
-    bundle = build_data(cfg.data_spec())
-    if bundle.positive_class is None and cfg.monitor == "g_mean":
-        raise QkitError("monitor g_mean needs a binary task; use auc, balanced_accuracy or loss")
-    kwargs = cfg.model_kwargs(bundle.n_classes)
-    if pretrained_override is not None:
-        kwargs["pretrained"] = pretrained_override
-    model = build_model(**kwargs).to(device)
-    return bundle, model
-
-
-def _record_run(run_dir: Path, cfg: TrainConfig, bundle: Any, model: nn.Module, device: torch.device) -> None:
-    from qkit.data import describe
-    from qkit.models import count_parameters
-
-    trainable, total = count_parameters(model)
-    env = runs.environment_info(str(device))
-    record = {"config": asdict(cfg), "created": dt.datetime.now().isoformat(timespec="seconds"),
-              "seed": cfg.seed, "device_used": str(device), "git": env.get("git"),
-              "model": dict(model.config), "data": {"source": bundle.source, **describe(bundle)},
-              "class_names": list(bundle.class_names), "positive_class": bundle.positive_class,
-              "parameters": {"trainable": trainable, "total": total}}
-    runs.atomic_write_json(run_dir / "config.json", runs.redact(record))
-    runs.atomic_write_json(run_dir / "env.json", runs.redact(env))
-
-
-def _load_for_resume(resume: str | Path, cfg: TrainConfig | None) -> tuple[Path, TrainConfig]:
-    run_dir = Path(resume)
-    if not (run_dir / "config.json").is_file():
-        raise QkitError(f"cannot resume {run_dir}: no config.json there (not a qkit run folder?)")
-    saved = TrainConfig.from_dict(runs.read_json(run_dir / "config.json")["config"])
-    if cfg is not None:
-        asked = asdict(replace(cfg.resolved(), name=saved.name))
-        differ = [k for k, v in asdict(saved).items() if asked[k] != v]
-        if differ:
-            raise QkitError(f"cannot resume {run_dir.name} with different options ({', '.join(differ)}); "
-                            "resume without options to use the saved config")
-    return run_dir, saved
+Callback = Callable[[str, dict], None]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -212,26 +54,32 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.run_dir = run_dir
 
 
-def train(cfg: TrainConfig | None, runs_root: str | Path = "runs", resume: str | Path | None = None,
-          progress: bool = True, callback: Callback | None = None) -> Path:
+def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str | Path = "runs",
+          resume: str | Path | None = None, callback: Callback | None = None) -> Path:
     """Train a model as ``cfg`` says and return its run folder.
 
-    ``resume``: a run folder to continue from its last checkpoint with its saved config
-    (``cfg`` may be None; if given it must match). ``callback(event, info)`` is called after
-    every batch (``"batch"``, info: epoch, batch, loss) and after every finished epoch
-    (``"epoch"``, info: the metrics.jsonl record), e.g. to stop a run from outside.
-    Ctrl-C raises ``TrainingInterrupted`` (a KeyboardInterrupt) carrying the run folder.
+    ``env``: data folder, device, workers, threads (default ``EnvConfig()``; on resume, the
+    environment the run recorded). ``resume``: a run folder to continue from its last
+    checkpoint with its saved config (``cfg`` may be None; if given it must match). Ctrl-C
+    raises ``TrainingInterrupted`` (a KeyboardInterrupt) carrying the run folder.
     """
-    run_dir = None
+    record = None
     if resume is not None:
-        run_dir, cfg = _load_for_resume(resume, cfg)
-        if (run_dir / "test_metrics.json").is_file():
-            return run_dir            # finished already: nothing to redo
+        record = _load_for_resume(Path(resume), cfg)
+        if (Path(resume) / "test_metrics.json").is_file():
+            return Path(resume)            # finished already: nothing to redo
+        cfg, env = record.config, env or record.env
     elif cfg is None:
         raise QkitError("train needs a TrainConfig (or resume=RUN_DIR)")
     else:
-        cfg = cfg.resolved()
-    device = resolve_device(cfg.device)
+        cfg, env = cfg.resolved(), env or EnvConfig()
+    from qkit.config import validate
+
+    validate(env)
+    run_dir = Path(resume) if resume is not None else None
+    device = resolve_device(env.device)
+    if env.threads:
+        torch.set_num_threads(env.threads)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # deterministic cuBLAS
@@ -242,14 +90,18 @@ def train(cfg: TrainConfig | None, runs_root: str | Path = "runs", resume: str |
             # CPU first: RNG states must stay CPU tensors; load_state_dict moves weights to the model.
             checkpoint = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
         # With a checkpoint every weight comes from it: the pretrained source is not needed again.
-        bundle, model = _prepare(cfg, device, "none" if checkpoint else None)
+        bundle, model = _prepare(cfg, env, device, "none" if checkpoint else None)
+        if record is not None:
+            from qkit.data import check_source
+
+            check_source(record.source, bundle.source)
         if checkpoint is not None:
             model.load_state_dict(checkpoint["model"])   # before any frozen-feature extraction
         if run_dir is None:
-            run_dir = runs.create_run_dir(runs_root, cfg.name, cfg.preset)
-            cfg = replace(cfg, name=run_dir.name)
-            _record_run(run_dir, cfg, bundle, model, device)
-        _fit(cfg, run_dir, bundle, model, device, checkpoint, progress, callback)
+            run_dir = runs.create_run_dir(runs_root, cfg.run.name, cfg.run.label)
+            cfg = replace(cfg, run=replace(cfg.run, name=run_dir.name))
+            _record_run(run_dir, cfg, env, bundle, model, device)
+        _fit(cfg, env, run_dir, bundle, model, device, checkpoint, callback or _silent)
     except KeyboardInterrupt:
         if run_dir is None:
             raise
@@ -259,13 +111,84 @@ def train(cfg: TrainConfig | None, runs_root: str | Path = "runs", resume: str |
     return run_dir
 
 
-def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device: torch.device,
-         checkpoint: dict | None, progress: bool, callback: Callback | None) -> None:
+def _silent(event: str, info: dict) -> None:
+    pass
+
+
+def _prepare(cfg: TrainConfig, env: EnvConfig, device: torch.device, pretrained_override: str | None = None):
+    """Seeded data and model build: identical on a fresh start and on resume."""
+    from qkit.data import build_data
+    from qkit.models import build_model
+
+    seed_everything(cfg.run.seed)
+    bundle = build_data(cfg.data_spec(env))
+    if bundle.positive_class is None and cfg.optim.monitor == "g_mean":
+        raise QkitError("monitor g_mean needs a binary task; use auc, balanced_accuracy or loss")
+    kwargs = cfg.model_kwargs(bundle.n_classes)
+    if pretrained_override is not None:
+        kwargs["pretrained"] = pretrained_override
+    model = build_model(**kwargs).to(device)
+    return bundle, model
+
+
+def _record_run(run_dir: Path, cfg: TrainConfig, env: EnvConfig, bundle: Any, model: nn.Module,
+                device: torch.device) -> None:
+    from qkit.data import describe, resolve_data_dir
+    from qkit.models import count_parameters
+
+    trainable, total = count_parameters(model)
+    environment = runs.environment_info(str(device))
+    # The data folder as resolved now (flag, $QKIT_DATA_DIR or default), so that commands that
+    # read the run later find the data where training found it, whatever their environment.
+    recorded_env = replace(env, data_dir=str(resolve_data_dir(env.data_dir).resolve()))
+    record = runs.RunRecord(
+        name=run_dir.name, config=cfg, env=recorded_env,
+        data={"source": bundle.source, **describe(bundle)}, model=dict(model.config),
+        parameters={"trainable": trainable, "total": total},
+        created=dt.datetime.now().isoformat(timespec="seconds"), device_used=str(device),
+        git=environment.get("git"), qkit_version=__version__)
+    runs.atomic_write_json(run_dir / "config.json", runs.redact(record.to_dict()))
+    runs.atomic_write_json(run_dir / "env.json", runs.redact(environment))
+
+
+def _load_for_resume(run_dir: Path, cfg: TrainConfig | None) -> runs.RunRecord:
+    record = runs.read_record(run_dir)
+    if cfg is not None:
+        asked = replace(cfg.resolved(), run=replace(cfg.resolved().run, name=record.config.run.name)).flat()
+        differ = [k for k, v in record.config.flat().items() if asked[k] != v]
+        if differ:
+            raise QkitError(f"cannot resume {run_dir.name} with different options ({', '.join(differ)}); "
+                            "resume without options to use the saved config")
+    return record
+
+
+def _fresh_state() -> dict:
+    return {"epoch": 0, "best_metric": None, "best_epoch": None, "best_state": None,
+            "bad_epochs": 0, "history": []}
+
+
+def _finished_training(state: dict, cfg: TrainConfig) -> bool:
+    o = cfg.optim
+    return state["epoch"] >= o.epochs or (o.patience > 0 and state["bad_epochs"] >= o.patience)
+
+
+def scored_state(model: nn.Module, net: nn.Module, ema: AveragedModel | None) -> dict:
+    """A CPU copy of the whole model's state as validation scored it (the EMA weights when on)."""
+    state = model.state_dict()
+    if ema is not None:
+        prefix = "" if net is model else "head."     # frozen backbone: net is model.head
+        state.update({prefix + k: v for k, v in ema.module.state_dict().items()})
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def _fit(cfg: TrainConfig, env: EnvConfig, run_dir: Path, bundle: Any, model: nn.Module, device: torch.device,
+         checkpoint: dict | None, callback: Callback) -> None:
     """Epoch loop with checkpoints, then the final evaluation."""
-    weights = _loss_weights(cfg, bundle)
+    o = cfg.optim
+    weights = loss_weights(o, bundle)
     criterion = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
-    optimizer = _optimizer(cfg, model)
-    scheduler = _scheduler(cfg, optimizer)
+    optimizer = make_optimizer(o, model)
+    scheduler = make_scheduler(o, optimizer)
     state = _fresh_state()
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -279,104 +202,113 @@ def _fit(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, device:
         runs.append_jsonl(run_dir / "metrics.jsonl", record)
 
     net, splits = model, {"train": bundle.train, "val": bundle.val, "test": bundle.test}
-    workers = cfg.num_workers
-    if cfg.freeze_backbone:
+    workers = env.num_workers
+    if cfg.model.freeze_backbone:
         # The backbone never changes: one pass per split, then epochs only touch the head.
-        splits = {k: extract_features(model.backbone, make_loader(ds, cfg.batch_size, num_workers=workers), device)
+        splits = {k: extract_features(model.backbone, make_loader(ds, o.batch_size, num_workers=workers), device)
                   for k, ds in splits.items()}
         net, workers = model.head, 0
     # The EMA copy averages the trained module (parameters and BatchNorm statistics); when on,
     # it is what validation scores, what early stopping keeps and what model.pt holds.
-    ema = make_ema(net, cfg.ema_decay)
+    ema = make_ema(net, o.ema_decay)
     if ema is not None and checkpoint is not None:
         ema.load_state_dict(checkpoint["ema"])
     scored = ema.module if ema is not None else net
     # BatchNorm statistics come from the training images as validation sees them (cached
     # features with a frozen backbone are never augmented).
-    plain_train = splits["train"] if cfg.freeze_backbone else splits["train"].without_augmentation()
+    plain_train = splits["train"] if cfg.model.freeze_backbone else splits["train"].without_augmentation()
     shuffle_gen = torch.Generator()
-    train_loader = make_loader(splits["train"], cfg.batch_size, True, workers, shuffle_gen)
-    val_loader = make_loader(splits["val"], cfg.batch_size, num_workers=workers)
+    train_loader = make_loader(splits["train"], o.batch_size, True, workers, shuffle_gen)
+    val_loader = make_loader(splits["val"], o.batch_size, num_workers=workers)
 
-    with _Bars(progress, cfg.epochs, state["epoch"]) as bars:
-        if checkpoint is not None:
-            bars.log(f"resuming {run_dir} after epoch {state['epoch']}")
-        while not _finished_training(state, cfg):
-            epoch, start = state["epoch"] + 1, time.perf_counter()
-            seed = epoch_seed(cfg.seed, epoch)
-            seed_everything(seed)            # dropout + augmentation of this epoch
-            shuffle_gen.manual_seed(seed)    # sample order of this epoch
-            bars.start_epoch(epoch, len(train_loader))
-            n_batch = iter(range(1, len(train_loader) + 1))
-
-            def on_batch(loss: float) -> None:
-                bars.batch(loss)
-                if callback is not None:
-                    callback("batch", {"epoch": epoch, "batch": next(n_batch), "loss": loss})
-
-            lr = optimizer.param_groups[0]["lr"]
-            train_loss = train_one_epoch(net, train_loader, criterion, optimizer, device, on_batch, ema)
-            if cfg.precise_bn:
-                recompute_batchnorm(scored, plain_train, cfg.batch_size, device, workers)
-            y_val, p_val, val_loss = evaluate(scored, val_loader, device, criterion)
-            if scheduler is not None:
-                scheduler.step()
-            record = _epoch_record(epoch, train_loss, val_loss, y_val, p_val, bundle.positive_class, lr,
-                                   time.perf_counter() - start)
-            value = _monitor_value(cfg.monitor, record["_metrics"], val_loss)
-            del record["_metrics"]
-            improved = _improved(value, state["best_metric"], cfg.monitor, cfg.min_delta)
-            if improved:
-                state.update(best_metric=value, best_epoch=epoch, bad_epochs=0,
-                             best_state=_scored_state(model, net, ema))
-            else:
-                state["bad_epochs"] += 1
-            state["epoch"] = epoch
-            state["history"].append(record)
-            runs.atomic_torch_save({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "scheduler": scheduler.state_dict() if scheduler else None,
-                                    "ema": ema.state_dict() if ema else None,
-                                    "rng": rng_state()}, run_dir / "checkpoint.pt")
-            runs.append_jsonl(run_dir / "metrics.jsonl", record)
-            bars.end_epoch(record, cfg.monitor, improved)
-            if callback is not None:
-                callback("epoch", dict(record))
-        if cfg.patience and state["bad_epochs"] >= cfg.patience and state["epoch"] < cfg.epochs:
-            bars.log(f"early stopping after epoch {state['epoch']}: no better val {cfg.monitor} "
-                     f"for {cfg.patience} epochs (best at epoch {state['best_epoch']})")
-    _finish(cfg, run_dir, bundle, model, net, splits, device, criterion, state)
+    callback("start", {"run_dir": run_dir, "epochs": o.epochs, "done": state["epoch"]})
+    if checkpoint is not None:
+        callback("message", {"text": f"resuming {run_dir} after epoch {state['epoch']}"})
+    while not _finished_training(state, cfg):
+        epoch, start = state["epoch"] + 1, time.perf_counter()
+        seed = epoch_seed(cfg.run.seed, epoch)
+        seed_everything(seed)            # dropout + augmentation of this epoch
+        shuffle_gen.manual_seed(seed)    # sample order of this epoch
+        callback("epoch_start", {"epoch": epoch, "batches": len(train_loader)})
+        n_batch = iter(range(1, len(train_loader) + 1))
+        lrs = learning_rates(optimizer)
+        try:
+            train_loss = train_one_epoch(
+                net, train_loader, criterion, optimizer, device,
+                lambda loss: callback("batch", {"epoch": epoch, "batch": next(n_batch), "loss": loss}), ema)
+        except NonFiniteLoss as bad:
+            _stop_non_finite(run_dir, f"training loss became {bad.value} at epoch {epoch}, batch {bad.batch}", state)
+        if o.precise_bn:
+            recompute_batchnorm(scored, plain_train, o.batch_size, device, workers)
+        y_val, p_val, val_loss = evaluate(scored, val_loader, device, criterion)
+        if not torch.isfinite(torch.tensor(val_loss)):
+            _stop_non_finite(run_dir, f"validation loss became {val_loss} at epoch {epoch}", state)
+        if scheduler is not None:
+            scheduler.step()
+        record, metrics = _epoch_record(epoch, train_loss, val_loss, y_val, p_val, bundle.positive_class, lrs,
+                                        time.perf_counter() - start)
+        better = improved(monitor_value(o.monitor, metrics, val_loss), state["best_metric"], o.monitor, o.min_delta)
+        if better:
+            state.update(best_metric=monitor_value(o.monitor, metrics, val_loss), best_epoch=epoch, bad_epochs=0,
+                         best_state=scored_state(model, net, ema))
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch
+        state["history"].append(record)
+        runs.atomic_torch_save({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict() if scheduler else None,
+                                "ema": ema.state_dict() if ema else None,
+                                "rng": rng_state()}, run_dir / "checkpoint.pt")
+        runs.append_jsonl(run_dir / "metrics.jsonl", record)
+        callback("epoch", {**record, "improved": better, "monitor": o.monitor, "epochs": o.epochs})
+    if o.patience and state["bad_epochs"] >= o.patience and state["epoch"] < o.epochs:
+        callback("message", {"text": f"early stopping after epoch {state['epoch']}: no better val {o.monitor} "
+                                     f"for {o.patience} epochs (best at epoch {state['best_epoch']})"})
+    _finish(cfg, run_dir, bundle, model, net, splits, device, criterion, state, scored_state(model, net, ema))
 
 
-def _epoch_record(epoch: int, train_loss: float, val_loss: float, y_val: np.ndarray, p_val: np.ndarray,
-                  positive_class: int | None, lr: float, seconds: float) -> dict:
+def _stop_non_finite(run_dir: Path, what: str, state: dict) -> None:
+    kept = (f"checkpoint.pt keeps epoch {state['epoch']}" if state["epoch"] else "no epoch finished")
+    raise QkitError(f"{what}; stopped ({kept}, in {run_dir}): try a lower --lr or check the data")
+
+
+def _epoch_record(epoch: int, train_loss: float, val_loss: float, y_val, p_val, positive_class: int | None,
+                  lrs: dict, seconds: float) -> tuple[dict, dict]:
     from qkit.metrics import classification_metrics
 
     metrics = classification_metrics(y_val, p_val, positive_class)
     record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}
     record.update({f"val_{k}": metrics[k] for k in CURVE_METRICS if k in metrics})
-    record.update(lr=lr, seconds=round(seconds, 3), _metrics=metrics)
-    return record
+    record.update(lrs, seconds=round(seconds, 3))
+    return record, metrics
+
+
+def final_state(state: dict, last_scored: dict) -> tuple[dict, str]:
+    """The weights model.pt gets and what they are: the best epoch's, or, when the monitored
+    metric was never defined (nothing could improve), the last epoch's as validation scored them."""
+    if state["best_state"] is not None:
+        return state["best_state"], "best"
+    return last_scored, "last"
 
 
 def _finish(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, net: nn.Module, splits: dict,
-            device: torch.device, criterion: nn.Module, state: dict) -> None:
-    """Best weights -> model.pt, figures, test_metrics.json (written last: it marks a finished run)."""
-    from qkit import plots
-    from qkit.metrics import choose_threshold, classification_metrics
-
-    if state["best_state"] is not None:   # None only if the monitored metric was never defined
-        model.load_state_dict(state["best_state"])
+            device: torch.device, criterion: nn.Module, state: dict, last_scored: dict) -> None:
+    """Final weights -> model.pt, predictions, figures, test_metrics.json (written last: it marks a finished run)."""
+    weights, which = final_state(state, last_scored)
+    model.load_state_dict(weights)
     runs.atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / "model.pt")
-    y_val, p_val, _ = evaluate(net, make_loader(splits["val"], cfg.batch_size), device, criterion)
-    y_test, p_test, test_loss = evaluate(net, make_loader(splits["test"], cfg.batch_size), device, criterion)
-    pos = bundle.positive_class
-    result = classification_metrics(y_test, p_test, pos)
-    result.update(loss=test_loss, best_epoch=state["best_epoch"], epochs_run=state["epoch"],
-                  monitor=cfg.monitor, best_val=state["best_metric"])
-    if pos is not None:
-        threshold = choose_threshold(y_val, p_val, pos)
-        result.update(val_threshold=threshold,
-                      at_val_threshold=classification_metrics(y_test, p_test, pos, threshold=threshold))
+    from qkit import plots
+    from qkit.evaluate import score_split
+    from qkit.metrics import choose_threshold
+
+    batch, pos, engine = cfg.optim.batch_size, bundle.positive_class, cfg.model.engine
+    y_val, p_val, val_loss = evaluate(net, make_loader(splits["val"], batch), device, criterion)
+    y_test, p_test, test_loss = evaluate(net, make_loader(splits["test"], batch), device, criterion)
+    threshold = choose_threshold(y_val, p_val, pos) if pos is not None else None
+    score_split(run_dir, "val", engine, bundle.val.ids, y_val, p_val, val_loss, pos, threshold)
+    result = score_split(run_dir, "test", engine, bundle.test.ids, y_test, p_test, test_loss, pos, threshold)
+    result.update(best_epoch=state["best_epoch"], epochs_run=state["epoch"], monitor=cfg.optim.monitor,
+                  best_val=state["best_metric"], weights=which)
     plots.plot_training_curves(state["history"], run_dir / "training_curves.png")
     plots.plot_roc(y_test, p_test, pos, run_dir / "roc.png", class_names=bundle.class_names)
     plots.plot_confusion_matrix(result["confusion_matrix"], bundle.class_names, run_dir / "confusion_matrix.png")

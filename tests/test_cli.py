@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from qkit import runs
 from qkit.cli import app
-from qkit.config import TrainConfig
+from qkit.config import GROUPS, EnvConfig, defaults_of
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -51,19 +51,37 @@ def test_train_help_explains_the_options():
         assert option in result.stdout
 
 
-def test_every_train_config_field_is_an_option_with_the_same_default():
-    options, defaults = train_options(), TrainConfig()
-    for field in dataclasses.fields(TrainConfig):
-        assert field.name in options, f"qkit train has no --{field.name.replace('_', '-')}"
-        default = options[field.name].default
-        default = getattr(default, "value", default)              # Enum choices
-        assert default == getattr(defaults, field.name), field.name
+def test_every_config_field_is_an_option_with_the_same_default():
+    options = train_options()
+    for cls in (*GROUPS.values(), EnvConfig):
+        defaults = defaults_of(cls)
+        for field in dataclasses.fields(cls):
+            assert field.name in options, f"qkit train has no --{field.name.replace('_', '-')}"
+            default = options[field.name].default
+            default = getattr(default, "value", default)              # Enum choices
+            if field.metadata.get("cli") == "key_value":
+                assert default is None and defaults[field.name] == {}
+            else:
+                assert default == defaults[field.name], field.name
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("qkit ")
+
+
+def test_help_shows_choices():
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "250"})
+    assert "cosine|step|none" in result.stdout and "quantum|linear" in result.stdout
+    assert "connector|statevector" in result.stdout and "28, 64, 128, 224" in result.stdout
 
 
 @pytest.mark.parametrize("args, option", [
     (["--device", "tpu"], "--device"), (["--epochs", "0"], "--epochs"), (["--classes", "abc"], "--classes"),
     (["--monitor", "f1"], "--monitor"), (["--backbone", "resnet9000"], "--backbone"), (["--lr", "0"], "--lr"),
-    (["--ema-decay", "1.5"], "--ema-decay"),
+    (["--ema-decay", "1.5"], "--ema-decay"), (["--circuit", "nope"], "--circuit"),
+    (["--dataset", "./no/such/folder"], "--dataset"), (["--dataset", "kneemnist"], "--dataset"),
+    (["--engine-option", "shots"], "--engine-option"), (["--size", "32"], "--size"),
 ])
 def test_bad_option_values_exit_2_with_one_line(args, option):
     result = runner.invoke(app, ["train", *args])
@@ -81,10 +99,29 @@ def test_missing_data_is_one_line_exit_1(tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no empty run folder
 
 
-def test_unknown_dataset_is_one_line_exit_1(tmp_path):
-    result = runner.invoke(app, ["train", *TINY, "--dataset", "kneemnist", "--runs-dir", str(tmp_path)])
-    assert result.exit_code == 1
-    assert "unknown dataset 'kneemnist'" in one_line_error(result)
+def test_missing_dataset_folder_says_so(tmp_path):
+    result = runner.invoke(app, ["train", *TINY, "--dataset", "./no/such/folder", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "dataset folder ./no/such/folder does not exist" in one_line_error(result)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args", [["--backbone", "resnet9000"], ["--circuit", "nope"], ["--dataset", "./no/such"],
+                                  ["--engine", "tpu"]])
+def test_usage_errors_answer_without_importing_torch_or_qiskit(args):
+    code = ("import sys; from qkit.cli import app; rc = app(" + repr(["train", *args]) + ", standalone_mode=False); "
+            "print(rc, [m for m in ('torch', 'qiskit', 'medmnist') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "2 []", done.stdout + done.stderr
+    assert done.stderr.count("error:") == 1
+
+
+def test_cuda_device_is_a_valid_option_value(tmp_path):
+    import torch
+
+    result = runner.invoke(app, ["train", *TINY, "--device", "cuda:0", "--runs-dir", str(tmp_path)])
+    if not torch.cuda.is_available():
+        assert result.exit_code == 1 and "CUDA is not available" in one_line_error(result)
 
 
 def test_train_then_runs_then_evaluate(data_root, tmp_path):
@@ -103,20 +140,28 @@ def test_train_then_runs_then_evaluate(data_root, tmp_path):
 
     scored = runner.invoke(app, ["evaluate", "cli-run", "--split", "val", *common], env={"COLUMNS": "200"})
     assert scored.exit_code == 0, scored.output
-    assert runs.read_json(run_dir / "eval_val_statevector.json")["n"] == 78
+    [evaluation] = runs.load_run(run_dir).evaluations()
+    assert runs.read_json(evaluation / "metrics.json")["n"] == 78
+    assert (evaluation / "predictions-val-statevector.csv").is_file()
 
     again = runner.invoke(app, ["train", *TINY, "--data-dir", str(data_root), "--name", "cli-run", *common])
     assert again.exit_code == 1 and "already exists" in one_line_error(again)
     resumed = runner.invoke(app, ["train", "--resume", "cli-run", "--epochs", "3", *common])
     assert resumed.exit_code == 1 and "--epochs" in one_line_error(resumed)
+    # Environment options may change on resume (another machine, another data folder).
+    moved = runner.invoke(app, ["train", "--resume", "cli-run", "--data-dir", str(data_root), "--device", "cpu",
+                                "--num-workers", "0", *common])
+    assert moved.exit_code == 0, moved.output
     missing = runner.invoke(app, ["evaluate", "no-such-run", *common])
     assert missing.exit_code == 1 and "not found" in one_line_error(missing)
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_how_to_resume_and_resume_finishes(data_root, tmp_path):
     """A real SIGINT to `python -m qkit train`, then `qkit train --resume` completes the run."""
+    # 12 epochs: SIGINT follows the first one, and even a loaded machine must not finish first.
     cmd = [sys.executable, "-m", "qkit", "train", "--backbone", "small_cnn", "--head", "linear",
-           "--epochs", "5", "--data-dir", str(data_root), "--runs-dir", str(tmp_path), "--name", "stopped", "-q"]
+           "--epochs", "12", "--data-dir", str(data_root), "--runs-dir", str(tmp_path), "--name", "stopped", "-q"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "300"})
     metrics = tmp_path / "stopped" / "metrics.jsonl"
@@ -124,7 +169,7 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(data_root, tmp_path):
     while not (metrics.is_file() and metrics.read_text().strip()) and proc.poll() is None:
         assert time.monotonic() < deadline, "no epoch finished in 120 s"
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)                 # during epoch 2 of 5
+    proc.send_signal(signal.SIGINT)                 # during epoch 2 of 12
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
     lines = err.strip().splitlines()
@@ -133,5 +178,15 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(data_root, tmp_path):
 
     result = runner.invoke(app, ["train", "--resume", str(tmp_path / "stopped"), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert [r["epoch"] for r in runs.read_jsonl(metrics)] == [1, 2, 3, 4, 5]
+    assert [r["epoch"] for r in runs.read_jsonl(metrics)] == list(range(1, 13))
     assert (tmp_path / "stopped" / "test_metrics.json").is_file()
+
+
+def test_circuit_from_an_openqasm_file(data_root, tmp_path):
+    """`--circuit path/to.qasm` trains with the file's circuit, as the README promises."""
+    qasm = REPO / "circuits" / "basic_entangler.qasm"
+    result = runner.invoke(app, ["train", "--backbone", "small_cnn", "--epochs", "1", "--quiet", "--circuit", str(qasm),
+                                 "--data-dir", str(data_root), "--runs-dir", str(tmp_path), "--name", "qasm"])
+    assert result.exit_code == 0, result.output
+    run = runs.load_run(tmp_path / "qasm")
+    assert run.config.model.circuit == str(qasm) and run.status == "finished"

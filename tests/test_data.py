@@ -1,4 +1,7 @@
-"""qkit.data on the genuine BreastMNIST file and on small generated image folders."""
+"""qkit.data on the genuine BreastMNIST file: loading, md5 checks, augmentation, options.
+
+Image folders are in test_data_folders.py, balancing in test_data_balance.py.
+"""
 
 import os
 import shutil
@@ -12,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from qkit.config import TrainConfig
 from qkit.data import (IMAGENET_MEAN, IMAGENET_STD, MEDMNIST_2D, DataSpec, ImageTensorDataset,
-                       build_data, default_vertical_flip, describe, resolve_data_dir)
+                       build_data, check_source, default_vertical_flip, describe, resolve_data_dir)
 from qkit.errors import QkitError
 
 BREAST_MD5 = medmnist.INFO["breastmnist"]["MD5"]
@@ -84,8 +87,8 @@ def test_vertical_flip_default_depends_on_the_modality():
     assert default_vertical_flip("breastmnist") is False        # ultrasound: probe at the top
     assert default_vertical_flip("chestmnist") is False
     assert default_vertical_flip("pathmnist") is True           # microscopy: no up and down
-    assert TrainConfig(vertical_flip=True).resolved().vertical_flip is True
-    assert TrainConfig(dataset="dermamnist").resolved().vertical_flip is True
+    assert TrainConfig.from_options(vertical_flip=True).resolved().data.vertical_flip is True
+    assert TrainConfig.from_options(dataset="dermamnist").resolved().data.vertical_flip is True
 
 
 def test_resize_and_imagenet_normalisation(data_root):
@@ -96,37 +99,6 @@ def test_resize_and_imagenet_normalisation(data_root):
     for c in range(3):
         expected = (raw - IMAGENET_MEAN[c]) / IMAGENET_STD[c]
         assert torch.allclose(x[c], expected, atol=1e-5)
-
-
-def test_undersample(data_root):
-    b = build_data(spec(data_root, balance="undersample", seed=1))
-    assert counts(b.train) == [147, 147]
-    assert counts(b.val) == [21, 57]                              # val/test untouched
-    again = build_data(spec(data_root, balance="undersample", seed=1))
-    other = build_data(spec(data_root, balance="undersample", seed=2))
-    assert b.train.ids == again.train.ids and b.train.ids != other.train.ids
-    all_ids = build_data(spec(data_root)).train.ids
-    assert set(b.train.ids) <= set(all_ids)
-
-
-def test_oversample_adds_rotated_copies(data_root):
-    b = build_data(spec(data_root, balance="oversample", augment=False))
-    assert counts(b.train) == [399, 399] and len(b.train) == 798
-    assert b.train.ids == build_data(spec(data_root, balance="oversample")).train.ids
-    base = build_data(spec(data_root, augment=False)).train
-    ops = [i.split("#")[1] for i in b.train.ids if "#" in i]
-    assert ops.count("rot90") == 147 and ops.count("rot180") == 105   # 252 extra malignant
-    src = next(i for i in range(546) if base.labels[i] == 0)
-    pos = b.train.ids.index(f"train/{src}#rot90")
-    assert torch.equal(b.train.images[pos], torch.rot90(base.images[src], 1, (-2, -1)))
-    assert b.train.labels[pos] == 0
-
-
-def test_weighted(data_root):
-    b = build_data(spec(data_root, balance="weighted"))
-    assert len(b.train) == 546 and b.class_weights.dtype == torch.float32
-    expected = torch.tensor([546 / (2 * 147), 546 / (2 * 399)])
-    assert torch.allclose(b.class_weights, expected)
 
 
 def test_classes_subset_relabels(data_root):
@@ -141,6 +113,30 @@ def test_classes_subset_relabels(data_root):
     assert "5" in assert_one_line(e)
     with pytest.raises(QkitError):
         build_data(spec(data_root, positive_class=2))
+
+
+def test_positive_class_by_name(data_root):
+    assert build_data(spec(data_root, positive_class="malignant")).positive_class == 0
+    assert build_data(spec(data_root, positive_class="normal, benign")).positive_class == 1
+    assert build_data(spec(data_root, positive_class="MALIGNANT")).positive_class == 0
+    assert build_data(spec(data_root, classes=(1, 0), positive_class="malignant")).positive_class == 1
+    with pytest.raises(QkitError) as e:
+        build_data(spec(data_root, positive_class="tumour"))
+    msg = assert_one_line(e)
+    assert "'tumour'" in msg and "'malignant', 'normal, benign'" in msg
+
+
+def test_medmnist_source_and_check_source(data_root):
+    """MedMNIST keeps its official splits: split_seed does not move them, the md5 is what counts."""
+    b = build_data(spec(data_root))
+    assert b.source["split"] == "official" and "split_seed" not in b.source
+    other_seed = build_data(spec(data_root, split_seed=7))
+    assert other_seed.test.ids == b.test.ids
+    check_source(b.source, other_seed.source)                      # same file: no error
+    with pytest.raises(QkitError) as e:
+        check_source({**b.source, "md5": "0" * 32}, b.source)       # a run recorded on another file
+    msg = assert_one_line(e)
+    assert "md5 000000000000 -> " + BREAST_MD5[:12] in msg and "not be comparable" in msg
 
 
 def test_md5_mismatch_is_an_error(data_root, tmp_path):
@@ -186,11 +182,19 @@ def test_missing_file_without_download(tmp_path):
 @pytest.mark.parametrize("kw", [
     {"dataset": "nosuchmnist"}, {"dataset": "organmnist3d"}, {"dataset": "chestmnist"},
     {"balance": "smote"}, {"normalize": "zscore"}, {"size": 32}, {"classes": (1, 1)},
+    {"split_seed": -1}, {"split_seed": 2**32}, {"seed": -1}, {"positive_class": True},
+    {"positive_class": -1}, {"group_by": "SOB_(\\d+"}, {"group_by": ""},
 ])
 def test_bad_specs_are_user_errors(tmp_path, kw):
     with pytest.raises(QkitError) as e:
         build_data(spec(tmp_path, download=False, **kw))
     assert_one_line(e)
+
+
+def test_group_by_is_for_image_folders_only(data_root):
+    with pytest.raises(QkitError) as e:
+        build_data(spec(data_root, group_by=r"(\d+)"))
+    assert "image folders" in assert_one_line(e)
 
 
 def test_unknown_dataset_lists_flags(tmp_path):
@@ -205,57 +209,3 @@ def test_resolve_data_dir(monkeypatch, tmp_path):
     assert resolve_data_dir(None) == tmp_path / "env"
     monkeypatch.delenv("QKIT_DATA_DIR")
     assert str(resolve_data_dir(None)) == medmnist.info.DEFAULT_ROOT
-
-
-# ----------------------------------------------------------------------------- image folders
-
-@pytest.fixture
-def image_folder(tmp_path):
-    """3 classes (20/40/20 images), mixed sizes and modes, like a user's export."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "folder"
-    for name, n in (("benign", 20), ("malignant", 40), ("normal", 20)):
-        (root / name).mkdir(parents=True)
-        for i in range(n):
-            side = int(rng.integers(20, 40))
-            arr = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
-            img = Image.fromarray(arr).convert("L" if i % 2 else "RGB")
-            img.save(root / name / f"{i:03d}.png")
-    return root
-
-
-def test_image_folder_stratified_deterministic(image_folder):
-    b = build_data(DataSpec(dataset=str(image_folder), size=28, augment=False))
-    assert b.class_names == ["benign", "malignant", "normal"] and b.positive_class is None
-    assert (len(b.train), len(b.val), len(b.test)) == (56, 12, 12)
-    assert counts(b.train, 3) == [14, 28, 14]
-    assert counts(b.val, 3) == [3, 6, 3] and counts(b.test, 3) == [3, 6, 3]
-    ids = [set(ds.ids) for ds in (b.train, b.val, b.test)]
-    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
-    assert len(ids[0] | ids[1] | ids[2]) == 80
-    x, y = b.train[0]
-    assert x.shape == (3, 28, 28) and x.dtype == torch.float32
-    assert b.train.ids[0].split("/")[0] == b.class_names[y]
-    again = build_data(DataSpec(dataset=str(image_folder), size=28))
-    other = build_data(DataSpec(dataset=str(image_folder), size=28, seed=5))
-    assert again.train.ids == b.train.ids and other.train.ids != b.train.ids
-    assert again.source["fingerprint"] == b.source["fingerprint"]
-
-
-def test_image_folder_resize_subset_and_balance(image_folder):
-    b = build_data(DataSpec(dataset=str(image_folder), resize=48, classes=(2, 1),
-                            balance="oversample"))
-    assert b.class_names == ["normal", "malignant"] and b.positive_class == 1
-    assert b.train[0][0].shape == (3, 48, 48)
-    assert counts(b.train) == [28, 28]
-    with pytest.raises(QkitError):
-        build_data(DataSpec(dataset=str(image_folder), positive_class=0))  # 3 classes
-
-
-def test_class_weights_are_inverse_frequency_and_need_every_class():
-    from qkit.balancing import class_weights
-
-    weights = class_weights(torch.tensor([0, 0, 0, 1]), ["a", "b"])
-    assert torch.allclose(weights, torch.tensor([4 / 6, 4 / 2]))
-    with pytest.raises(QkitError, match="no training images for class.*c"):
-        class_weights(torch.tensor([0, 1]), ["a", "b", "c"])

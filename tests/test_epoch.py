@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from qkit.epoch import ema_decay_at, make_ema, recompute_batchnorm, train_one_epoch
 from qkit.models import build_model
 from qkit.repro import make_loader
-from qkit.train import _scored_state
+from qkit.train import scored_state
 
 
 def test_recompute_batchnorm_averages_the_batch_statistics():
@@ -59,7 +59,7 @@ def test_scored_state_takes_the_head_from_the_ema_when_the_backbone_is_frozen():
     ema = make_ema(model.head, 0.99)
     with torch.no_grad():
         ema.module.weight.fill_(0.25)
-    state = _scored_state(model, model.head, ema)
+    state = scored_state(model, model.head, ema)
     assert state.keys() == model.state_dict().keys()
     assert torch.all(state["head.weight"] == 0.25)
     for key, value in model.state_dict().items():
@@ -72,3 +72,36 @@ def test_training_loader_drops_a_short_last_batch(n, batch, sizes):
     data = TensorDataset(torch.zeros(n, 1), torch.zeros(n))
     assert [len(x) for x, _ in make_loader(data, batch, shuffle=True, generator=torch.Generator())] == sizes
     assert sum(len(x) for x, _ in make_loader(data, batch)) == n        # evaluation sees every image
+
+
+def test_weighted_loss_is_the_dataset_loss_whatever_the_batch_size():
+    """With class weights, the loss used to be a mean of per-batch weighted means."""
+    from qkit.epoch import evaluate
+
+    torch.manual_seed(0)
+    x, y = torch.randn(50, 3), torch.cat([torch.zeros(40), torch.ones(10)]).long()
+    net = nn.Linear(3, 2)
+    weights = torch.tensor([0.625, 2.5])
+    criterion = nn.CrossEntropyLoss(weight=weights)
+    with torch.no_grad():
+        expected = criterion(net(x), y).item()          # one batch: sum(w_i l_i) / sum(w_i)
+    data = TensorDataset(x, y)
+    for batch_size in (7, 16, 50):
+        _, _, loss = evaluate(net, DataLoader(data, batch_size), "cpu", criterion)
+        assert loss == pytest.approx(expected, rel=1e-6), batch_size
+
+
+def test_a_non_finite_loss_stops_the_epoch_before_the_step():
+    from qkit.epoch import NonFiniteLoss
+
+    net = nn.Linear(3, 2)
+    with torch.no_grad():
+        net.weight[0, 0] = float("inf")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    loader = DataLoader(TensorDataset(torch.randn(8, 3), torch.zeros(8).long()), 4)
+    with pytest.raises(NonFiniteLoss) as err:
+        train_one_epoch(net, loader, nn.CrossEntropyLoss(), optimizer, "cpu")
+    assert err.value.batch == 1
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key]), key        # no step was taken

@@ -86,3 +86,16 @@ def test_confusion_matrix(tmp_path):
 def test_confusion_matrix_rejects_bad_input(tmp_path, cm, names, match):
     with pytest.raises(QkitError, match=match):
         plot_confusion_matrix(cm, names, tmp_path / "cm.png")
+
+
+def test_importing_qkit_plots_leaves_the_matplotlib_backend_alone(tmp_path):
+    """qkit.plots used to force Agg at import, which broke notebooks' inline backends."""
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import qkit.plots as p; "
+            f"p.plot_confusion_matrix([[1, 2], [3, 4]], ['a', 'b'], {str(tmp_path / 'cm.png')!r}); "
+            "print(matplotlib.get_backend())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "svg"
+    assert_png(tmp_path / "cm.png")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from qkit import runs
+from qkit.config import EnvConfig, TrainConfig
 from qkit.errors import QkitError
 from qkit.runs import (append_jsonl, atomic_torch_save, atomic_write, atomic_write_json,
                        atomic_write_text, create_run_dir, environment_info, find_run,
@@ -107,7 +108,7 @@ def test_create_run_dir_unique_names(tmp_path, monkeypatch):
     assert re.fullmatch(r"\d{8}-\d{6}-breast-quantum", first.name)
     assert first.is_dir() and first.parent == root
     # Freeze the clock so that the next names collide with each other.
-    monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20240102-030405")
+    monkeypatch.setattr(runs.folders.time, "strftime", lambda fmt: "20240102-030405")
     names = [create_run_dir(root, None, "p").name for _ in range(3)]
     assert names == ["20240102-030405-p", "20240102-030405-p-2", "20240102-030405-p-3"]
     assert create_run_dir(root, None, "a b/c").name == "20240102-030405-a_b_c"
@@ -154,33 +155,41 @@ def _write_run(root, name, config=None, metrics=None):
     return run
 
 
+def _record(name, **options):
+    cfg = TrainConfig.from_options(name=name, **options)
+    return runs.RunRecord(name=name, config=cfg, env=EnvConfig(), created="2024-01-02T03:04:05").to_dict()
+
+
 def test_list_runs_complete_incomplete_broken(tmp_path):
     assert list_runs(tmp_path / "nothing-here") == []
     (tmp_path / ".gitkeep").write_text("")
-    cfg = {"created": "2024-01-02T03:04:05", "data": {"dataset": "breastmnist"},
-           "model": {"backbone": "resnet18", "head": "quantum", "circuit": "dressed"}}
-    _write_run(tmp_path, "b-finished", cfg, {"auc": 0.81, "accuracy": 0.8, "balanced_accuracy": 0.75,
-                                             "per_class": {"0": {"precision": 1.0}}})
-    _write_run(tmp_path, "a-incomplete", {"dataset": "pathmnist", "head": "classical"})
+    finished = _record("b-finished", backbone="resnet18", seed=7)
+    _write_run(tmp_path, "b-finished", finished, {"auc": 0.81, "accuracy": 0.8, "balanced_accuracy": 0.75,
+                                                  "per_class": {"0": {"precision": 1.0}}})
+    _write_run(tmp_path, "a-incomplete", _record("a-incomplete", dataset="pathmnist", head="linear"))
     _write_run(tmp_path, "c-broken-json", "{not json")
     _write_run(tmp_path, "d-empty")
-    _write_run(tmp_path, "e-bad-metrics", cfg, "[1, ")
+    _write_run(tmp_path, "e-bad-metrics", finished, "[1, ")
+    _write_run(tmp_path, "f-unknown-option", {**finished, "config": {"data": {"epochz": 3}}})
+    _write_run(tmp_path, "g-future-schema", {**finished, "schema": 99})
     listed = list_runs(tmp_path)
     by_name = {r["name"]: r for r in listed}
-    assert [r["name"] for r in listed] == ["a-incomplete", "b-finished", "c-broken-json",
-                                          "d-empty", "e-bad-metrics"]
+    assert [r["name"] for r in listed] == ["a-incomplete", "b-finished", "c-broken-json", "d-empty",
+                                          "e-bad-metrics", "f-unknown-option", "g-future-schema"]
     done = by_name["b-finished"]
     assert done["status"] == "finished"
-    assert (done["dataset"], done["backbone"], done["head"], done["circuit"]) == \
-        ("breastmnist", "resnet18", "quantum", "dressed")
+    assert (done["dataset"], done["backbone"], done["head"], done["circuit"], done["seed"]) == \
+        ("breastmnist", "resnet18", "quantum", "dressed", 7)
     assert (done["auc"], done["accuracy"], done["balanced_accuracy"]) == (0.81, 0.8, 0.75)
     assert done["created"] == "2024-01-02T03:04:05"
     assert done["path"] == str(tmp_path / "b-finished")
     assert by_name["a-incomplete"]["status"] == "incomplete"
     assert by_name["a-incomplete"]["dataset"] == "pathmnist"
-    assert by_name["a-incomplete"]["created"]  # folder mtime when the config has none
-    for name in ("c-broken-json", "d-empty", "e-bad-metrics"):
-        assert by_name[name]["status"] == "broken" and by_name[name]["error"]
+    for name in ("c-broken-json", "d-empty", "e-bad-metrics", "f-unknown-option", "g-future-schema"):
+        assert by_name[name]["status"] == "broken" and by_name[name]["error"], name
+        assert "\n" not in by_name[name]["error"]
+    assert "epochz" in by_name["f-unknown-option"]["error"]
+    assert "schema 99" in by_name["g-future-schema"]["error"]
     json.dumps(listed)
 
 

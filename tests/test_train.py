@@ -5,13 +5,13 @@ Runs use the small CNN backbone and a few epochs so each takes seconds on a CPU.
 
 import json
 import math
-from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 
 from qkit import runs
-from qkit.config import TrainConfig
+from qkit.config import EnvConfig, TrainConfig
 from qkit.errors import QkitError
 from qkit.evaluate import evaluate_run
 from qkit.models import SmallCNN, build_model
@@ -23,9 +23,13 @@ RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "model.pt", "test_metri
 
 
 @pytest.fixture
-def tiny(data_root) -> TrainConfig:
-    return TrainConfig(data_dir=str(data_root), backbone="small_cnn", head="linear", epochs=2,
-                       batch_size=64, seed=3)
+def env(data_root) -> EnvConfig:
+    return EnvConfig(data_dir=str(data_root))
+
+
+@pytest.fixture
+def tiny() -> TrainConfig:
+    return TrainConfig.from_options(backbone="small_cnn", head="linear", epochs=2, batch_size=64, seed=3)
 
 
 def load_state(run_dir):
@@ -46,8 +50,8 @@ def assert_same_run(a, b):
 @pytest.fixture(scope="module")
 def reference(data_root, tmp_path_factory):
     """One uninterrupted tiny run, shared by the tests that compare against it."""
-    cfg = TrainConfig(data_dir=str(data_root), backbone="small_cnn", head="linear", epochs=2, seed=3)
-    return train(cfg, tmp_path_factory.mktemp("runs"), progress=False), cfg
+    cfg = TrainConfig.from_options(backbone="small_cnn", head="linear", epochs=2, seed=3)
+    return train(cfg, EnvConfig(data_dir=str(data_root)), tmp_path_factory.mktemp("runs")), cfg
 
 
 def test_run_folder_has_every_record(reference):
@@ -56,25 +60,28 @@ def test_run_folder_has_every_record(reference):
         assert (run_dir / name).is_file(), name
     assert not (run_dir / "checkpoint.pt").exists()   # only kept while a run can be resumed
     config = runs.read_json(run_dir / "config.json")
-    assert config["config"]["seed"] == 3 and config["seed"] == 3
-    assert config["config"]["small_input"] is True            # resolved: 28 px, no resize
-    assert config["config"]["name"] == run_dir.name
-    assert TrainConfig.from_dict(config["config"]) == replace(cfg.resolved(), name=run_dir.name)
-    assert config["data"]["source"]["md5"] and config["class_names"][0] == "malignant"
-    assert config["positive_class"] == 0
+    assert config["schema"] == runs.SCHEMA and config["config"]["run"]["seed"] == 3
+    assert config["config"]["model"]["small_input"] is True            # resolved: 28 px, no resize
+    assert config["config"]["run"]["name"] == run_dir.name
+    expected = cfg.resolved().with_options(name=run_dir.name)
+    assert TrainConfig.from_dict(config["config"]) == expected
+    assert config["data"]["source"]["md5"] and config["data"]["class_names"][0] == "malignant"
+    assert config["data"]["positive_class"] == 0
+    assert Path(config["env"]["data_dir"]).is_absolute()
     trainable, total = config["parameters"]["trainable"], config["parameters"]["total"]
     assert 0 < trainable == total
     env = runs.read_json(run_dir / "env.json")
     assert env["packages"]["torch"] and "commit" in config["git"] and "commit" in env["git"]
     history = runs.read_jsonl(run_dir / "metrics.jsonl")
     assert [r["epoch"] for r in history] == [1, 2]
-    assert {"train_loss", "val_loss", "val_auc", "lr", "seconds"} <= set(history[0])
+    assert {"train_loss", "val_loss", "val_auc", "lr_backbone", "lr_head", "seconds"} <= set(history[0])
+    assert history[0]["lr_head"] == pytest.approx(10 * history[0]["lr_backbone"])
     metrics = runs.read_json(run_dir / "test_metrics.json")
     assert metrics["n"] == 156 and metrics["threshold"] == 0.5
     assert 0.0 <= metrics["val_threshold"] <= 1.0
     assert metrics["at_val_threshold"]["threshold"] == metrics["val_threshold"]
     assert sum(map(sum, metrics["confusion_matrix"])) == 156
-    assert metrics["best_epoch"] in (1, 2) and metrics["epochs_run"] == 2
+    assert metrics["best_epoch"] in (1, 2) and metrics["epochs_run"] == 2 and metrics["weights"] == "best"
 
 
 def test_saved_batchnorm_statistics_are_those_of_the_plain_training_images(reference):
@@ -87,20 +94,20 @@ def test_saved_batchnorm_statistics_are_those_of_the_plain_training_images(refer
     model.load_state_dict(load_state(run_dir))
     saved = {k: v.clone() for k, v in model.state_dict().items() if "running_" in k}
     assert saved
-    train_split = build_data(cfg.resolved().data_spec()).train.without_augmentation()
-    recompute_batchnorm(model, train_split, cfg.batch_size, "cpu")
+    train_split = build_data(cfg.resolved().data_spec(runs.load_run(run_dir).env)).train.without_augmentation()
+    recompute_batchnorm(model, train_split, cfg.optim.batch_size, "cpu")
     for key, value in saved.items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=1e-4, atol=1e-5, msg=key)
 
 
-def test_same_seed_gives_identical_run(reference, tmp_path):
+def test_same_seed_gives_identical_run(reference, env, tmp_path):
     run_dir, cfg = reference
-    assert_same_run(run_dir, train(cfg, tmp_path, progress=False))
+    assert_same_run(run_dir, train(cfg, env, tmp_path))
 
 
-def test_other_seed_gives_other_weights(reference, tmp_path):
+def test_other_seed_gives_other_weights(reference, env, tmp_path):
     run_dir, cfg = reference
-    other = train(replace(cfg, seed=4, epochs=1), tmp_path, progress=False)
+    other = train(cfg.with_options(seed=4, epochs=1), env, tmp_path)
     assert not torch.equal(load_state(run_dir)["head.weight"], load_state(other)["head.weight"])
 
 
@@ -113,61 +120,70 @@ def _stop_at(event: str, epoch: int, batch: int | None = None):
 
 @pytest.mark.parametrize("where", [("batch", 2, 4), ("epoch", 1, None), ("epoch", 2, None)],
                          ids=["mid-epoch-2", "after-epoch-1", "after-last-epoch"])
-def test_interrupted_run_resumes_to_identical_result(reference, tmp_path, where):
+def test_interrupted_run_resumes_to_identical_result(reference, env, tmp_path, where):
     run_dir, cfg = reference
     with pytest.raises(TrainingInterrupted) as stop:
-        train(cfg, tmp_path, progress=False, callback=_stop_at(*where))
+        train(cfg, env, tmp_path, callback=_stop_at(*where))
     interrupted = stop.value.run_dir
     assert (interrupted / "checkpoint.pt").is_file() or where[1] == 1
     assert not (interrupted / "test_metrics.json").exists()
-    assert train(None, resume=interrupted, progress=False) == interrupted
+    assert train(None, resume=interrupted) == interrupted
     assert_same_run(run_dir, interrupted)
     assert not (interrupted / "checkpoint.pt").exists()
 
 
 def test_resume_checks_its_input(reference, tmp_path):
     run_dir, cfg = reference
-    assert train(None, resume=run_dir, progress=False) == run_dir      # finished: nothing to do
+    assert train(None, resume=run_dir) == run_dir      # finished: nothing to do
     with pytest.raises(QkitError, match="different options.*epochs"):
-        train(replace(cfg, epochs=5), resume=run_dir, progress=False)
+        train(cfg.with_options(epochs=5), resume=run_dir)
     with pytest.raises(QkitError, match="no config.json"):
-        train(None, resume=tmp_path, progress=False)
+        train(None, resume=tmp_path)
 
 
-def test_frozen_backbone_features_are_computed_once(tiny, tmp_path):
+def test_frozen_backbone_features_are_computed_once(tiny, env, tmp_path):
     calls = []
     hook = torch.nn.modules.module.register_module_forward_hook(
         lambda module, args, out: calls.append(1) if isinstance(module, SmallCNN) else None)
     try:
-        run_dir = train(replace(tiny, freeze_backbone=True, epochs=3, lr=1e-2), tmp_path, progress=False)
+        run_dir = train(tiny.with_options(freeze_backbone=True, epochs=3, lr=1e-2), env, tmp_path)
     finally:
         hook.remove()
     # one pass over each split (546 / 78 / 156 images in batches of 64), none per epoch
     assert len(calls) == math.ceil(546 / 64) + math.ceil(78 / 64) + math.ceil(156 / 64)
     config = runs.read_json(run_dir / "config.json")
-    assert config["config"]["augment"] is False
+    assert config["config"]["data"]["augment"] is False
     assert config["parameters"]["trainable"] == 128 * 2 + 2      # only the linear head
-    seed_everything(tiny.seed)                                      # the run's initial backbone
+    seed_everything(tiny.run.seed)                                  # the run's initial backbone
     initial = build_model(backbone="small_cnn", head="linear").state_dict()
     trained = load_state(run_dir)
     for key, value in initial.items():
         if key.startswith("backbone."):
             assert torch.equal(trained[key], value), key
     assert not torch.equal(trained["head.weight"], initial["head.weight"])
-    assert len(runs.read_jsonl(run_dir / "metrics.jsonl")) == 3
+    history = runs.read_jsonl(run_dir / "metrics.jsonl")
+    assert len(history) == 3
+    # Only the head trains: its rate is the one logged (lr * head_lr_scale), no backbone rate.
+    assert "lr_backbone" not in history[0] and history[0]["lr_head"] == pytest.approx(1e-2 * 10)
 
 
-def test_breastmnist_end_to_end_quantum_head(data_root, tmp_path):
+@pytest.mark.slow
+def test_breastmnist_end_to_end_quantum_head(env, tmp_path):
     """The default head (4-qubit dressed circuit) on real data reaches a useful test AUC."""
-    cfg = TrainConfig(data_dir=str(data_root), backbone="small_cnn", head="quantum", epochs=6,
-                      batch_size=32, lr=3e-3, patience=0, seed=0)
-    run_dir = train(cfg, tmp_path, progress=False)
+    cfg = TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=6, batch_size=32, lr=3e-3,
+                                   patience=0, seed=0)
+    run_dir = train(cfg, env, tmp_path)
     metrics = runs.read_json(run_dir / "test_metrics.json")
     assert metrics["auc"] > 0.7
     # The same weights on the qiskit-machine-learning reference engine give the same predictions.
     again = evaluate_run(run_dir, split="test", engine="connector")
     assert again["auc"] == pytest.approx(metrics["auc"], abs=1e-3)
-    assert json.loads((run_dir / "eval_test_connector.json").read_text())["engine"] == "connector"
+    saved = json.loads((Path(again["path"]) / "metrics.json").read_text())
+    assert saved["engine"] == "connector" and saved["engine_spec"] == {"name": "connector", "options": {}}
+    connector = runs.read_predictions(Path(again["path"]) / "predictions-test-connector.csv")
+    own = runs.load_run(run_dir).predictions("test")
+    assert connector.ids == own.ids
+    assert max(abs(a - b) for r, s in zip(connector.probs, own.probs) for a, b in zip(r, s)) < 1e-4
 
 
 def test_evaluate_run_reproduces_test_metrics(reference):
@@ -178,37 +194,99 @@ def test_evaluate_run_reproduces_test_metrics(reference):
     for key in ("auc", "accuracy", "val_threshold"):
         assert result[key] == pytest.approx(saved[key]), key
     assert result["at_val_threshold"]["g_mean"] == pytest.approx(saved["at_val_threshold"]["g_mean"])
-    assert runs.read_json(run_dir / "eval_test_statevector.json")["split"] == "test"
+    assert runs.read_json(Path(result["path"]) / "metrics.json")["split"] == "test"
     with pytest.raises(QkitError, match="split"):
         evaluate_run(run_dir, split="holdout")
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(epochs=0), "epochs"), (dict(scheduler="linear"), "scheduler"), (dict(lr=-1.0), "lr"),
-    (dict(monitor="f1"), "monitor"), (dict(device="tpu"), "device"), (dict(classes=(1,)), "classes"),
-    (dict(balance="smote"), "balance"), (dict(seed=-1), "seed"), (dict(head_lr_scale=0), "head_lr_scale"),
-    (dict(ema_decay=1.0), "ema_decay"), (dict(ema_decay=-0.1), "ema_decay"),
-])
-def test_config_validation_is_one_line(change, message):
-    with pytest.raises(QkitError, match=message) as err:
-        replace(TrainConfig(), **change).validate()
-    assert "\n" not in str(err.value)
-
-
-def test_config_round_trips_through_json():
-    cfg = TrainConfig(classes=(0, 1), resize=64, backbone="resnet18").resolved()
-    assert cfg.small_input is False and cfg.preset == "breastmnist-resnet18-quantum"
-    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.__dict__))) == cfg
-    with pytest.raises(QkitError, match="unknown TrainConfig option"):
-        TrainConfig.from_dict({"epochz": 3})
-
-
 def test_head_learns_at_scaled_rate():
     from qkit.models import build_model
-    from qkit.train import _optimizer
+    from qkit.optim import make_optimizer
 
     model = build_model(backbone="small_cnn", head="quantum")
-    optimizer = _optimizer(TrainConfig(lr=2e-3, head_lr_scale=5.0), model)
+    optimizer = make_optimizer(TrainConfig.from_options(lr=2e-3, head_lr_scale=5.0).optim, model)
     by_lr = {group["lr"]: {id(p) for p in group["params"]} for group in optimizer.param_groups}
     assert by_lr[2e-3] == {id(p) for p in model.backbone.parameters()}
     assert by_lr[1e-2] == {id(p) for p in model.head.parameters()}
+
+
+def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(reference, env, tmp_path):
+    """A NaN loss used to count as "no improvement" and training ran on until patience."""
+    _, cfg = reference
+    with pytest.raises(TrainingInterrupted) as stop:
+        train(cfg, env, tmp_path, callback=_stop_at("epoch", 1))
+    run_dir = stop.value.run_dir
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    for group in checkpoint["optimizer"]["param_groups"]:
+        group["lr"] = float("nan")             # the next step makes every weight NaN
+    torch.save(checkpoint, run_dir / "checkpoint.pt")
+    with pytest.raises(QkitError) as err:
+        train(None, resume=run_dir)
+    message = str(err.value)
+    assert "\n" not in message and "loss became nan at epoch 2" in message and "keeps epoch 1" in message
+    kept = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert kept["epoch"] == 1
+    for key, value in checkpoint["model"].items():
+        assert torch.equal(kept["model"][key], value), key
+    assert [r["epoch"] for r in runs.read_jsonl(run_dir / "metrics.jsonl")] == [1]
+    assert not (run_dir / "model.pt").exists() and not (run_dir / "test_metrics.json").exists()
+
+
+def test_model_pt_is_labelled_last_when_nothing_improved():
+    """If the monitored metric was never defined, model.pt holds the last scored weights and says so."""
+    from qkit.train import final_state
+
+    best, last = {"w": torch.ones(1)}, {"w": torch.zeros(1)}
+    assert final_state({"best_state": best}, last) == (best, "best")
+    assert final_state({"best_state": None}, last) == (last, "last")
+
+
+@pytest.mark.slow
+def test_quantum_head_with_ema_resumes_to_identical_result(env, tmp_path):
+    cfg = TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=2, batch_size=64, seed=5,
+                                   ema_decay=0.99)
+    whole = train(cfg, env, tmp_path / "whole")
+    with pytest.raises(TrainingInterrupted) as stop:
+        train(cfg, env, tmp_path / "cut", callback=_stop_at("batch", 2, 3))
+    assert train(None, resume=stop.value.run_dir) == stop.value.run_dir
+    assert_same_run(whole, stop.value.run_dir)
+    assert "head.quantum.weight" in load_state(whole)
+
+
+def test_training_writes_predictions_whose_auc_is_the_test_auc(reference):
+    from sklearn.metrics import roc_auc_score
+
+    run = runs.load_run(reference[0])
+    metrics = run.test_metrics
+    for split, n in (("val", 78), ("test", 156)):
+        predictions = run.predictions(split)
+        assert len(predictions) == n and len(set(predictions.ids)) == n
+        assert predictions.ids[0] == f"{split}/0"
+    test = run.predictions("test")
+    pos = metrics["positive_class"]
+    auc = roc_auc_score([y == pos for y in test.labels], [p[pos] for p in test.probs])
+    assert auc == pytest.approx(metrics["auc"], abs=1e-12)
+
+
+def test_evaluate_in_a_fresh_shell_finds_the_data_where_training_did(reference, tmp_path):
+    """`qkit evaluate RUN` without QKIT_DATA_DIR used to look in ~/.medmnist and fail."""
+    import os
+    import subprocess
+    import sys
+
+    from sklearn.metrics import roc_auc_score
+
+    run_dir = reference[0]
+    fresh = {k: v for k, v in os.environ.items() if k != "QKIT_DATA_DIR"}
+    fresh["HOME"] = str(tmp_path)                  # no ~/.medmnist to fall back on
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "qkit", "evaluate", str(run_dir.resolve()), "--split", "test"],
+                              cwd=tmp_path, env=fresh, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    evaluations = runs.load_run(run_dir).evaluations()
+    assert len(evaluations) >= 2                  # a second evaluation never overwrites the first
+    predictions = runs.read_predictions(evaluations[-1] / "predictions-test-statevector.csv")
+    metrics = runs.read_json(run_dir / "test_metrics.json")
+    pos = metrics["positive_class"]
+    auc = roc_auc_score([y == pos for y in predictions.labels], [p[pos] for p in predictions.probs])
+    assert auc == pytest.approx(metrics["auc"], abs=1e-9)

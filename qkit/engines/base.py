@@ -3,7 +3,9 @@
 An engine is one way to evaluate a parameterised Qiskit circuit: ``execute(inputs,
 weights)`` maps a batch of input values ``[B, n_inputs]`` and the weight vector
 ``[n_weights]`` to expectation values ``[B, n_observables]``. Engines are registered by
-name so the layer, the CLI and the tests find them in one place.
+name in ``qkit.engines`` so the layer, the CLI and the tests find them in one place; an
+engine's options are its constructor's keyword arguments after ``program`` and ``dtype``,
+and its ``capabilities`` say which circuits the layer may hand it.
 """
 
 from __future__ import annotations
@@ -17,15 +19,10 @@ import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import Pauli, SparsePauliOp
 
+from qkit.engines import register_engine  # noqa: F401  (its historical home)
 from qkit.engines.gates import check_unitary
+from qkit.engines.spec import Capabilities
 from qkit.errors import QkitError
-
-ENGINES: dict[str, type["Engine"]] = {}
-
-
-def register_engine(cls: type["Engine"]) -> type["Engine"]:
-    ENGINES[cls.name] = cls
-    return cls
 
 
 @dataclass(frozen=True)
@@ -43,9 +40,11 @@ class LayerProgram:
 
 
 class Engine(torch.nn.Module, ABC):
-    """Evaluates a LayerProgram. Subclasses implement ``execute`` and set ``name``."""
+    """Evaluates a LayerProgram. Subclasses implement ``execute``, set ``name`` and declare
+    ``capabilities`` (the default promises nothing: unitary circuits only, no gradients)."""
 
     name: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, program: LayerProgram, dtype: torch.dtype = torch.float32):
         super().__init__()
@@ -87,8 +86,13 @@ def _as_observables(observables, n_qubits: int) -> tuple[SparsePauliOp, ...]:
 
 
 def validate_layer(circuit, input_params: Sequence[Parameter],
-                   weight_params: Sequence[Parameter], observables) -> LayerProgram:
-    """Check that circuit, parameters and observables fit together, before any compute."""
+                   weight_params: Sequence[Parameter], observables,
+                   capabilities: Capabilities | None = None) -> LayerProgram:
+    """Check that circuit, parameters and observables fit together, before any compute.
+
+    Non-unitary instructions (measure, reset, classical control) pass only when
+    ``capabilities`` declares ``non_unitary``; by default they are rejected.
+    """
     if not isinstance(circuit, QuantumCircuit):
         raise QkitError(f"circuit must be a qiskit QuantumCircuit, got {type(circuit).__name__}")
     inputs = _as_parameters(input_params, "input")
@@ -104,12 +108,7 @@ def validate_layer(circuit, input_params: Sequence[Parameter],
         names = sorted(p.name for p in declared - used)
         raise QkitError(f"{len(inputs)} inputs + {len(weights)} weights declared but the circuit "
                         f"has {len(used)} parameters; unused: {', '.join(names)}")
-    check_unitary(circuit)
+    if capabilities is None or not capabilities.non_unitary:
+        check_unitary(circuit)
     return LayerProgram(circuit, inputs, weights, _as_observables(observables, circuit.num_qubits))
-
-
-def make_engine(name: str, program: LayerProgram, dtype: torch.dtype, **options) -> Engine:
-    if name not in ENGINES:
-        raise QkitError(f"unknown engine '{name}'; choose from: {', '.join(sorted(ENGINES))}")
-    return ENGINES[name](program, dtype=dtype, **options)
 

@@ -14,14 +14,16 @@ import warnings
 import torch
 from qiskit.primitives import StatevectorEstimator
 
-from qkit.engines.base import Engine, LayerProgram, register_engine
+from qkit.engines.base import Engine, LayerProgram
+from qkit.engines.spec import Capabilities
 
 
-@register_engine
 class ConnectorEngine(Engine):
     """Expectation values through ``EstimatorQNN`` + ``TorchConnector``."""
 
     name = "connector"
+    # Exact (precision 0) and unitary only: StatevectorEstimator simulates pure states.
+    capabilities = Capabilities(differentiable=True)
 
     def __init__(self, program: LayerProgram, dtype: torch.dtype = torch.float32):
         super().__init__(program, dtype)

@@ -159,8 +159,8 @@ def check_unitary(circuit: QuantumCircuit) -> None:
         if op.name in IGNORED:
             continue
         if op.name in NON_UNITARY or instruction.clbits:
-            raise QkitError(f"circuit contains non-unitary instruction '{op.name}' "
-                            "(measure/reset/classical control); a QuantumLayer needs a unitary circuit")
+            raise QkitError(f"circuit contains non-unitary instruction '{op.name}' (measure/"
+                            "reset/classical control); the engine takes unitary circuits only")
         if not isinstance(op, Gate) and op.definition is not None:
             check_unitary(op.definition)
 

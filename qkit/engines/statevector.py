@@ -1,20 +1,18 @@
-"""The statevector engine: a Qiskit circuit compiled once into batched torch operations.
+"""The statevector engine: a Qiskit circuit run as batched torch operations on state vectors.
 
-Compilation (at construction) turns the circuit into a short program:
+``qkit.engines.compiler`` plans the circuit once, at construction (angle tables, gate
+groups, product-state prefix, permutations, fusable weight-only runs); this module turns
+the plan into torch buffers and executes it on a batch of state vectors ``[B, 2^n]``:
 
-1. Angles. Every gate angle is an expression of inputs and weights. Affine expressions
-   (``x*pi/2``, ``w0 + 2*w1``, constants) become two matrices, so all angles of a batch
-   come from one matmul; other expressions are compiled through sympy to torch.
-2. Product-state prefix. Until a qubit meets its first multi-qubit gate, it is in a
-   product state, so embeddings run on ``[B, n_qubits, 2]`` local vectors and the full
-   state is their Kronecker product: no full-state gate application for them.
-3. Body. Constant permutation/phase gates (CNOT, CZ, SWAP, X, S, ...) in a row compose
-   into one gather; other gates act on the state through a reshape and a matmul. A run of
-   gates that depends on weights only is fused into one dense unitary per forward pass
-   (built on a ``[dim, dim]`` identity, so its cost does not depend on the batch) when the
-   register is small enough for that to pay off.
-4. Observables. Any SparsePauliOp: Pauli terms are grouped by their X-mask, so each group
-   costs one gather and one matmul over the whole batch.
+- the prefix runs on ``[B, n_qubits, 2]`` local vectors, and the full state is their
+  Kronecker product;
+- permutation/phase steps are one gather (and a multiply); other gates act through a
+  reshape and a matmul;
+- a fused weight-only run becomes one dense ``[2^n, 2^n]`` unitary per forward pass,
+  built on the identity so its cost does not depend on the batch, when the batch is at
+  least ``2^n`` (below that, applying its gates to the batch is cheaper) and the register
+  is at most ``fuse_max_qubits`` wide;
+- expectation values: one gather and one matmul per X-mask group of Pauli terms.
 
 Gate matrices are batched over gates of the same type, so the number of torch operations
 per forward pass depends on the circuit's structure, not on its width or the batch size.
@@ -23,240 +21,115 @@ Circuits whose gates are all real (RY, CNOT, H, ...) run in real arithmetic.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-
 import numpy as np
-import sympy
 import torch
-from qiskit.circuit import ParameterExpression
-from qiskit.quantum_info import Pauli
 
-from qkit.engines.base import Engine, LayerProgram, register_engine
-from qkit.engines.gates import NATIVE, FlatGate, flatten
+from qkit.engines.base import Engine, LayerProgram
+from qkit.engines.compiler import AngleTable, CompiledCircuit, GateRef, compile_program
+from qkit.engines.gates import NATIVE
+from qkit.engines.spec import Capabilities
+from qkit.errors import QkitError
 
 # Fuse weight-only runs into a dense unitary up to this many qubits (a [2^n, 2^n] matrix
 # per forward pass). Above it the per-gate path on the batch is cheaper.
 FUSE_MAX_QUBITS = 7
-_TORCH_FUNCS = {"sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp,
-                "log": torch.log, "sqrt": torch.sqrt, "Abs": torch.abs, "asin": torch.asin,
-                "acos": torch.acos, "atan": torch.atan, "pi": math.pi, "E": math.e}
 
 
-@dataclass
-class AngleTable:
-    """Angles ``theta = x @ a_in + w @ a_w + const`` plus non-affine extra terms."""
-
-    n_inputs: int
-    n_weights: int
-    columns: list = field(default_factory=list)  # per slot: ({(role, j): coeff}, const)
-    nonlinear: list = field(default_factory=list)  # (slot, fn, [("x"|"w", index), ...])
-
-    def add(self, value, index: dict) -> int:
-        slot = len(self.columns)
-        if not isinstance(value, ParameterExpression) or not value.parameters:
-            self.columns.append(({}, float(complex(value).real)))
-            return slot
-        coeffs = {}
-        for p in value.parameters:
-            grad = value.gradient(p)
-            if isinstance(grad, ParameterExpression) and grad.parameters:
-                self.columns.append(({}, 0.0))
-                self.nonlinear.append((slot, *_lambdify(value, index)))
-                return slot
-            coeffs[index[p]] = float(complex(grad).real)
-        const = value.bind({p: 0.0 for p in value.parameters})
-        self.columns.append((coeffs, float(complex(const).real)))
-        return slot
-
-    def matrices(self, dtype):
-        m = len(self.columns)
-        a_in, a_w = np.zeros((self.n_inputs, m)), np.zeros((self.n_weights, m))
-        const = np.zeros(m)
-        for slot, (coeffs, c) in enumerate(self.columns):
-            const[slot] = c
-            for (role, j), value in coeffs.items():
-                (a_in if role == "x" else a_w)[j, slot] = value
-        as_t = lambda a: torch.tensor(a, dtype=dtype)  # noqa: E731
-        return as_t(a_in), as_t(a_w), as_t(const)
-
-
-def _lambdify(expr: ParameterExpression, index: dict):
-    params = sorted(expr.parameters, key=lambda p: p.name)
-    sym = expr.sympify()
-    symbols = {s.name: s for s in sym.free_symbols}
-    fn = sympy.lambdify([symbols[p.name] for p in params], sym, modules=[_TORCH_FUNCS])
-    return fn, [index[p] for p in params]
-
-
-@dataclass
-class GateRef:
-    """Where a gate's matrix comes from at run time: a constant buffer or a batched group."""
-
-    qubits: tuple[int, ...]
-    const: str | None = None  # buffer name of a constant matrix
-    group: tuple | None = None  # (table, gate name) of a batched group
-    position: int = 0  # index inside the group
-
-
-@register_engine
 class StatevectorEngine(Engine):
-    """Exact expectation values by batched statevector simulation in torch (autograd)."""
+    """Exact expectation values by batched statevector simulation in torch (autograd).
+
+    Option ``fuse_max_qubits``: fuse weight-only runs into one unitary up to this register
+    width (0 never fuses).
+    """
 
     name = "statevector"
+    capabilities = Capabilities(differentiable=True)
 
     def __init__(self, program: LayerProgram, dtype: torch.dtype = torch.float32,
                  fuse_max_qubits: int = FUSE_MAX_QUBITS):
         super().__init__(program, dtype)
+        if isinstance(fuse_max_qubits, bool) or not isinstance(fuse_max_qubits, int) \
+                or fuse_max_qubits < 0:
+            raise QkitError(f"engine 'statevector': fuse_max_qubits must be an integer >= 0, "
+                            f"got {fuse_max_qubits!r}")
         self.n = program.n_qubits
         self.dim = 2 ** self.n
-        gates = flatten(program.circuit)
-        self.real = all(g.name in NATIVE and NATIVE[g.name].real if g.is_parametric
-                        else np.allclose(g.matrix.imag, 0) for g in gates)
+        self.fuse = self.n <= fuse_max_qubits
+        self.compiled = compile_program(program, fuse=self.fuse)
+        self.real = self.compiled.real
         self.cdtype = dtype if self.real else (torch.complex128 if dtype == torch.float64
                                                else torch.complex64)
-        self.fuse = self.n <= fuse_max_qubits
         self._n_buffers = 0
-        self._compile_angles(gates)
-        prefix, body = self._split_prefix(gates)
-        self._compile_prefix(prefix)
-        self._compile_body(body)
-        self._compile_observables(program.observables)
+        self._constants: dict[int, str] = {}  # CompiledCircuit.constants index -> buffer
+        self._load_angles(self.compiled)
+        self._v0 = self._buffer(self._complex(self.compiled.v0)[None])
+        self.prefix_layers = self.compiled.prefix_layers
+        for layer in self.prefix_layers:
+            for _, ref in layer:
+                self._load_constant(ref)
+        self.steps = self._load_steps(self.compiled.steps)
+        self._has_fused = self.compiled.fused
+        self._load_observables(self.compiled.observable_blocks)
 
-    # ---------------------------------------------------------------- compilation
+    def fused_for(self, batch: int) -> bool:
+        """Whether a batch of this size runs fused steps as one unitary (else gate by gate)."""
+        return self._has_fused and batch >= self.dim
+
+    # ------------------------------------------------------- the plan as buffers
     def _buffer(self, tensor: torch.Tensor) -> str:
+        # Non-persistent: the layer's state dict holds its weight only, whatever the engine.
         name = f"_const{self._n_buffers}"
         self._n_buffers += 1
         self.register_buffer(name, tensor, persistent=False)
         return name
 
-    def _matrix_buffer(self, matrix: np.ndarray) -> str:
-        data = matrix.real if self.real else matrix
-        return self._buffer(torch.tensor(data, dtype=self.cdtype))
+    def _complex(self, array: np.ndarray) -> torch.Tensor:
+        return torch.tensor(array.real if self.real else array, dtype=self.cdtype)
 
-    def _compile_angles(self, gates: list[FlatGate]) -> None:
-        """Give each parametric gate a slot in the input or weight angle table."""
-        p = self.program
-        index = {q: ("x", j) for j, q in enumerate(p.inputs)}
-        index.update({q: ("w", j) for j, q in enumerate(p.weights)})
-        self.tables = {"x": AngleTable(len(p.inputs), len(p.weights)),
-                       "w": AngleTable(len(p.inputs), len(p.weights))}
-        self.groups: dict[tuple, list[list[int]]] = {}  # (table, name) -> slots per gate
-        self.refs: dict[int, GateRef] = {}
-        for i, g in enumerate(gates):
-            if not g.is_parametric:
-                self.refs[i] = GateRef(g.qubits, const=self._matrix_buffer(g.matrix))
-                continue
-            roles = {index[q][0] for v in g.params if isinstance(v, ParameterExpression)
-                     for q in v.parameters}
-            table = "x" if "x" in roles else "w"
-            slots = [self.tables[table].add(v, index) for v in g.params]
-            members = self.groups.setdefault((table, g.name), [])
-            self.refs[i] = GateRef(g.qubits, group=(table, g.name), position=len(members))
-            members.append(slots)
+    def _load_constant(self, ref: GateRef) -> None:
+        if ref.const is not None and ref.const not in self._constants:
+            self._constants[ref.const] = self._buffer(
+                self._complex(self.compiled.constants[ref.const]))
+
+    def _load_angles(self, compiled: CompiledCircuit) -> None:
+        self.tables = compiled.tables
+        self.groups = compiled.groups
         self._slot_views = {}  # contiguous slots are read as a view instead of a gather
-        for key, members in self.groups.items():
-            slots = np.asarray(members)
-            start = int(slots.flat[0])
-            if (slots.ravel() == np.arange(start, start + slots.size)).all():
-                self._slot_views[key] = (start, start + slots.size, slots.shape)
+        for key, group in self.groups.items():
+            if group.view is not None:
+                self._slot_views[key] = group.view
             else:
-                self.register_buffer(f"_slots_{key[0]}_{key[1]}", torch.tensor(members),
+                self.register_buffer(f"_slots_{key[0]}_{key[1]}", torch.tensor(group.slots),
                                      persistent=False)
         for role, table in self.tables.items():
-            a_in, a_w, const = table.matrices(self.dtype)
+            a_in, a_w, const = (torch.tensor(a, dtype=self.dtype) for a in table.matrices())
             self.register_buffer(f"_a_in_{role}", a_in, persistent=False)
             self.register_buffer(f"_a_w_{role}", a_w, persistent=False)
             self.register_buffer(f"_const_{role}", const, persistent=False)
         # Input gates rarely mix in weights; skipping the zero term saves autograd ops.
-        self._x_uses_weights = bool(self._a_w_x.abs().sum() > 0)
-        self._gates = gates
+        self._x_uses_weights = self.tables["x"].uses_weights
 
-    def _split_prefix(self, gates):
-        """Single-qubit gates before a qubit's first multi-qubit gate act on a product state."""
-        entangled = [False] * self.n
-        prefix: list[list[int]] = [[] for _ in range(self.n)]
-        body: list[int] = []
-        for i, g in enumerate(gates):
-            if len(g.qubits) == 1 and not entangled[g.qubits[0]]:
-                prefix[g.qubits[0]].append(i)
-            else:
-                body.append(i)
-                for q in g.qubits:
-                    entangled[q] = True
-        return prefix, body
-
-    def _compile_prefix(self, prefix: list[list[int]]) -> None:
-        # Leading constant gates act on |0> at compile time; the rest run as layers: the
-        # k-th remaining gate of every qubit, batched by gate group.
-        v0 = np.zeros((self.n, 2), dtype=complex)
-        v0[:, 0] = 1.0
-        remaining = []
-        for q, idx in enumerate(prefix):
-            while idx and not self._gates[idx[0]].is_parametric:
-                v0[q] = self._gates[idx[0]].matrix @ v0[q]
-                idx = idx[1:]
-            remaining.append(idx)
-        self._v0 = self._buffer(torch.tensor(v0.real if self.real else v0, dtype=self.cdtype)[None])
-        self.prefix_layers = []
-        for k in range(max((len(r) for r in remaining), default=0)):
-            layer = [(q, self.refs[r[k]]) for q, r in enumerate(remaining) if len(r) > k]
-            self.prefix_layers.append(layer)
-
-    def _compile_body(self, body: list[int]) -> None:
-        """Steps: ("perm", index, phase), ("gate", ref), ("fused", [steps])."""
-        steps, static = [], []
-        for i in body:
-            g = self._gates[i]
-            step = self._monomial_step(g) or ("gate", self.refs[i])
-            static_gate = not g.is_parametric or self.refs[i].group[0] == "w"
-            if static_gate and self.fuse:
-                static.append(step)
-                continue
-            steps += _static_block(static)
-            static = []
-            steps.append(step)
-        steps += _static_block(static)
-        self.steps = _merge_perms(steps)
-        self._register_perms(self.steps)
-
-    def _monomial_step(self, g: FlatGate):
-        """A constant gate with one nonzero per row is a gather plus phases on the full state."""
-        if g.is_parametric or (np.count_nonzero(np.abs(g.matrix) > 1e-12, axis=1) != 1).any():
-            return None
-        local_src = np.abs(g.matrix).argmax(axis=1)
-        local_phase = g.matrix[np.arange(len(local_src)), local_src]
-        basis = np.arange(self.dim)
-        local = sum(((basis >> q) & 1) << j for j, q in enumerate(g.qubits))
-        src = basis.copy()
-        for j, q in enumerate(g.qubits):
-            bit = (local_src[local] >> j) & 1
-            src = (src & ~(1 << q)) | (bit << q)
-        return ("perm", src, local_phase[local])
-
-    def _register_perms(self, steps) -> None:
-        for k, step in enumerate(steps):
-            if step[0] == "perm" and isinstance(step[1], np.ndarray):
+    def _load_steps(self, steps) -> list:
+        """The compiled steps with their arrays replaced by buffer names."""
+        loaded = []
+        for step in steps:
+            if step[0] == "perm":
                 src, phase = step[1], step[2]
-                trivial = np.allclose(phase, 1.0)
-                phase_name = None if trivial else self._buffer(
-                    torch.tensor(phase.real if self.real else phase, dtype=self.cdtype))
-                steps[k] = ("perm", self._buffer(torch.tensor(src, dtype=torch.long)), phase_name)
+                phase = None if phase is None else self._buffer(self._complex(phase))
+                step = ("perm", self._buffer(torch.tensor(src, dtype=torch.long)), phase)
             elif step[0] == "fused":
-                self._register_perms(step[1])
+                step = ("fused", self._load_steps(step[1]))
+            elif step[0] == "layer":
+                for ref in step[1]:
+                    self._load_constant(ref)
+            else:
+                self._load_constant(step[1])
+            loaded.append(step)
+        return loaded
 
-    def _compile_observables(self, observables) -> None:
-        # <P> = sum_i conj(psi_i) P[i, i^m] psi_{i^m} for a Pauli with X-mask m, so terms
-        # sharing m share one gather; C_m[i, k] sums coefficient * P[i, i^m] for output k.
-        blocks: dict[int, np.ndarray] = {}
-        for k, op in enumerate(observables):
-            for label, coeff in op.to_list():
-                mat = Pauli(label).to_matrix(sparse=True).tocsr()
-                mask = int(mat.indices[0])  # row 0's nonzero column is 0 ^ m = m
-                block = blocks.setdefault(mask, np.zeros((self.dim, len(observables)), complex))
-                block[:, k] += coeff * mat.data
+    def _load_observables(self, blocks) -> None:
         self.observable_blocks = []
-        for mask, block in sorted(blocks.items()):
+        for mask, block in blocks:
             gather = None if mask == 0 else self._buffer(torch.arange(self.dim) ^ mask)
             real_part = self._buffer(torch.tensor(block.real, dtype=self.dtype))
             imag = None if self.real or np.allclose(block.imag, 0) else self._buffer(
@@ -300,7 +173,7 @@ class StatevectorEngine(Engine):
 
     def _matrix(self, ref: GateRef, mats: dict):
         if ref.const is not None:
-            return getattr(self, ref.const)[None]
+            return getattr(self, self._constants[ref.const])[None]
         m = mats[ref.group]
         return m[None, ref.position] if m.dim() == 3 else m[:, ref.position]
 
@@ -347,10 +220,10 @@ class StatevectorEngine(Engine):
             elif kind == "layer":
                 for ref in step[1]:
                     state = _apply(state, self._matrix(ref, mats), ref.qubits, self.n)
-            elif state.shape[0] < self.dim:  # fused run, but a small batch: gate by gate
-                state = self._run(step[1], state, mats)
-            else:
+            elif self.fused_for(state.shape[0]):
                 state = state @ self._fused_matrix(step[1], mats, state.device)
+            else:  # a small batch: applying the run's gates costs less than building it
+                state = self._run(step[1], state, mats)
         return state
 
     def _fused_matrix(self, steps, mats, device) -> torch.Tensor:
@@ -413,39 +286,3 @@ def _apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n
     s = (matrix @ s.reshape(b, 2 ** k, -1)).reshape(shape)
     return s.movedim(list(range(1, k + 1)), axes).reshape(b, -1)
 
-
-def _static_block(steps):
-    """A weight-only run becomes one fused step, unless it is only permutations.
-
-    Inside it, single-qubit gates on distinct qubits are grouped into layers, which the
-    fused path turns into one Kronecker product instead of one gate application each.
-    """
-    steps = _merge_perms(steps)
-    if not any(step[0] == "gate" for step in steps):
-        return steps
-    grouped = []
-    for step in steps:
-        single = step[0] == "gate" and len(step[1].qubits) == 1
-        if single and grouped and grouped[-1][0] == "layer" \
-                and step[1].qubits[0] not in {r.qubits[0] for r in grouped[-1][1]}:
-            grouped[-1][1].append(step[1])
-        elif single:
-            grouped.append(("layer", [step[1]]))
-        else:
-            grouped.append(step)
-    return [("fused", grouped)]
-
-
-def _merge_perms(steps):
-    """Compose consecutive constant permutation/phase steps into one gather."""
-    merged = []
-    for step in steps:
-        if step[0] == "perm" and merged and merged[-1][0] == "perm" \
-                and isinstance(merged[-1][1], np.ndarray):
-            _, src1, ph1 = merged[-1]
-            _, src2, ph2 = step
-            # (G2 G1 psi)_i = ph2_i * ph1_{src2_i} * psi_{src1[src2_i]}
-            merged[-1] = ("perm", src1[src2], ph2 * ph1[src2])
-        else:
-            merged.append(step)
-    return merged

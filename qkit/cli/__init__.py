@@ -1,0 +1,17 @@
+"""Command line: one module per noun, each a thin Typer command over library functions.
+
+``qkit train`` (``qkit.cli.train``), ``qkit evaluate`` (``qkit.cli.evaluate``), ``qkit runs``
+(``qkit.cli.runs``); the application and its one-line error policy are in ``qkit.cli.app``.
+Importing this package imports neither torch nor Qiskit: usage errors answer at once.
+"""
+
+from qkit.cli import evaluate, runs, train  # noqa: F401  (each registers its command)
+from qkit.cli.app import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,110 @@
+"""Hybrid image classifiers: a torchvision backbone followed by a linear or quantum head.
+
+``build_model`` is the one entry point; ``HybridModel.config`` holds its arguments, which a
+run folder records so that ``build_model_from_config`` rebuilds the same network (optionally
+with the circuit on another engine) to load ``model.pt`` into.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from qkit.errors import QkitError
+from qkit.models.backbones import _BACKBONES, list_backbones
+from qkit.models.heads import _HEADS, list_heads
+from qkit.models.pretrained import _resolve_pretrained, load_backbone_state
+
+
+class HybridModel(nn.Module):
+    """``head(backbone(images))``; ``.config`` holds the ``build_model`` arguments.
+
+    With ``freeze_backbone`` the backbone's parameters do not train and the backbone stays in
+    eval mode even inside ``model.train()``: otherwise BatchNorm running statistics would keep
+    drifting towards the new data while the weights that depend on them stay fixed.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, n_features: int,
+                 freeze_backbone: bool = False, config: dict | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.n_features = n_features
+        self.freeze_backbone = freeze_backbone
+        self.config = dict(config or {})
+        if freeze_backbone:
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+            self.backbone.eval()
+
+    def train(self, mode: bool = True) -> HybridModel:
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(images))
+
+
+def build_model(backbone: str = "resnet18", pretrained: str = "none", freeze_backbone: bool = False,
+                head: str = "quantum", n_classes: int = 2, circuit: str = "dressed", n_qubits: int = 4,
+                depth: int = 1, engine: Any = "statevector", engine_options: dict | None = None,
+                small_input: bool = True) -> HybridModel:
+    """Build a HybridModel (backbone options: ``qkit.models.backbones``; head: ``qkit.models.heads``).
+
+    ``engine`` is an engine name or ``qkit.engines.EngineSpec``; ``engine_options`` are merged
+    into the spec's options and reach the engine's constructor.
+    """
+    from qkit.engines import EngineSpec   # torch-free; validates names and options lazily
+
+    spec = EngineSpec.parse(engine)
+    options = {**dict(spec.options), **dict(engine_options or {})}
+    config = dict(backbone=backbone, pretrained=str(pretrained), freeze_backbone=bool(freeze_backbone),
+                  head=head, n_classes=n_classes, circuit=str(circuit), n_qubits=n_qubits, depth=depth,
+                  engine=spec.name, engine_options=options, small_input=bool(small_input))
+    if backbone not in _BACKBONES:
+        raise QkitError(f"unknown backbone {backbone!r}; choose from: {', '.join(list_backbones())}")
+    if head not in _HEADS:
+        raise QkitError(f"unknown head {head!r}; choose from: {', '.join(list_heads())}")
+    if not isinstance(n_classes, int) or n_classes < 2:
+        raise QkitError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    state_path = _resolve_pretrained(pretrained)
+    if state_path is not None:
+        config["pretrained"] = str(state_path.resolve())  # a run must record where weights came from
+
+    net, n_features = _BACKBONES[backbone](pretrained == "imagenet", bool(small_input))
+    if state_path is not None:
+        load_backbone_state(net, state_path, backbone)
+    head_module = _HEADS[head](n_features, n_classes, circuit=circuit, n_qubits=n_qubits,
+                               depth=depth, engine=spec.name, engine_options=options)
+    return HybridModel(net, head_module, n_features, bool(freeze_backbone), config)
+
+
+def build_model_from_config(config: Mapping[str, Any], **overrides: Any) -> HybridModel:
+    """Rebuild a model from ``HybridModel.config`` to load a saved state dict into.
+
+    ``pretrained`` is forced to ``"none"`` (the saved state dict supplies every weight, and the
+    original file or download may be gone); ``overrides`` replace entries, e.g. ``engine=``
+    (another engine starts with no options unless ``engine_options`` is given too).
+    """
+    allowed = inspect.signature(build_model).parameters
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise QkitError(f"unknown model config keys: {', '.join(unknown)}")
+    args = {**dict(config), "pretrained": "none", **overrides}
+    if "engine" in overrides and "engine_options" not in overrides:
+        args["engine_options"] = {}
+    model = build_model(**args)
+    model.config["pretrained"] = config.get("pretrained", "none")
+    return model
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts; shared parameters are counted once."""
+    params = list(model.parameters())
+    return (sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params))

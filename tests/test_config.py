@@ -1,0 +1,91 @@
+"""Configs declared once: groups, the one validator, JSON round trips, static name lists."""
+
+import json
+from dataclasses import fields
+
+import pytest
+
+from qkit import config
+from qkit.config import (GROUPS, ConfigError, DataConfig, EnvConfig, ModelConfig, TrainConfig, option_groups,
+                         validate)
+from qkit.errors import QkitError
+
+
+def test_static_name_lists_match_their_registries():
+    """The CLI validates names from torch-free copies; they must equal the real registries."""
+    from qkit.circuits import list_circuits
+    from qkit.data import MEDMNIST_2D
+    from qkit.models import list_backbones, list_heads
+
+    assert set(config.BACKBONES) == set(list_backbones())
+    assert set(config.HEADS) == set(list_heads())
+    assert set(config.CIRCUITS) == set(list_circuits())
+    assert tuple(config.MEDMNIST_2D) == tuple(MEDMNIST_2D)
+
+
+def test_option_names_are_unique_across_groups():
+    names = [f.name for cls in (*GROUPS.values(), EnvConfig) for f in fields(cls)]
+    assert len(names) == len(set(names))
+    assert set(option_groups()) == {f.name for cls in GROUPS.values() for f in fields(cls)}
+
+
+@pytest.mark.parametrize("change, field", [
+    (dict(epochs=0), "epochs"), (dict(scheduler="linear"), "scheduler"), (dict(lr=-1.0), "lr"),
+    (dict(lr=float("nan")), "lr"), (dict(monitor="f1"), "monitor"), (dict(classes=(1,)), "classes"),
+    (dict(balance="smote"), "balance"), (dict(seed=-1), "seed"), (dict(head_lr_scale=0), "head_lr_scale"),
+    (dict(ema_decay=1.0), "ema_decay"), (dict(ema_decay=-0.1), "ema_decay"), (dict(size=32), "size"),
+    (dict(backbone="resnet9000"), "backbone"), (dict(engine="tpu"), "engine"), (dict(epochs=2.5), "epochs"),
+    (dict(circuit="nope"), "circuit"), (dict(circuit="no/such.qasm"), "circuit"), (dict(group_by="("), "group_by"),
+    (dict(dataset="./no/such/folder"), "dataset"), (dict(dataset="kneemnist"), "dataset"),
+    (dict(positive_class=-1), "positive_class"), (dict(split_seed=2**32), "split_seed"),
+])
+def test_invalid_values_are_one_line_config_errors(change, field):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_options(**change).validate()
+    assert err.value.field == field and "\n" not in str(err.value)
+
+
+def test_a_missing_dataset_folder_says_so():
+    with pytest.raises(ConfigError, match="dataset folder ./no/such/folder does not exist"):
+        TrainConfig.from_options(dataset="./no/such/folder").validate()
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:3"])
+def test_devices_accepted(device):
+    validate(EnvConfig(device=device))
+
+
+def test_bad_environment_values():
+    for env, field in ((EnvConfig(device="tpu"), "device"), (EnvConfig(num_workers=-1), "num_workers"),
+                       (EnvConfig(threads=0), "threads")):
+        with pytest.raises(ConfigError) as err:
+            validate(env)
+        assert err.value.field == field
+
+
+def test_unknown_option_names():
+    with pytest.raises(QkitError, match="unknown option.*epochz"):
+        TrainConfig.from_options(epochz=3)
+    with pytest.raises(QkitError, match="unknown ModelConfig option"):
+        TrainConfig.from_dict({"model": {"epochs": 3}})
+
+
+def test_config_round_trips_through_json_and_resolves():
+    cfg = TrainConfig.from_options(classes=(0, 1), resize=64, backbone="resnet18", engine_options={"a": 1}).resolved()
+    assert cfg.model.small_input is False and cfg.run.label == "breastmnist-resnet18-quantum"
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.flat()["lr"] == cfg.optim.lr and cfg.flat()["classes"] == (0, 1)
+    assert str(cfg.model.engine_spec) == "statevector(a=1)"
+
+
+def test_image_folder_path_is_recorded_absolute(tmp_path, monkeypatch):
+    (tmp_path / "imgs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfg = TrainConfig.from_options(dataset="./imgs").resolved()
+    assert cfg.data.dataset == str(tmp_path / "imgs") and cfg.run.label == "imgs-small_cnn-quantum"
+
+
+def test_every_field_is_declared_with_help():
+    for cls in (DataConfig, ModelConfig, *GROUPS.values(), EnvConfig):
+        for f in fields(cls):
+            assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help"
