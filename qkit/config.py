@@ -247,13 +247,7 @@ class TrainConfig:
 
     def with_options(self, **options: Any) -> TrainConfig:
         """A copy with flat options replaced; an unknown name is a QkitError."""
-        owner = option_groups()
-        unknown = sorted(set(options) - set(owner))
-        if unknown:
-            raise QkitError(f"unknown option(s): {', '.join(unknown)}")
-        changes: dict[str, dict] = {}
-        for key, value in options.items():
-            changes.setdefault(owner[key], {})[key] = value
+        changes = group_options(options)
         return replace(self, **{g: replace(getattr(self, g), **kv) for g, kv in changes.items()})
 
     def flat(self) -> dict[str, Any]:
@@ -316,6 +310,18 @@ class TrainConfig:
 def option_groups() -> dict[str, str]:
     """Flat option name -> its group ("data", "model", "optim", "run")."""
     return {f.name: g for g, cls in GROUPS.items() for f in fields(cls)}
+
+
+def group_options(flat: dict[str, Any], where: str = "") -> dict[str, dict]:
+    """Flat options -> ``{group: {option: value}}``; an unknown name is a QkitError."""
+    owner = option_groups()
+    unknown = sorted(set(flat) - set(owner))
+    if unknown:
+        raise QkitError(f"{where}unknown option(s): {', '.join(unknown)}")
+    grouped: dict[str, dict] = {}
+    for key, value in flat.items():
+        grouped.setdefault(owner[key], {})[key] = value
+    return grouped
 
 
 def _group_from_dict(cls: type, d: dict) -> Any:

@@ -124,6 +124,7 @@ def test_cuda_device_is_a_valid_option_value(tmp_path):
         assert result.exit_code == 1 and "CUDA is not available" in one_line_error(result)
 
 
+@pytest.mark.slow
 def test_train_then_runs_then_evaluate(data_root, tmp_path):
     common = ["--runs-dir", str(tmp_path)]
     result = runner.invoke(app, ["train", *TINY, "--data-dir", str(data_root), "--name", "cli-run", *common],
@@ -182,6 +183,7 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(data_root, tmp_path):
     assert (tmp_path / "stopped" / "test_metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_circuit_from_an_openqasm_file(data_root, tmp_path):
     """`--circuit path/to.qasm` trains with the file's circuit, as the README promises."""
     qasm = REPO / "circuits" / "basic_entangler.qasm"

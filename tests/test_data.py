@@ -17,22 +17,13 @@ from qkit.config import TrainConfig
 from qkit.data import (IMAGENET_MEAN, IMAGENET_STD, MEDMNIST_2D, DataSpec, ImageTensorDataset,
                        build_data, check_source, default_vertical_flip, describe, resolve_data_dir)
 from qkit.errors import QkitError
+from test_data_folders import assert_one_line, counts
 
 BREAST_MD5 = medmnist.INFO["breastmnist"]["MD5"]
 
 
 def spec(root, **kw) -> DataSpec:
     return DataSpec(data_dir=str(root), **kw)
-
-
-def assert_one_line(exc_info):
-    msg = str(exc_info.value)
-    assert msg and "\n" not in msg
-    return msg
-
-
-def counts(ds, k=2):
-    return torch.bincount(ds.labels, minlength=k).tolist()
 
 
 # ----------------------------------------------------------------------------- MedMNIST

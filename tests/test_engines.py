@@ -5,7 +5,8 @@ Training runs batches of 32+ on 4-5 qubits, so the statevector engine evaluates 
 weight-only part of the circuit as one fused unitary (it does for batches >= 2^n). The
 parity tests below run every built-in circuit at batches below and above that threshold
 and compare outputs with ``qiskit.quantum_info.Statevector`` and gradients with central
-finite differences of the same Qiskit expectation values.
+finite differences of the same Qiskit expectation values: every derivative in the slow
+tier, derivatives along random directions (a few Qiskit runs per sample) in the fast one.
 """
 
 import functools
@@ -179,8 +180,14 @@ def test_statevector_gradients_match_qiskit_finite_differences(case, dtype):
     check_parity(parity(case, full=True), dtype)
 
 
+def _random_seeds():
+    # 7-8 qubit circuits (a 256x256 fused unitary, batch 257) take seconds: slow tier.
+    widths = {seed: random_circuit(seed)[0].num_qubits for seed in range(60)}
+    return [pytest.param(seed, marks=[pytest.mark.slow] if n >= 7 else [])
+            for seed, n in widths.items()]
 
-@pytest.mark.parametrize("seed", range(60))
+
+@pytest.mark.parametrize("seed", _random_seeds())
 def test_fused_path_matches_gate_by_gate_on_random_circuits(seed):
     """Random circuits over the whole standard gate set, at a batch that takes the fused
     path, against the same engine told never to fuse (which test_quantum checks against

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from qkit.config import TrainConfig
 from qkit.epoch import ema_decay_at, make_ema, recompute_batchnorm, train_one_epoch
 from qkit.models import build_model
 from qkit.repro import make_loader
@@ -105,3 +106,23 @@ def test_a_non_finite_loss_stops_the_epoch_before_the_step():
     assert err.value.batch == 1
     for key, value in net.state_dict().items():
         assert torch.equal(value, before[key]), key        # no step was taken
+
+
+def test_head_learns_at_scaled_rate():
+    from qkit.models import build_model
+    from qkit.optim import make_optimizer
+
+    model = build_model(backbone="small_cnn", head="quantum")
+    optimizer = make_optimizer(TrainConfig.from_options(lr=2e-3, head_lr_scale=5.0).optim, model)
+    by_lr = {group["lr"]: {id(p) for p in group["params"]} for group in optimizer.param_groups}
+    assert by_lr[2e-3] == {id(p) for p in model.backbone.parameters()}
+    assert by_lr[1e-2] == {id(p) for p in model.head.parameters()}
+
+
+def test_model_pt_is_labelled_last_when_nothing_improved():
+    """If the monitored metric was never defined, model.pt holds the last scored weights and says so."""
+    from qkit.train import final_state
+
+    best, last = {"w": torch.ones(1)}, {"w": torch.zeros(1)}
+    assert final_state({"best_state": best}, last) == (best, "best")
+    assert final_state({"best_state": None}, last) == (last, "last")

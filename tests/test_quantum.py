@@ -94,8 +94,10 @@ def test_random_circuits_match_statevector_and_connector(seed):
 
 
 @pytest.mark.parametrize("name", list_circuits())
-@pytest.mark.parametrize("batch", [1, 9])
+@pytest.mark.parametrize("batch", [1, pytest.param(9, marks=pytest.mark.slow)])
 def test_builtin_circuits_match(name, batch):
+    # Batch 9 costs seconds of parameter shift; test_engines checks these circuits against
+    # Qiskit at batches 3, 16 and 19 (the fused path) in the fast tier.
     spec = build_circuit(name, n_qubits=4, depth=2)
     assert_engines_agree(spec.circuit, spec.inputs, spec.weights, spec.observables, batch)
 

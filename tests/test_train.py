@@ -18,6 +18,9 @@ from qkit.models import SmallCNN, build_model
 from qkit.repro import seed_everything
 from qkit.train import TrainingInterrupted, train
 
+# Every test here trains on the real data for a few epochs: out of the fast loop (-m "not slow").
+pytestmark = pytest.mark.slow
+
 RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "model.pt", "test_metrics.json",
              "training_curves.png", "roc.png", "confusion_matrix.png")
 
@@ -167,7 +170,6 @@ def test_frozen_backbone_features_are_computed_once(tiny, env, tmp_path):
     assert "lr_backbone" not in history[0] and history[0]["lr_head"] == pytest.approx(1e-2 * 10)
 
 
-@pytest.mark.slow
 def test_breastmnist_end_to_end_quantum_head(env, tmp_path):
     """The default head (4-qubit dressed circuit) on real data reaches a useful test AUC."""
     cfg = TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=6, batch_size=32, lr=3e-3,
@@ -199,17 +201,6 @@ def test_evaluate_run_reproduces_test_metrics(reference):
         evaluate_run(run_dir, split="holdout")
 
 
-def test_head_learns_at_scaled_rate():
-    from qkit.models import build_model
-    from qkit.optim import make_optimizer
-
-    model = build_model(backbone="small_cnn", head="quantum")
-    optimizer = make_optimizer(TrainConfig.from_options(lr=2e-3, head_lr_scale=5.0).optim, model)
-    by_lr = {group["lr"]: {id(p) for p in group["params"]} for group in optimizer.param_groups}
-    assert by_lr[2e-3] == {id(p) for p in model.backbone.parameters()}
-    assert by_lr[1e-2] == {id(p) for p in model.head.parameters()}
-
-
 def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(reference, env, tmp_path):
     """A NaN loss used to count as "no improvement" and training ran on until patience."""
     _, cfg = reference
@@ -232,16 +223,6 @@ def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(
     assert not (run_dir / "model.pt").exists() and not (run_dir / "test_metrics.json").exists()
 
 
-def test_model_pt_is_labelled_last_when_nothing_improved():
-    """If the monitored metric was never defined, model.pt holds the last scored weights and says so."""
-    from qkit.train import final_state
-
-    best, last = {"w": torch.ones(1)}, {"w": torch.zeros(1)}
-    assert final_state({"best_state": best}, last) == (best, "best")
-    assert final_state({"best_state": None}, last) == (last, "last")
-
-
-@pytest.mark.slow
 def test_quantum_head_with_ema_resumes_to_identical_result(env, tmp_path):
     cfg = TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=2, batch_size=64, seed=5,
                                    ema_decay=0.99)
@@ -290,3 +271,28 @@ def test_evaluate_in_a_fresh_shell_finds_the_data_where_training_did(reference, 
     pos = metrics["positive_class"]
     auc = roc_auc_score([y == pos for y in predictions.labels], [p[pos] for p in predictions.probs])
     assert auc == pytest.approx(metrics["auc"], abs=1e-9)
+
+
+def test_image_folder_run_refuses_changed_data_on_evaluate_and_resume(tmp_path):
+    """The folder fingerprint used to be recorded and never checked: a changed folder was re-scored silently."""
+    import numpy as np
+    from PIL import Image
+
+    from test_data_folders import folder
+
+    root = folder(tmp_path, {"normal": 20, "malignant": 20})
+    cfg = TrainConfig.from_options(dataset=str(root), backbone="small_cnn", head="linear", epochs=2, seed=1)
+    run_dir = train(cfg, EnvConfig(), tmp_path / "runs")
+    run = runs.load_run(run_dir)
+    assert run.record.class_names[run.record.positive_class] == "malignant"   # not alphabetical index 1
+    assert evaluate_run(run_dir)["n"] == run.test_metrics["n"]                 # unchanged folder: fine
+    Image.fromarray(np.zeros((24, 24, 3), np.uint8)).save(root / "normal" / "extra.png")
+    with pytest.raises(QkitError, match="data changed") as err:
+        evaluate_run(run_dir)
+    assert "\n" not in str(err.value)
+    with pytest.raises(TrainingInterrupted) as stop:
+        train(cfg.with_options(name="cut"), EnvConfig(), tmp_path / "runs", callback=_stop_at("epoch", 1))
+    (root / "normal" / "extra.png").unlink()
+    Image.fromarray(np.ones((24, 24, 3), np.uint8)).save(root / "malignant" / "extra.png")
+    with pytest.raises(QkitError, match="data changed"):
+        train(None, resume=stop.value.run_dir)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qkit.config import EnvConfig, TrainConfig, env_from_dict, option_groups
+from qkit.config import EnvConfig, TrainConfig, env_from_dict, group_options
 from qkit.errors import QkitError
 from qkit.runs.files import read_json, read_jsonl
 
@@ -89,13 +89,7 @@ def _migrate_v0(d: dict) -> dict:
     source = (d.get("data") or {}).get("source") or {}
     if source.get("file"):                   # the MedMNIST file training read: its folder is the data dir
         env["data_dir"] = str(Path(source["file"]).parent)
-    owner = option_groups()
-    unknown = sorted(set(flat) - set(owner))
-    if unknown:
-        raise QkitError(f"unversioned config.json has unknown option(s): {', '.join(unknown)}")
-    grouped: dict[str, dict] = {}
-    for key, value in flat.items():
-        grouped.setdefault(owner[key], {})[key] = value
+    grouped = group_options(flat, where="unversioned config.json has ")
     data = dict(d.get("data") or {})
     data.setdefault("class_names", d.get("class_names", []))
     data.setdefault("positive_class", d.get("positive_class"))
