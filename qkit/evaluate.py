@@ -57,16 +57,15 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     env = validate(env or run.env)
     model_config = dict(run.record.model)
     if engine is None:
-        spec = EngineSpec(model_config.get("engine", "statevector"),
-                          {**model_config.get("engine_options", {}), **(engine_options or {})})
+        spec = EngineSpec(model_config.get("engine", "statevector"), model_config.get("engine_options", {}))
     else:
-        parsed = EngineSpec.parse(engine)
-        spec = EngineSpec(parsed.name, {**dict(parsed.options), **(engine_options or {})})
+        spec = EngineSpec.parse(engine)
+    spec = spec.with_options(engine_options)
     cfg = run.config
     cfg = replace(cfg, data=replace(cfg.data, augment=False))
     bundle = build_data(cfg.data_spec(env))
     check_source(run.record.source, bundle.source)
-    model = build_model_from_config(model_config, engine=spec.name, engine_options=dict(spec.options))
+    model = build_model_from_config(model_config, engine=spec.name, engine_options=spec.to_dict()["options"])
     try:
         model.load_state_dict(torch.load(run.model_path, map_location="cpu", weights_only=True))
     except RuntimeError as exc:

@@ -62,8 +62,8 @@ def build_model(backbone: str = "resnet18", pretrained: str = "none", freeze_bac
     """
     from qkit.engines import EngineSpec   # torch-free; validates names and options lazily
 
-    spec = EngineSpec.parse(engine)
-    options = {**dict(spec.options), **dict(engine_options or {})}
+    spec = EngineSpec.parse(engine).with_options(engine_options)   # a key given both ways is an error
+    options = spec.to_dict()["options"]
     config = dict(backbone=backbone, pretrained=str(pretrained), freeze_backbone=bool(freeze_backbone),
                   head=head, n_classes=n_classes, circuit=str(circuit), n_qubits=n_qubits, depth=depth,
                   engine=spec.name, engine_options=options, small_input=bool(small_input))
