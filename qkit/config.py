@@ -245,6 +245,11 @@ class TrainConfig:
         """Check every value up front; returns self. Problems are one-line QkitErrors."""
         for group in GROUPS:
             validate(getattr(self, group))
+        if self.model.engine_options:   # names checked against the engine (imports it: only when given)
+            try:
+                self.model.engine_spec.engine_class()
+            except QkitError as exc:
+                raise ConfigError("engine_options", str(exc)) from None
         return self
 
     def resolved(self) -> TrainConfig:

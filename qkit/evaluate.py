@@ -61,6 +61,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     else:
         spec = EngineSpec.parse(engine)
     spec = spec.with_options(engine_options)
+    spec.engine_class()                       # unknown engine or option: fail before loading data
     cfg = run.config
     cfg = replace(cfg, data=replace(cfg.data, augment=False))
     bundle = build_data(cfg.data_spec(env))

@@ -81,7 +81,8 @@ def test_help_shows_choices():
     (["--monitor", "f1"], "--monitor"), (["--backbone", "resnet9000"], "--backbone"), (["--lr", "0"], "--lr"),
     (["--ema-decay", "1.5"], "--ema-decay"), (["--circuit", "nope"], "--circuit"),
     (["--dataset", "./no/such/folder"], "--dataset"), (["--dataset", "kneemnist"], "--dataset"),
-    (["--engine-option", "shots"], "--engine-option"), (["--size", "32"], "--size"),
+    (["--engine-option", "shots"], "--engine-option"), (["--engine-option", "shots=3"], "--engine-option"),
+    (["--size", "32"], "--size"),
 ])
 def test_bad_option_values_exit_2_with_one_line(args, option):
     result = runner.invoke(app, ["train", *args])

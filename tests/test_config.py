@@ -38,6 +38,7 @@ def test_option_names_are_unique_across_groups():
     (dict(circuit="nope"), "circuit"), (dict(circuit="no/such.qasm"), "circuit"), (dict(group_by="("), "group_by"),
     (dict(dataset="./no/such/folder"), "dataset"), (dict(dataset="kneemnist"), "dataset"),
     (dict(positive_class=-1), "positive_class"), (dict(split_seed=2**32), "split_seed"),
+    (dict(engine_options={"shots": 100}), "engine_options"),
 ])
 def test_invalid_values_are_one_line_config_errors(change, field):
     with pytest.raises(ConfigError) as err:

@@ -61,6 +61,11 @@ def _parameter(cls: type, f, panel: str, default: Any) -> inspect.Parameter:
                              annotation=Annotated[annotation, option])
 
 
+def flag_of(name: str) -> str:
+    """The command-line spelling of config field ``name``."""
+    return "--engine-option" if name == "engine_options" else "--" + name.replace("_", "-")
+
+
 def parse_value(f, value: Any) -> Any:
     """CLI text -> the config value of field ``f`` (Enum -> str, "0,1" -> (0, 1), KEY=VALUE -> dict)."""
     kind = f.metadata.get("cli")
@@ -73,7 +78,7 @@ def parse_value(f, value: Any) -> Any:
             return tuple(int(v) for v in value.split(","))
         except ValueError:
             raise typer.BadParameter(f"{value!r} is not a comma-separated list of integer labels, e.g. 0,1",
-                                     param_hint=f"'--{f.name.replace('_', '-')}'") from None
+                                     param_hint=f"'{flag_of(f.name)}'") from None
     if kind == "int_or_name":
         return int(value) if value.strip().isdigit() else value
     if kind == "key_value":

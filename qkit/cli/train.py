@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from qkit.cli.app import app, error, usage_error
-from qkit.cli.options import with_config_options
+from qkit.cli.options import flag_of, with_config_options
 from qkit.cli.tables import metrics_table
 from qkit.config import GROUPS, ConfigError, EnvConfig, TrainConfig, validate
 from qkit.errors import QkitError
@@ -26,7 +26,7 @@ def env_with(base: EnvConfig, given: dict) -> EnvConfig:
     try:
         return validate(replace(base, **{k: v for k, v in given.items() if k in ENV_OPTIONS}))
     except ConfigError as exc:
-        raise usage_error(f"invalid value for '--{exc.field.replace('_', '-')}': {exc.detail}") from None
+        raise usage_error(f"invalid value for '{flag_of(exc.field)}': {exc.detail}") from None
 
 
 @app.command(no_args_is_help=False)
@@ -49,14 +49,14 @@ def train(
     if resume is not None:
         if options:
             raise QkitError(f"--resume continues with the run's saved options; drop: "
-                            f"{', '.join('--' + k.replace('_', '-') for k in options)}")
+                            f"{', '.join(flag_of(k) for k in options)}")
         run_dir = runs.find_run(runs_dir, resume)
         cfg, env = None, env_with(runs.read_record(run_dir).env, given)
     else:
         try:
             cfg = TrainConfig.from_options(**options).validate()
         except ConfigError as exc:
-            raise usage_error(f"invalid value for '--{exc.field.replace('_', '-')}': {exc.detail}") from None
+            raise usage_error(f"invalid value for '{flag_of(exc.field)}': {exc.detail}") from None
         run_dir, env = None, env_with(EnvConfig(), given)
     _run(cfg, env, runs_dir, run_dir, quiet)
 
