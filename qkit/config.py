@@ -268,7 +268,8 @@ class TrainConfig:
                        augment=d.augment and not m.freeze_backbone)   # cached features see no augmentation
         small_input = m.small_input if m.small_input is not None else (d.resize is None and d.size == 28)
         label = self.run.label or f"{Path(dataset).name if _is_path(dataset) else dataset}-{m.backbone}-{m.head}"
-        return replace(self, data=data, model=replace(m, small_input=bool(small_input)),
+        circuit = m.circuit if m.circuit in CIRCUITS else str(Path(m.circuit).expanduser().resolve())
+        return replace(self, data=data, model=replace(m, small_input=bool(small_input), circuit=circuit),
                        run=replace(self.run, label=label))
 
     def data_spec(self, env: EnvConfig | None = None):

@@ -192,4 +192,4 @@ def test_circuit_from_an_openqasm_file(data_root, tmp_path):
                                  "--data-dir", str(data_root), "--runs-dir", str(tmp_path), "--name", "qasm"])
     assert result.exit_code == 0, result.output
     run = runs.load_run(tmp_path / "qasm")
-    assert run.config.model.circuit == str(qasm) and run.status == "finished"
+    assert run.config.model.circuit == str(qasm.resolve()) and run.status == "finished"

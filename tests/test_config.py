@@ -72,18 +72,20 @@ def test_unknown_option_names():
 
 
 def test_config_round_trips_through_json_and_resolves():
-    cfg = TrainConfig.from_options(classes=(0, 1), resize=64, backbone="resnet18", engine_options={"a": 1}).resolved()
+    cfg = TrainConfig.from_options(classes=(0, 1), resize=64, backbone="resnet18", engine_options={"fuse_max_qubits": 5}).resolved()
     assert cfg.model.small_input is False and cfg.run.label == "breastmnist-resnet18-quantum"
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert cfg.flat()["lr"] == cfg.optim.lr and cfg.flat()["classes"] == (0, 1)
-    assert str(cfg.model.engine_spec) == "statevector(a=1)"
+    assert str(cfg.model.engine_spec) == "statevector(fuse_max_qubits=5)"
 
 
-def test_image_folder_path_is_recorded_absolute(tmp_path, monkeypatch):
+def test_image_folder_and_circuit_file_paths_are_recorded_absolute(tmp_path, monkeypatch):
     (tmp_path / "imgs").mkdir()
     monkeypatch.chdir(tmp_path)
-    cfg = TrainConfig.from_options(dataset="./imgs").resolved()
+    (tmp_path / "mine.qasm").write_text("OPENQASM 3.0;")
+    cfg = TrainConfig.from_options(dataset="./imgs", circuit="mine.qasm").resolved()
     assert cfg.data.dataset == str(tmp_path / "imgs") and cfg.run.label == "imgs-small_cnn-quantum"
+    assert cfg.model.circuit == str(tmp_path / "mine.qasm")          # runs re-read from anywhere
 
 
 def test_every_field_is_declared_with_help():
