@@ -260,13 +260,14 @@ def test_evaluate_in_a_fresh_shell_finds_the_data_where_training_did(reference, 
     run_dir = reference[0]
     fresh = {k: v for k, v in os.environ.items() if k != "QKIT_DATA_DIR"}
     fresh["HOME"] = str(tmp_path)                  # no ~/.medmnist to fall back on
-    for _ in range(2):
-        done = subprocess.run([sys.executable, "-m", "qkit", "evaluate", str(run_dir.resolve()), "--split", "test"],
-                              cwd=tmp_path, env=fresh, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
+    before = runs.load_run(run_dir).evaluations()
+    done = subprocess.run([sys.executable, "-m", "qkit", "evaluate", str(run_dir.resolve()), "--split", "test"],
+                          cwd=tmp_path, env=fresh, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
     evaluations = runs.load_run(run_dir).evaluations()
-    assert len(evaluations) >= 2                  # a second evaluation never overwrites the first
-    predictions = runs.read_predictions(evaluations[-1] / "predictions-test-statevector.csv")
+    [new] = set(evaluations) - set(before)
+    assert set(before) <= set(evaluations)        # a new evaluation never overwrites an earlier one
+    predictions = runs.read_predictions(new / "predictions-test-statevector.csv")
     metrics = runs.read_json(run_dir / "test_metrics.json")
     pos = metrics["positive_class"]
     auc = roc_auc_score([y == pos for y in predictions.labels], [p[pos] for p in predictions.probs])
