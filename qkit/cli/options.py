@@ -38,7 +38,7 @@ def _parameter(cls: type, f, panel: str, default: Any) -> inspect.Parameter:
     decls: tuple[str, ...] = ()
     extra: dict[str, Any] = {}
     if kind == "key_value":
-        annotation, default, decls = Optional[list[str]], None, ("--engine-option",)
+        annotation, default, decls = Optional[list[str]], None, (flag_of(f.name),)
     elif kind in ("csv_ints", "int_or_name"):
         annotation, default = Optional[str], None if default is None else str(default)
     else:
@@ -62,8 +62,9 @@ def _parameter(cls: type, f, panel: str, default: Any) -> inspect.Parameter:
 
 
 def flag_of(name: str) -> str:
-    """The command-line spelling of config field ``name``."""
-    return "--engine-option" if name == "engine_options" else "--" + name.replace("_", "-")
+    """The command-line spelling of config field ``name`` (a repeated KEY=VALUE option is singular)."""
+    flag = "--" + name.replace("_", "-")
+    return flag.removesuffix("s") if name == "engine_options" else flag
 
 
 def parse_value(f, value: Any) -> Any:
@@ -88,7 +89,7 @@ def parse_value(f, value: Any) -> Any:
         try:
             return dict(parse_engine_option(item) for item in value)
         except QkitError as exc:
-            raise typer.BadParameter(str(exc), param_hint="'--engine-option'") from None
+            raise typer.BadParameter(str(exc), param_hint=f"'{flag_of(f.name)}'") from None
     return value
 
 

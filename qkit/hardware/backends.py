@@ -1,0 +1,114 @@
+"""Backend names, resolved in one place: what runs where is always said, never guessed.
+
+- ``fake_<name>``: a fake backend of ``qiskit_ibm_runtime.fake_provider`` (old 5-7 qubit
+  Falcons and current 127-156 qubit devices alike): a calibrated emulation, run through the
+  runtime's local testing mode;
+- ``snapshot:<name>`` or a path to a ``.json`` file: a calibration snapshot (``hardware/``),
+  an emulation of a device as it was on its calibration date (``qkit.hardware.snapshot``);
+- ``ibm_<name>`` (or any other name): the real device through ``QiskitRuntimeService()``,
+  with credentials exactly as qiskit-ibm-runtime resolves them (saved account, environment
+  variables, ``channel``/``instance``). No account, or a device the account lacks, is a
+  one-line error naming the ways out; qkit never falls back from hardware to emulation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qkit.errors import QkitError
+
+SNAPSHOT_DIR = Path("hardware")        # the user's workspace folder of calibration snapshots
+KINDS = ("fake", "snapshot", "ibm")
+
+
+@dataclass
+class ResolvedBackend:
+    """A backend object (``BackendV2``) with where it came from."""
+
+    name: str                # as asked: fake_lagos, snapshot:ibm_lagos, ibm_torino, path
+    kind: str                # fake | snapshot | ibm
+    backend: Any             # qiskit BackendV2 the primitives run on
+    source: str              # one line for every output: what runs where
+
+    @property
+    def is_hardware(self) -> bool:
+        return self.kind == "ibm"
+
+
+def _fake_class_name(name: str) -> str:
+    """``fake_lagos`` -> ``FakeLagosV2`` or ``FakeLagos`` (whichever the provider has)."""
+    return "Fake" + "".join(part.title() for part in name[len("fake_"):].split("_"))
+
+
+def fake_backend_names() -> list[str]:
+    """Names of every fake backend, without instantiating them (that takes seconds)."""
+    import qiskit_ibm_runtime.fake_provider as fp
+
+    names = set()
+    for attr in dir(fp):
+        match = re.fullmatch(r"Fake([A-Z][a-z]+)(V2)?", attr)
+        if match and match.group(1) not in ("Provider",):
+            names.add("fake_" + match.group(1).lower())
+    return sorted(names)
+
+
+def _fake(name: str) -> ResolvedBackend:
+    import qiskit_ibm_runtime.fake_provider as fp
+
+    base = _fake_class_name(name)
+    cls = getattr(fp, base + "V2", None) or getattr(fp, base, None)
+    if cls is None or not isinstance(cls, type):
+        close = [n for n in fake_backend_names() if n[5:8] == name[5:8]]
+        hint = f"; did you mean {', '.join(close)}" if close else ""
+        raise QkitError(f"unknown fake backend {name!r}{hint} (qkit hardware list shows them all)")
+    backend = cls()
+    return ResolvedBackend(name, "fake", backend,
+                           f"{backend.name}: emulation (qiskit-ibm-runtime fake backend, local testing mode)")
+
+
+def _snapshot(name: str, snapshot_dir: Path) -> ResolvedBackend:
+    from qkit.hardware.snapshot import load_snapshot
+
+    path = Path(name[len("snapshot:"):]) if name.startswith("snapshot:") else Path(name)
+    if path.suffix != ".json":
+        path = snapshot_dir / f"{path.name}.json"
+    snapshot = load_snapshot(path)
+    return ResolvedBackend(name, "snapshot", snapshot.backend(),
+                           f"{snapshot.name}: emulation from the calibration snapshot {path} "
+                           f"(calibrated {snapshot.calibration_date or 'on an unknown date'})")
+
+
+def _ibm(name: str, channel: str | None, instance: str | None) -> ResolvedBackend:
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    ways_out = (f"use --backend fake_{name.removeprefix('ibm_').removeprefix('ibmq_')} or "
+                f"--backend snapshot:{name} to emulate it")
+    kwargs = {k: v for k, v in (("channel", channel), ("instance", instance)) if v}
+    try:
+        service = QiskitRuntimeService(**kwargs)
+    except Exception as exc:      # AccountNotFoundError, invalid credentials, no network...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QkitError(f"cannot reach IBM Quantum for {name!r} ({first.strip(chr(34))}); save an account "
+                        f"with QiskitRuntimeService.save_account(...), or {ways_out}") from None
+    try:
+        backend = service.backend(name)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QkitError(f"backend {name!r} is not available to this account ({first}); {ways_out}") from None
+    return ResolvedBackend(name, "ibm", backend, f"{backend.name}: IBM Quantum hardware")
+
+
+def resolve_backend(name: str, *, channel: str | None = None, instance: str | None = None,
+                    snapshot_dir: str | Path = SNAPSHOT_DIR) -> ResolvedBackend:
+    """The backend called ``name`` (see module docstring); problems are one-line QkitErrors."""
+    if not isinstance(name, str) or not name.strip():
+        raise QkitError(f"a backend name is needed (fake_lagos, snapshot:ibm_lagos, ibm_torino), got {name!r}")
+    name = name.strip()
+    if name.startswith("fake_"):
+        return _fake(name)
+    if name.startswith("snapshot:") or name.endswith(".json"):
+        return _snapshot(name, Path(snapshot_dir))
+    return _ibm(name, channel, instance)
