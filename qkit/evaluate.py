@@ -81,6 +81,15 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     out_dir = runs.create_unique_dir(run.path / "evaluations", f"{split}-{spec.name}")
     result = score_split(out_dir, split, spec.name, dataset.ids, y, p, loss, bundle.positive_class, threshold)
     result.update(engine_spec=spec.to_dict(), seconds=round(seconds, 3), device=str(device),
-                  data_dir=env.data_dir, path=str(out_dir))
+                  data_dir=env.data_dir, path=str(out_dir), **_engine_record(model))
     runs.atomic_write_json(out_dir / "metrics.json", runs.redact(result))
     return result
+
+
+def _engine_record(model: nn.Module) -> dict:
+    """What ran where, for engines that run on a backend: its source line, physical qubits, job ids."""
+    quantum = getattr(getattr(model, "head", None), "quantum", None)
+    engine = getattr(quantum, "engine", None)
+    keys = ("backend_source", "physical_qubits", "job_ids")
+    return {k: list(v) if isinstance(v, (list, tuple)) else v
+            for k in keys if (v := getattr(engine, k, None)) is not None}

@@ -76,6 +76,10 @@ def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str 
     from qkit.config import validate
 
     validate(env)
+    engine = cfg.model.engine_spec.engine_class()
+    if cfg.model.head == "quantum" and not engine.capabilities.differentiable:
+        raise QkitError(f"engine {cfg.model.engine!r} cannot train (no gradients); train with statevector "
+                        f"and score with it later: qkit evaluate RUN --engine {cfg.model.engine}")
     run_dir = Path(resume) if resume is not None else None
     device = resolve_device(env.device)
     if env.threads:

@@ -92,3 +92,13 @@ def test_every_field_is_declared_with_help():
     for cls in (DataConfig, ModelConfig, *GROUPS.values(), EnvConfig):
         for f in fields(cls):
             assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help"
+
+
+def test_training_refuses_a_forward_only_engine_before_loading_data(tmp_path):
+    from qkit.config import EnvConfig
+    from qkit.train import train
+
+    cfg = TrainConfig.from_options(engine="estimator", engine_options={"backend": "fake_lagos"})
+    with pytest.raises(QkitError, match="cannot train.*qkit evaluate RUN --engine estimator"):
+        train(cfg, EnvConfig(data_dir=str(tmp_path / "no-data-here")), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
