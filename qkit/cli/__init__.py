@@ -5,7 +5,7 @@
 Importing this package imports neither torch nor Qiskit: usage errors answer at once.
 """
 
-from qkit.cli import evaluate, runs, train  # noqa: F401  (each registers its command)
+from qkit.cli import evaluate, hardware, runs, train  # noqa: F401  (each registers its command)
 from qkit.cli.app import app
 
 

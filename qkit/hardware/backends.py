@@ -63,7 +63,7 @@ def _fake(name: str) -> ResolvedBackend:
     if cls is None or not isinstance(cls, type):
         close = [n for n in fake_backend_names() if n[5:8] == name[5:8]]
         hint = f"; did you mean {', '.join(close)}" if close else ""
-        raise QkitError(f"unknown fake backend {name!r}{hint} (qkit hardware list shows them all)")
+        raise QkitError(f"unknown fake backend {name!r}{hint} (qkit hardware list --fake shows them all)")
     backend = cls()
     return ResolvedBackend(name, "fake", backend,
                            f"{backend.name}: emulation (qiskit-ibm-runtime fake backend, local testing mode)")
