@@ -243,3 +243,16 @@ def test_evaluate_a_trained_run_on_fake_lagos(data_root, tmp_path):
     saved = runs.read_json(Path(result["path"]) / "metrics.json")          # what ran where, recorded
     assert "fake_lagos" in saved["backend_source"] and len(saved["physical_qubits"]) == 4
     assert len(saved["job_ids"]) >= 1
+
+
+def test_a_calibration_snapshot_emulates_like_its_fake_backend(lagos, inputs):
+    """`backend=snapshot:...` runs the same code path; its asymmetric readout (as the fake
+    backend's own noise) stays within shot noise of the fake backend's local-mode results."""
+    snapshot = Path(__file__).resolve().parents[1] / "hardware" / "ibm_lagos.json"
+    layer = estimator_layer(backend=f"snapshot:{snapshot}")
+    assert "calibration snapshot" in layer.engine.backend_source
+    assert layer.engine.physical_qubits == lagos.engine.physical_qubits
+    out, fake = layer(inputs).detach().numpy(), lagos(inputs).detach().numpy()
+    # 4000 shots each: the difference of two estimates has sigma <= 0.023; 0.12 is 5 sigma.
+    # Qubits 0 and 1 have near-symmetric readout, so the two noise models agree here.
+    assert np.abs(out - fake).max() < 0.12
