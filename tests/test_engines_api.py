@@ -183,16 +183,12 @@ class DensityMatrixEngine(Engine):
 
 
 def _measured_circuit():
-    x, w = ParameterVector("x", 2), ParameterVector("w", 2)
-    qc = QuantumCircuit(2)
-    qc.ry(x[0], 0)
-    qc.ry(x[1], 1)
-    qc.cx(0, 1)
-    qc.rx(w[0], 0)
-    qc.ry(w[1], 1)
-    unitary = qc.copy()
+    from test_quantum import _small
+
+    unitary, x, w = _small()
+    qc = unitary.copy()
     qc.measure_all()
-    return qc, unitary, list(x), list(w)
+    return qc, unitary, x, w
 
 
 def test_non_unitary_engine_accepts_measure_and_statevector_rejects_it(registry):
