@@ -108,6 +108,7 @@ def test_lagos_agrees_with_the_noisy_emulation_reference(lagos, inputs, exact):
     assert np.abs(reference - exact).max() > 0.2
 
 
+@pytest.mark.slow
 def test_manila_agrees_with_exact_values(inputs, exact):
     layer = estimator_layer("fake_manila")
     out = layer(inputs).detach().numpy()
@@ -115,6 +116,7 @@ def test_manila_agrees_with_exact_values(inputs, exact):
     assert np.abs(out - exact).max() < 0.15
 
 
+@pytest.mark.slow
 def test_more_shots_come_closer_to_the_reference(inputs):
     few, many = estimator_layer(shots=250), estimator_layer(shots=16000)
     reference = noisy_reference(few.engine, inputs)
@@ -132,6 +134,7 @@ def test_trex_mitigates_readout_error_on_lagos(inputs, exact):
 
 
 # ------------------------------------------------------------------------ behaviour
+@pytest.mark.slow
 def test_one_pub_per_call_and_shapes(lagos, inputs):
     before = len(lagos.engine.job_ids)
     out = lagos(inputs)
@@ -146,6 +149,7 @@ def test_one_pub_per_call_and_shapes(lagos, inputs):
     assert lagos(inputs.float()).dtype == torch.float32
 
 
+@pytest.mark.slow
 def test_seed_makes_results_reproducible(lagos, inputs):
     again = estimator_layer()
     assert torch.equal(again(inputs), lagos(inputs))
@@ -168,6 +172,7 @@ def test_records_what_ran_where(lagos):
     assert "engine=estimator(backend=fake_lagos, seed=1, shots=4000)" in repr(lagos)
 
 
+@pytest.mark.slow
 def test_layout_places_the_circuit_and_binds_by_parameter(inputs):
     # A layout as the CLI passes it (text); 3 and 5 are coupled on Lagos and read out at
     # 1.7 % and 26 %. The ISA circuit orders parameters w, x: binding goes by Parameter.
@@ -245,6 +250,7 @@ def test_evaluate_a_trained_run_on_fake_lagos(data_root, tmp_path):
     assert len(saved["job_ids"]) >= 1
 
 
+@pytest.mark.slow
 def test_a_calibration_snapshot_emulates_like_its_fake_backend(lagos, inputs):
     """`backend=snapshot:...` runs the same code path; its asymmetric readout (as the fake
     backend's own noise) stays within shot noise of the fake backend's local-mode results."""

@@ -38,6 +38,7 @@ def test_bad_names_are_one_line_errors(name, message, tmp_path):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_real_device_without_an_account_names_the_ways_out(tmp_path):
     """No saved account, no token in the environment: one line, and never a silent emulation."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QISKIT_IBM")}

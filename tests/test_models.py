@@ -47,8 +47,13 @@ def test_registries_list_the_contract_names():
     assert set(list_heads()) >= {"linear", "quantum"}
 
 
+# Every registered backbone is tested for free; the two largest only in the full suite.
+HEAVY = ("resnet34", "resnet50")
+BACKBONES = [pytest.param(b, marks=[pytest.mark.slow] if b in HEAVY else []) for b in list_backbones()]
+
+
 @pytest.mark.parametrize("head", ["linear", "quantum"])
-@pytest.mark.parametrize("backbone", list_backbones())
+@pytest.mark.parametrize("backbone", BACKBONES)
 def test_output_shapes(backbone, head, images):
     model = build_model(backbone, head=head, n_classes=3, small_input=True)
     features = model.backbone(images)
@@ -81,7 +86,7 @@ def _spatial_sizes(model: HybridModel, images: torch.Tensor) -> tuple[int, int]:
     return seen["conv"], seen["pool"]
 
 
-@pytest.mark.parametrize("backbone", list_backbones())
+@pytest.mark.parametrize("backbone", BACKBONES)
 def test_small_input_stem_keeps_resolution(backbone, images):
     small = _spatial_sizes(build_model(backbone, head="linear", small_input=True), images)
     large = _spatial_sizes(build_model(backbone, head="linear", small_input=False), images)

@@ -88,6 +88,7 @@ def test_confusion_matrix_rejects_bad_input(tmp_path, cm, names, match):
         plot_confusion_matrix(cm, names, tmp_path / "cm.png")
 
 
+@pytest.mark.slow
 def test_importing_qkit_plots_leaves_the_matplotlib_backend_alone(tmp_path):
     """qkit.plots used to force Agg at import, which broke notebooks' inline backends."""
     import subprocess

@@ -87,8 +87,8 @@ def assert_engines_agree(qc, x, w, obs, batch, seed=0):
     np.testing.assert_allclose(gw, gw_ref, atol=1e-5)
 
 
-# 60 random circuits against the connector's parameter-shift gradients; the first 10 in the fast loop.
-@pytest.mark.parametrize("seed", [pytest.param(s, marks=[pytest.mark.slow] if s >= 10 else []) for s in range(60)])
+# 60 random circuits against the connector's parameter-shift gradients; the first 5 in the fast loop.
+@pytest.mark.parametrize("seed", [pytest.param(s, marks=[pytest.mark.slow] if s >= 5 else []) for s in range(60)])
 def test_random_circuits_match_statevector_and_connector(seed):
     qc, x, w, obs = random_circuit(seed)
     assert_engines_agree(qc, x, w, obs, batch=3, seed=seed)
