@@ -175,6 +175,12 @@ class EstimatorEngine(Engine):
     def n_params(self) -> int:
         return len(self._columns)
 
+    @property
+    def columns(self) -> np.ndarray:
+        """Where each ISA-circuit parameter comes from in ``[inputs..., weights...]`` rows
+        (the ISA circuit orders parameters by name, so binding goes by Parameter, not position)."""
+        return self._columns
+
     def run_values(self, values: np.ndarray) -> np.ndarray:
         """Expectation values ``[B, n_obs]`` for circuit parameter rows ``[B, inputs + weights]``."""
         batch = values.shape[0]
