@@ -37,6 +37,30 @@ def score_split(out_dir: Path, split: str, engine: str, ids: list[str], y, p, lo
     return result
 
 
+def load_data(run: runs.Run, env: EnvConfig):
+    """The run's data, un-augmented, from where ``env`` says; refused if it changed since training."""
+    from qkit.data import build_data, check_source
+
+    cfg = replace(run.config, data=replace(run.config.data, augment=False))
+    bundle = build_data(cfg.data_spec(env))
+    check_source(run.record.source, bundle.source)
+    return bundle
+
+
+def load_model(run: runs.Run, engine: str = "statevector", engine_options: dict | None = None) -> nn.Module:
+    """The run's trained model (``model.pt``, loaded with ``weights_only=True``), its circuit on ``engine``."""
+    from qkit.models import build_model_from_config
+
+    if not run.model_path.is_file():
+        raise QkitError(f"{run.path} has no model.pt (unfinished run?)")
+    model = build_model_from_config(run.record.model, engine=engine, engine_options=engine_options or {})
+    try:
+        model.load_state_dict(torch.load(run.model_path, map_location="cpu", weights_only=True))
+    except RuntimeError as exc:
+        raise QkitError(f"model.pt does not fit the model in config.json: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
 def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
                  engine_options: dict | None = None, env: EnvConfig | None = None,
                  batch_size: int = 256) -> dict:
@@ -45,9 +69,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     ``engine``: a name or ``EngineSpec`` to evaluate the circuit with (default: the run's own,
     with its options). ``env``: where to find the data and compute (default: the run's record).
     """
-    from qkit.data import build_data, check_source
     from qkit.engines import EngineSpec
-    from qkit.models import build_model_from_config
 
     if split not in SPLITS:
         raise QkitError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -62,15 +84,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
         spec = EngineSpec.parse(engine)
     spec = spec.with_options(engine_options)
     spec.engine_class()                       # unknown engine or option: fail before loading data
-    cfg = run.config
-    cfg = replace(cfg, data=replace(cfg.data, augment=False))
-    bundle = build_data(cfg.data_spec(env))
-    check_source(run.record.source, bundle.source)
-    model = build_model_from_config(model_config, engine=spec.name, engine_options=spec.to_dict()["options"])
-    try:
-        model.load_state_dict(torch.load(run.model_path, map_location="cpu", weights_only=True))
-    except RuntimeError as exc:
-        raise QkitError(f"model.pt does not fit the model in config.json: {str(exc).splitlines()[0]}") from None
+    bundle = load_data(run, env)
+    model = load_model(run, spec.name, spec.to_dict()["options"])
     device = resolve_device(env.device)
     model.to(device)
     dataset = getattr(bundle, split)

@@ -24,6 +24,7 @@ Progress goes to ``callback(event, info)`` (the CLI draws bars from it): ``start
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from qkit import __version__, runs
-from qkit.config import EnvConfig, TrainConfig
+from qkit.config import EnvConfig, TrainConfig, validate
 from qkit.epoch import NonFiniteLoss, evaluate, extract_features, make_ema, recompute_batchnorm, train_one_epoch
 from qkit.errors import QkitError
 from qkit.optim import improved, learning_rates, loss_weights, make_optimizer, make_scheduler, monitor_value
@@ -73,8 +74,6 @@ def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str 
         raise QkitError("train needs a TrainConfig (or resume=RUN_DIR)")
     else:
         cfg, env = cfg.resolved(), env or EnvConfig()
-    from qkit.config import validate
-
     validate(env)
     engine = cfg.model.engine_spec.engine_class()
     if cfg.model.head == "quantum" and not engine.capabilities.differentiable:
@@ -158,7 +157,7 @@ def _record_run(run_dir: Path, cfg: TrainConfig, env: EnvConfig, bundle: Any, mo
 def _load_for_resume(run_dir: Path, cfg: TrainConfig | None) -> runs.RunRecord:
     record = runs.read_record(run_dir)
     if cfg is not None:
-        asked = replace(cfg.resolved(), run=replace(cfg.resolved().run, name=record.config.run.name)).flat()
+        asked = cfg.resolved().with_options(name=record.config.run.name).flat()
         differ = [k for k, v in record.config.flat().items() if asked[k] != v]
         if differ:
             raise QkitError(f"cannot resume {run_dir.name} with different options ({', '.join(differ)}); "
@@ -245,7 +244,7 @@ def _fit(cfg: TrainConfig, env: EnvConfig, run_dir: Path, bundle: Any, model: nn
         if o.precise_bn:
             recompute_batchnorm(scored, plain_train, o.batch_size, device, workers)
         y_val, p_val, val_loss = evaluate(scored, val_loader, device, criterion)
-        if not torch.isfinite(torch.tensor(val_loss)):
+        if not math.isfinite(val_loss):
             _stop_non_finite(run_dir, f"validation loss became {val_loss} at epoch {epoch}", state)
         if scheduler is not None:
             scheduler.step()

@@ -148,11 +148,9 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
 
     from qkit import runs
     from qkit.config import validate
-    from qkit.data import build_data, check_source
     from qkit.engines.estimator import EstimatorEngine
-    from qkit.evaluate import SPLITS
+    from qkit.evaluate import SPLITS, load_data, load_model
     from qkit.hardware.backends import resolve_backend
-    from qkit.models import build_model_from_config
     from qkit.repro import make_loader
 
     _check_counts(shots, repeat, seed)
@@ -169,18 +167,8 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
         raise QkitError(f"{run.path} has a {model_config.get('head')!r} head: only quantum heads run on hardware")
     resolved = resolve_backend(backend)          # unknown name / no account: one line, before any data
     env = validate(env or run.env)
-    from dataclasses import replace
-
-    cfg = run.config
-    cfg = replace(cfg, data=replace(cfg.data, augment=False))
-    bundle = build_data(cfg.data_spec(env))
-    check_source(run.record.source, bundle.source)
-    model = build_model_from_config(model_config, engine="statevector", engine_options={})
-    try:
-        model.load_state_dict(torch.load(run.model_path, map_location="cpu", weights_only=True))
-    except RuntimeError as exc:
-        raise QkitError(f"model.pt does not fit the model in config.json: {str(exc).splitlines()[0]}") from None
-    model.eval()
+    bundle = load_data(run, env)
+    model = load_model(run)
     head = model.head
     program = head.quantum.program
     engine = EstimatorEngine(program, backend=backend, shots=int(shots), seed=seed,

@@ -45,21 +45,17 @@ def _folder_name(name: str) -> str:
 def _program_and_values(run: Any, samples: int, seed: int) -> tuple[Any, Any]:
     """The run's LayerProgram and sample parameter rows in ``circuit.parameters`` order."""
     import numpy as np
-    import torch
 
+    from qkit.evaluate import load_model
     from qkit.models import build_model_from_config
 
     if not run.record.model:
         raise QkitError(f"{run.path} records no model (config.json lacks 'model')")
-    model = build_model_from_config(run.record.model, engine="statevector")
+    # The trained weights when the run has them; before training, the initial ones.
+    model = load_model(run) if run.model_path.is_file() else build_model_from_config(run.record.model)
     quantum = getattr(getattr(model, "head", None), "quantum", None)
     if quantum is None:
         raise QkitError(f"run {run.name} has no quantum head: nothing to transpile")
-    if run.model_path.is_file():
-        try:
-            model.load_state_dict(torch.load(run.model_path, map_location="cpu", weights_only=True))
-        except Exception as exc:
-            raise QkitError(f"model.pt does not fit the model in config.json: {str(exc).splitlines()[0]}") from None
     program = quantum.program
     scale = float(getattr(model.head, "input_scale", 1.0))
     rng = np.random.default_rng(seed)
