@@ -248,6 +248,18 @@ def test_evaluate_a_trained_run_on_fake_lagos(data_root, tmp_path):
     saved = runs.read_json(Path(result["path"]) / "metrics.json")          # what ran where, recorded
     assert "fake_lagos" in saved["backend_source"] and len(saved["physical_qubits"]) == 4
     assert len(saved["job_ids"]) >= 1
+    # the command line's shorthand: --backend NAME is the estimator engine on NAME
+    from typer.testing import CliRunner
+
+    from qkit.cli import app
+
+    cli = CliRunner().invoke(app, ["evaluate", str(run_dir), "--backend", "fake_lagos", "--engine-option", "seed=0",
+                                   "--engine-option", "shots=1024"])
+    assert cli.exit_code == 0, cli.output
+    latest = runs.read_json(runs.load_run(run_dir).evaluations()[-1] / "metrics.json")
+    assert latest["engine_spec"] == result["engine_spec"] and latest["auc"] == pytest.approx(result["auc"])
+    clash = CliRunner().invoke(app, ["evaluate", str(run_dir), "--backend", "fake_lagos", "--engine", "connector"])
+    assert clash.exit_code == 2 and "--backend runs the estimator engine" in clash.output
 
 
 @pytest.mark.slow

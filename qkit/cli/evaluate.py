@@ -41,6 +41,9 @@ def evaluate(
     engine: Annotated[Optional[str], typer.Option(callback=_engine_choice, help="Evaluate the circuit with another "
                                                   "engine, e.g. connector (default: the run's own engine and options).")] = None,
     engine_option: Annotated[Optional[list[str]], typer.Option(help="Engine option KEY=VALUE (repeat for several).")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Score on a device or its emulation (fake_lagos, "
+                                                   "snapshot:ibm_lagos, ibm_<name>): --engine estimator "
+                                                   "--engine-option backend=NAME.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 256,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs"),
 ) -> None:
@@ -57,6 +60,11 @@ def evaluate(
     options = dict(parse_engine_option(item) for item in engine_option or [])
     run_dir = runs.find_run(runs_dir, run)
     env = env_with(runs.read_record(run_dir).env, given)
+    if backend is not None:
+        if engine not in (None, "estimator") or options.get("backend", backend) != backend:
+            raise usage_error("--backend runs the estimator engine on that backend; it cannot be combined "
+                              "with another --engine or another backend option")
+        engine, options["backend"] = "estimator", backend
     if options and engine is None:
         raise usage_error("--engine-option needs --engine (the run's own engine keeps its recorded options)")
     metrics = evaluate_run(run_dir, split=split.value, engine=engine, engine_options=options, env=env,

@@ -1,12 +1,14 @@
 """``qkit run-hardware RUN --backend NAME``: a trained run's circuit on a device (or its emulation).
 
-Thin over ``qkit.hardware.plan`` (read the run, compute the circuit inputs, plan the jobs)
-and ``qkit.hardware.jobs`` (submit in one Batch, save as results arrive, resume, score).
-The plan is printed before anything is submitted; ``--dry-run`` stops there.
+Thin over ``qkit.hardware.prepare`` (read the run, compute the circuit inputs, choose the
+qubits, plan the jobs) and ``qkit.hardware.results`` (submit in one Batch, save as results
+arrive, resume, score). The plan is printed before anything is submitted; ``--dry-run``
+stops there.
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,34 +23,82 @@ from qkit.cli.tables import SHOWN, fmt
 from qkit.cli.train import env_with
 
 
+class Mitigation(str, Enum):
+    none = "none"
+    readout = "readout"
+    trex = "trex"
+
+
+class ReadoutFrom(str, Enum):
+    device = "device"
+    calibration = "calibration"
+
+
 def plan_text(prep) -> str:
     p = prep.plan.to_dict()
+    how = prep.layout["method"]
+    if how == "calibrated":
+        how += (f": estimated error {prep.layout['estimate']:.4f} vs {prep.layout['default_estimate']:.4f} on the "
+                f"preset default {prep.layout['default']}")
+    mitigation = {"none": "none (executor Sampler, raw shots)",
+                  "readout": f"readout (mthree on executor Sampler shots; matrices from the {prep.readout_from})",
+                  "trex": "TREX (executor Estimator, resilience level 1)"}[prep.mitigation]
+    calibration = f" + {p['calibration_shots']:,} calibration shots" if p["calibration_shots"] else ""
     return (f"{prep.backend.source}\n"
+            f"qubits {prep.physical_qubits} ({how})\n"
+            f"mitigation: {mitigation}\n"
             f"plan: {p['jobs']} job(s), {p['pubs']} PUB(s), {p['rows']} rows ({p['samples']} samples x "
-            f"{p['repeat']} repetitions), {p['shots']} shots, {p['bases']} basis/bases, {p['executions']:,} "
-            f"executions, qubits {prep.engine.physical_qubits}\n"
+            f"{p['repeat']} repetitions) x {p['bases']} basis/bases x {p['shots']} shots{calibration} = "
+            f"{p['executions']:,} executions\n"
             f"estimated QPU time: {p['estimated_qpu_seconds']:.1f} s (an estimate: {p['estimate']})")
+
+
+def _cell(m) -> str:
+    return "-" if not m or m.get("mean") is None else f"{m['mean']:.4f} ± {m['std']:.4f}"
 
 
 def hardware_table(record: dict) -> Table:
     table = Table(title=f"{record['split']} on {record['source']}")
     table.add_column("metric")
-    table.add_column(f"mean ± std over {record['repeat']}", justify="right")
+    scored = [("raw", record["unmitigated"])] if record.get("unmitigated") else []
+    name = "raw" if record["mitigation"] == "none" else record["mitigation"]
+    scored.append((name, record))
+    for label, _ in scored:
+        table.add_column(f"{label}: mean ± std over {record['repeat']}", justify="right")
     table.add_column("exact (statevector)", justify="right")
-    at_val = record["exact"].get("val_threshold")
-    if at_val is not None:
-        table.add_column(f"mean ± std at val threshold {at_val:.3f}", justify="right")
-
-    def cell(m):
-        return "-" if not m or m["mean"] is None else f"{m['mean']:.4f} ± {m['std']:.4f}"
-
-    for key in SHOWN:
+    for key in SHOWN + ("delta", "agreement"):
         if key in record["metrics"]:
-            row = [key, cell(record["metrics"][key]), fmt(record["exact"].get(key))]
-            if at_val is not None:
-                row.append(cell(record["metrics"].get(f"{key}@val_threshold")))
-            table.add_row(*row)
+            exact = {"delta": 0.0, "agreement": 1.0}.get(key, record["exact"].get(key))
+            table.add_row({"delta": "mean |Δ⟨O⟩| vs exact", "agreement": "agreement with exact"}.get(key, key),
+                          *[_cell(s["metrics"].get(key)) for _, s in scored], fmt(exact))
     return table
+
+
+class JobProgress:
+    """A spinner per job while it runs; one line per job when its result is saved."""
+
+    def __init__(self, console: Console):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                            console=console, transient=True)
+        self.tasks = {}
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def __call__(self, event: str, label: str, job_id: str) -> None:
+        name = "readout calibration" if label == "calibration" else f"job {label}"
+        if event == "submitted":
+            self.tasks[label] = self.bar.add_task(f"{name}: {job_id}", total=1)
+        else:
+            self.bar.update(self.tasks[label], completed=1, visible=False)
+            self.bar.console.print(f"{name}: {job_id} done", highlight=False)
 
 
 @app.command("run-hardware")
@@ -58,43 +108,56 @@ def run_hardware(
     split: Annotated[Split, typer.Option(help="Which split to send.")] = Split.test,
     shots: Annotated[int, typer.Option(help="Shots per row and measurement basis.")] = 1024,
     repeat: Annotated[int, typer.Option(help="Repetitions of the whole split (mean ± std).")] = 1,
+    mitigation: Annotated[Mitigation, typer.Option(help="none; readout: mthree on the shots (raw values are "
+                                                   "scored too); trex: the runtime's TREX (Estimator).")] = Mitigation.none,
+    readout_from: Annotated[ReadoutFrom, typer.Option(help="Readout mitigation: calibration circuits run on the "
+                                                      "device in the same Batch, or the calibration data's "
+                                                      "readout errors (no shots).")] = ReadoutFrom.device,
+    layout: Annotated[str, typer.Option(help="calibrated (least estimated output error, as `qkit transpile`), "
+                                        "default (the preset pass manager's) or physical qubits, e.g. 1,3,5,4.")]
+    = "calibrated",
     max_rows_per_job: Annotated[Optional[int], typer.Option(help="Rows (samples x repetitions) per job "
                                                             "[default: under 10 million executions a job].")] = None,
     max_qpu_seconds: Annotated[Optional[float], typer.Option(help="Refuse a plan whose estimated QPU time "
                                                              "is above this.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and submit nothing.")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Seed the emulation (not for IBM hardware).")] = None,
+    channel: Annotated[Optional[str], typer.Option(help="IBM Quantum channel (default: as qiskit-ibm-runtime "
+                                                   "resolves the saved account).")] = None,
+    instance: Annotated[Optional[str], typer.Option(help="IBM Quantum instance (CRN).")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Where the data is (default: where the run recorded it).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs"),
 ) -> None:
     """Send a trained run's circuit for every sample of a split to a backend and score the results.
 
-    Results go to <run>/hardware/<backend>/ (jobs.json, one .npy per job, hardware.json,
-    predictions-<split>-<backend>.csv). Re-running the same command continues: finished jobs
-    are not sent again.
+    Results go to <run>/hardware/<backend>/<plan>/ (jobs.json, one .npz per job, hardware.json,
+    hardware.png, predictions-<split>-<backend>.csv). Re-running the same command continues:
+    finished jobs are not sent again.
     """
     from qkit import runs
     from qkit.errors import QkitError
-    from qkit.hardware.jobs import execute_hardware_run
-    from qkit.hardware.plan import prepare_hardware_run
+    from qkit.hardware.prepare import check_options, prepare_hardware_run
+    from qkit.hardware.results import execute_hardware_run
 
     if shots < 1:
         raise QkitError(f"--shots must be >= 1, got {shots}")
     if repeat < 1:
         raise QkitError(f"--repeat must be >= 1, got {repeat}")
+    check_options(shots, repeat, seed, split.value, mitigation.value, readout_from.value, layout)
     run_dir = runs.find_run(runs_dir, run)
     env = env_with(runs.read_record(run_dir).env, {"data_dir": data_dir} if data_dir else {})
     console = Console()
     prep = prepare_hardware_run(run_dir, backend, split=split.value, shots=shots, repeat=repeat,
-                                max_rows_per_job=max_rows_per_job, seed=seed, env=env)
+                                max_rows_per_job=max_rows_per_job, seed=seed, env=env,
+                                mitigation=mitigation.value, readout_from=readout_from.value, layout=layout,
+                                channel=channel, instance=instance)
     console.print(escape(plan_text(prep)), soft_wrap=True, highlight=False)
     if dry_run:
         console.print("dry run: nothing submitted")
         return
     try:
-        record = execute_hardware_run(prep, max_qpu_seconds=max_qpu_seconds,
-                                      on_job=lambda i, job_id: console.print(f"job {i}: {job_id} done",
-                                                                            highlight=False))
+        with JobProgress(console) as progress:
+            record = execute_hardware_run(prep, max_qpu_seconds=max_qpu_seconds, on_event=progress)
     except KeyboardInterrupt:
         error(f"interrupted; job ids are in {prep.out_dir / 'jobs.json'}; rerun the same command to continue")
         raise typer.Exit(130) from None

@@ -32,10 +32,26 @@ class ResolvedBackend:
     kind: str                # fake | snapshot | ibm
     backend: Any             # qiskit BackendV2 the primitives run on
     source: str              # one line for every output: what runs where
+    snapshot: Any = None     # the calibration Snapshot a snapshot backend was built from
 
     @property
     def is_hardware(self) -> bool:
         return self.kind == "ibm"
+
+    def calibration(self) -> Any:
+        """The backend's calibration as a ``Snapshot`` (both readout directions where known)."""
+        from qkit.hardware.snapshot import Snapshot
+
+        if self.snapshot is None:
+            self.snapshot = Snapshot.from_backend(self.backend)
+        return self.snapshot
+
+
+def folder_name(backend: str) -> str:
+    """A backend name as a folder name: ``snapshot:ibm_lagos`` -> ``ibm_lagos``, a path -> its stem."""
+    backend = backend.removeprefix("snapshot:")
+    backend = Path(backend).stem if backend.endswith(".json") else backend
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", backend) or "backend"
 
 
 def _fake_class_name(name: str) -> str:
@@ -78,7 +94,7 @@ def _snapshot(name: str, snapshot_dir: Path) -> ResolvedBackend:
     snapshot = load_snapshot(path)
     return ResolvedBackend(name, "snapshot", snapshot.backend(),
                            f"{snapshot.name}: emulation from the calibration snapshot {path} "
-                           f"(calibrated {snapshot.calibration_date or 'on an unknown date'})")
+                           f"(calibrated {snapshot.calibration_date or 'on an unknown date'})", snapshot)
 
 
 def _ibm(name: str, channel: str | None, instance: str | None) -> ResolvedBackend:

@@ -1,19 +1,22 @@
 """``qkit run-hardware``, part 2: submit the planned jobs in one Batch, save as they arrive, resume.
 
-Everything lands in ``<run>/hardware/<backend>/``:
+Everything lands in ``<run>/hardware/<backend>/<plan key>/`` (``Prepared.key``: split, shots,
+repetitions, mitigation, qubits, seed; the same command finds the same folder):
 
 - ``jobs.json``: the plan's fingerprint and one entry per job (rows, job id, status). A job's
   id is written BEFORE its result is awaited, so an interrupted run says what it sent;
-- ``job-<i>.npy``: a job's expectation values ``[rows, observables]``, written as soon as
-  the job finishes (local jobs cannot be retrieved later);
-- ``hardware.json`` and ``predictions-<split>-<backend>.csv`` once every job is done.
+- ``calibration.npz`` (readout mitigation from the device): the shots of the |0...0> and
+  |1...1> calibration circuits, run first in the same Batch;
+- ``job-<i>.npz``: a job's result as it came back (packed shots per basis, or the Estimator's
+  values), written as soon as the job finishes (local jobs cannot be retrieved later).
 
-Re-running with the same options continues: jobs whose results are saved are not sent
-again; the others (never sent, interrupted or failed) are submitted anew, their earlier ids
-kept under ``earlier_ids``. A different plan in the same folder is refused (one line).
-The jobs run inside one ``qiskit_ibm_runtime.Batch`` with the executor Estimator, the
-options of the estimator engine (``default_shots``, resilience 0, a seed for emulations,
-advanced by the job index so that jobs sample independently).
+Re-running continues: jobs whose results are saved are not sent again. A job that was sent
+but not saved is fetched by id from IBM Quantum when the backend is a device and the job did
+not fail; otherwise (local jobs cannot be fetched) it is submitted anew, its earlier id kept
+under ``earlier_ids``. Submitting and waiting are retried with backoff on transient errors
+(network, HTTP 429/5xx); a failed job is reported by id and the run stops, nothing dropped.
+The jobs run inside one ``qiskit_ibm_runtime.Batch``; emulations are seeded per job (the
+seed advanced by the job index) so that jobs sample independently.
 """
 
 from __future__ import annotations
@@ -21,38 +24,50 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from qkit import runs
 from qkit.errors import QkitError
-from qkit.hardware.plan import Prepared
+from qkit.hardware.prepare import Prepared
 
-JobHook = Callable[[int, str], None]      # (job index, job id) after its result is saved
+JobHook = Callable[[str, str, str], None]     # (event "submitted" | "done", job label, job id)
+RETRIES = 4
+BACKOFF_S = 2.0
+TRANSIENT_HTTP = {-1, 408, 429, 500, 502, 503, 504}
+CALIBRATION = "calibration"
 
 
 def _fingerprint(prep: Prepared) -> dict:
     p = prep.plan
     return {"backend": prep.backend.name, "split": prep.split, "shots": p.shots, "repeat": p.repeat,
             "rows": p.rows, "slices": [list(s) for s in p.jobs], "seed": prep.seed,
-            "physical_qubits": list(prep.engine.physical_qubits)}
+            "physical_qubits": prep.physical_qubits, "primitive": prep.primitive.name,
+            "mitigation": prep.mitigation, "readout_from": prep.readout_from,
+            "calibration_shots": p.calibration_shots}
 
 
-def _load_jobs(prep: Prepared) -> dict:
+def _entry(index, rows=None) -> dict:
+    return {"index": index, "rows": rows, "job_id": None, "status": "planned", "earlier_ids": []}
+
+
+def _load_state(prep: Prepared) -> dict:
     path = prep.out_dir / "jobs.json"
     fingerprint = _fingerprint(prep)
     if path.is_file():
         state = runs.read_json(path)
         if state.get("plan") != fingerprint:
-            raise QkitError(f"{path} belongs to another plan (options or layout differ); rerun with the same "
-                            f"options or move {prep.out_dir} away")
+            raise QkitError(f"{path} belongs to another plan (e.g. another --max-rows-per-job); rerun with the "
+                            f"same options or move {prep.out_dir} away")
         return state
-    return {"plan": fingerprint, "jobs": [{"index": i, "rows": list(s), "job_id": None, "status": "planned",
-                                           "earlier_ids": []} for i, s in enumerate(prep.plan.jobs)]}
+    return {"plan": fingerprint,
+            "calibration": _entry(CALIBRATION) if prep.plan.calibration_shots else None,
+            "jobs": [_entry(i, list(s)) for i, s in enumerate(prep.plan.jobs)]}
 
 
-def _result_path(prep: Prepared, index: int) -> Path:
-    return prep.out_dir / f"job-{index:04d}.npy"
+def result_path(prep: Prepared, index: int | str) -> Path:
+    return prep.out_dir / (f"{CALIBRATION}.npz" if index == CALIBRATION else f"job-{index:04d}.npz")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -60,129 +75,139 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Network trouble or an HTTP status worth retrying (not a failed job, not bad input)."""
+    from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+    if isinstance(exc, RequestsApiError):
+        return exc.status_code in TRANSIENT_HTTP
+    try:
+        import requests
+
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+            return True
+    except ImportError:           # requests comes with qiskit-ibm-runtime; be safe anyway
+        pass
+    return isinstance(exc, (ConnectionError, TimeoutError))
+
+
+def with_retries(call: Callable[[], Any], retries: int = RETRIES, backoff: float = BACKOFF_S,
+                 sleep: Callable[[float], None] = time.sleep) -> Any:
+    """``call()``, retried up to ``retries`` times with exponential backoff on transient errors."""
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except Exception as exc:
+            if attempt == retries or not is_transient(exc):
+                raise
+            sleep(backoff * 2 ** attempt)
+
+
 def _options(prep: Prepared, index: int) -> dict:
-    options = {"default_shots": prep.plan.shots, "resilience_level": 0}
+    options = {"default_shots": prep.plan.shots}
     if prep.seed is not None:
         options["simulator"] = {"seed_simulator": int(prep.seed) + 7919 * index}
     return options
 
 
-def _pub(prep: Prepared, start: int, stop: int):
-    engine = prep.engine
-    columns = engine.columns             # the engine's parameter binding (ISA order, by Parameter)
-    if len(columns):
-        return (engine.isa_circuit, engine.isa_observables, prep.values[start:stop, None, columns])
-    return (engine.isa_circuit, engine.isa_observables)
+def _retrieve(prep: Prepared, job_id: str | None) -> Any:
+    """A device job sent by an earlier, interrupted call, if IBM Quantum still has it and it did not fail."""
+    service = getattr(prep.backend.backend, "service", None)
+    if not prep.backend.is_hardware or not job_id or service is None:
+        return None                # local jobs live only in the process that ran them
+    try:
+        job = with_retries(lambda: service.job(job_id))
+        status = job.status()
+    except Exception:
+        return None
+    return None if str(getattr(status, "name", status)).upper() in ("ERROR", "CANCELLED") else job
 
 
-def run_jobs(prep: Prepared, on_job: JobHook | None = None) -> dict:
-    """Submit the jobs without saved results, wait in order and save each; returns the jobs state.
+def _submit_calibration(prep: Prepared, mode: Any) -> Any:
+    from qiskit_ibm_runtime.executor_sampler import Sampler
 
-    Counts in ``state["submitted_now"]`` how many jobs this call sent.
+    from qkit.hardware.mitigation import CALIBRATION_SHOTS, calibration_circuits
+
+    circuits = calibration_circuits(prep.backend.backend, prep.primitive.read_qubits)
+    return Sampler(mode=mode, options=_options(prep, 10_007)).run([(c, None, CALIBRATION_SHOTS) for c in circuits])
+
+
+def _save_calibration(prep: Prepared, job: Any) -> None:
+    result = job.result()
+    arrays = {f"prepare{k}": np.asarray(pub.data.c.array if hasattr(pub.data, "c") else
+                                        next(iter(pub.data.values())).array) for k, pub in enumerate(result)}
+    _save(result_path(prep, CALIBRATION), arrays)
+
+
+def _save(path: Path, arrays: dict) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_result(prep: Prepared, index: int | str) -> dict:
+    with np.load(result_path(prep, index)) as data:
+        return {k: data[k] for k in data.files}
+
+
+def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
+    """Submit what has no saved result, wait in order and save each; returns the jobs state.
+
+    Counts in ``state["submitted_now"]`` how many jobs this call sent, and the time spent
+    inside the primitives (submitting and waiting) in ``state["primitive_seconds"]``.
     """
     from qiskit_ibm_runtime import Batch
-    from qiskit_ibm_runtime.executor_estimator import Estimator
 
     prep.out_dir.mkdir(parents=True, exist_ok=True)
-    state = _load_jobs(prep)
+    state = _load_state(prep)
     path = prep.out_dir / "jobs.json"
-    todo = [j for j in state["jobs"] if not (j["status"] == "done" and _result_path(prep, j["index"]).is_file())]
-    state["submitted_now"] = 0
-    state["primitive_seconds"] = 0.0        # this call's time inside run() and result()
+    entries = ([state["calibration"]] if state["calibration"] else []) + state["jobs"]
+    todo = [e for e in entries if not (e["status"] == "done" and result_path(prep, e["index"]).is_file())]
+    state["submitted_now"], state["primitive_seconds"] = 0, 0.0
     if not todo:
         return state
-    n_obs = len(prep.engine.isa_observables)
+    notify = on_event or (lambda *args: None)
     with Batch(backend=prep.backend.backend) as batch:
         handles = {}
-        for job in todo:
-            start, stop = job["rows"]
-            estimator = Estimator(mode=batch, options=_options(prep, job["index"]))
+        for entry in todo:
+            label = str(entry["index"])
             began = time.perf_counter()
-            handle = estimator.run([_pub(prep, start, stop)])
+            handle = _retrieve(prep, entry["job_id"])
+            if handle is None:
+                if entry["index"] == CALIBRATION:
+                    handle = with_retries(lambda: _submit_calibration(prep, batch))
+                else:
+                    start, stop = entry["rows"]
+                    handle = with_retries(lambda: prep.primitive.submit(batch, prep.values[start:stop],
+                                                                        _options(prep, entry["index"]),
+                                                                        prep.plan.shots))
+                if entry["job_id"]:
+                    entry["earlier_ids"].append(entry["job_id"])
+                state["submitted_now"] += 1
             state["primitive_seconds"] += time.perf_counter() - began
-            if job["job_id"]:
-                job["earlier_ids"].append(job["job_id"])
-            job.update(job_id=handle.job_id(), status="submitted")
-            state["submitted_now"] += 1
-            handles[job["index"]] = handle
+            entry.update(job_id=handle.job_id(), status="submitted")
+            handles[label] = handle
             runs.atomic_write_json(path, state)            # the id is on disk before we wait
-        for job in todo:
-            handle = handles[job["index"]]
+            notify("submitted", label, entry["job_id"])
+        for entry in todo:
+            label = str(entry["index"])
             began = time.perf_counter()
             try:
-                evs = np.asarray(handle.result()[0].data.evs, dtype=np.float64)
+                if entry["index"] == CALIBRATION:
+                    with_retries(lambda: _save_calibration(prep, handles[label]))
+                else:
+                    arrays = with_retries(lambda: prep.primitive.collect(handles[label]))
+                    _save(result_path(prep, entry["index"]), arrays)
             except Exception as exc:
                 state["primitive_seconds"] += time.perf_counter() - began
-                job.update(status="failed", error=_first_line(exc))
+                entry.update(status="failed", error=_first_line(exc))
                 runs.atomic_write_json(path, state)
-                raise QkitError(f"job {job['job_id']} (job {job['index']} of {len(state['jobs'])}) on "
-                                f"{prep.backend.name} failed: {_first_line(exc)}; rerun the same command "
-                                "to submit it again") from None
+                raise QkitError(f"job {entry['job_id']} ({'readout calibration' if label == CALIBRATION else 'job ' + label}"
+                                f" of {len(entries)}) on {prep.backend.name} failed: {_first_line(exc)}; rerun the "
+                                "same command to submit it again") from None
             state["primitive_seconds"] += time.perf_counter() - began
-            rows = job["rows"][1] - job["rows"][0]
-            evs = np.broadcast_to(evs.reshape(-1, n_obs), (rows, n_obs)).copy()
-            np.save(_result_path(prep, job["index"]), evs)
-            job.update(status="done")
-            job.pop("error", None)
+            entry.update(status="done")
+            entry.pop("error", None)
             runs.atomic_write_json(path, state)
-            if on_job is not None:
-                on_job(job["index"], job["job_id"])
+            notify("done", label, entry["job_id"])
     return state
-
-
-def _mean_std(values: list) -> dict:
-    clean = [v for v in values if v is not None]
-    if not clean:
-        return {"mean": None, "std": None}
-    return {"mean": float(np.mean(clean)), "std": float(np.std(clean, ddof=1)) if len(clean) > 1 else 0.0}
-
-
-def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
-    """Expectation values -> post-net -> probabilities; metrics per repetition; hardware.json + predictions."""
-    import torch
-
-    from qkit.metrics import score
-
-    evs = np.concatenate([np.load(_result_path(prep, j["index"])) for j in state["jobs"]])
-    with torch.no_grad():
-        dtype = next(prep.post.parameters()).dtype
-        logits = prep.post(torch.as_tensor(evs, dtype=dtype))
-        probs = torch.softmax(logits.float(), dim=1).double().numpy()
-    n, repeat = prep.plan.samples, prep.plan.repeat
-    per_rep = probs.reshape(repeat, n, -1)
-    reps = [score(prep.labels, p, prep.positive_class, prep.val_threshold) for p in per_rep]
-    keys = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "precision", "f1", "g_mean")
-    summary = {k: _mean_std([r.get(k) for r in reps]) for k in keys if any(k in r for r in reps)}
-    if prep.val_threshold is not None:
-        summary.update({f"{k}@val_threshold": _mean_std([r.get("at_val_threshold", {}).get(k) for r in reps])
-                        for k in keys if any(k in r.get("at_val_threshold", {}) for r in reps)})
-    mean_probs = per_rep.mean(axis=0)
-    name = prep.backend.name.replace(":", "_").replace("/", "_")
-    runs.write_predictions(prep.out_dir / runs.predictions_name(prep.split, name), prep.ids, prep.labels,
-                           mean_probs)
-    exact = score(prep.labels, prep.exact_probs, prep.positive_class, prep.val_threshold)
-    record = {
-        "backend": prep.backend.name, "kind": prep.backend.kind, "source": prep.backend.source,
-        "physical_qubits": list(prep.engine.physical_qubits), "split": prep.split,
-        "shots": prep.plan.shots, "repeat": repeat, "seed": prep.seed,
-        "job_ids": [j["job_id"] for j in state["jobs"]], "plan": prep.plan.to_dict(),
-        "wall_seconds": round(wall_seconds, 3),
-        "primitive_seconds": round(float(state.get("primitive_seconds", 0.0)), 3),
-        "metrics": summary, "repetitions": reps, "exact": exact,
-    }
-    runs.atomic_write_json(prep.out_dir / "hardware.json", runs.redact(record))
-    record["path"] = str(prep.out_dir)
-    return record
-
-
-def execute_hardware_run(prep: Prepared, max_qpu_seconds: float | None = None,
-                         on_job: JobHook | None = None) -> dict:
-    """Check the budget, run (or continue) the jobs and finish; returns hardware.json's content."""
-    if max_qpu_seconds is not None and prep.plan.qpu_seconds > max_qpu_seconds:
-        raise QkitError(f"the plan needs about {prep.plan.qpu_seconds:.0f} QPU seconds (estimate), over "
-                        f"--max-qpu-seconds {max_qpu_seconds:g}; use fewer --repeat or --shots")
-    began = time.perf_counter()
-    state = run_jobs(prep, on_job=on_job)
-    record = finish(prep, state, time.perf_counter() - began)
-    record["submitted_now"] = state["submitted_now"]
-    return record

@@ -36,12 +36,6 @@ class TranspiledRun:
     files: dict
 
 
-def _folder_name(name: str) -> str:
-    name = name.removeprefix("snapshot:")
-    name = Path(name).stem if name.endswith(".json") else name
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "backend"
-
-
 def _program_and_values(run: Any, samples: int, seed: int) -> tuple[Any, Any]:
     """The run's LayerProgram and sample parameter rows in ``circuit.parameters`` order."""
     import numpy as np
@@ -100,7 +94,7 @@ def transpile_run(run_dir: str | Path, backend_name: str, *, top: int = 5, out: 
     """Choose a layout for the run's circuit on ``backend_name`` and write the files (module docstring)."""
     from qiskit import qasm3
 
-    from qkit.hardware.backends import resolve_backend
+    from qkit.hardware.backends import folder_name, resolve_backend
     from qkit.hardware.layout import choose_layout
     from qkit.runs import atomic_write_json, atomic_write_text, load_run
 
@@ -113,7 +107,7 @@ def transpile_run(run_dir: str | Path, backend_name: str, *, top: int = 5, out: 
     if program.n_qubits > backend.num_qubits:
         raise QkitError(f"the circuit has {program.n_qubits} qubits but {backend.name} has {backend.num_qubits}")
     choice = choose_layout(program, None, backend, top=top, values=values)
-    out_dir = Path(out) if out is not None else run.path / "hardware" / _folder_name(backend_name)
+    out_dir = Path(out) if out is not None else run.path / "hardware" / folder_name(backend_name)
     files = {"circuit.qasm": atomic_write_text(out_dir / "circuit.qasm", qasm3.dumps(choice.isa_circuit))}
     record = {"run": run.name, "backend": backend_name, "backend_source": resolved.source,
               "physical_qubits": choice.physical_qubits, "samples": samples, "seed": seed, **choice.to_dict()}

@@ -1,0 +1,214 @@
+"""``qkit run-hardware``, part 1: everything a hardware run needs, computed before anything is submitted.
+
+``prepare_hardware_run`` reads a run through its record (model.pt, the data where the run
+recorded it, refused if it changed), runs the classical part once in torch (backbone ->
+``head.encode``: the circuit input angles of every sample, and the exact statevector outputs
+to compare against), builds the rows of parameters (samples x repetitions, inputs and the
+trained quantum weights), chooses the physical qubits (``--layout calibrated``: the layout
+with the least estimated output error, ``qkit.hardware.layout.choose_layout``; ``default``:
+the preset pass manager's; or a list), compiles the circuit for the primitive the mitigation
+needs (``qkit.hardware.primitives``) and plans the jobs (``qkit.hardware.plan``).
+Every option is checked before the data is read or a circuit transpiled.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qkit.errors import QkitError
+from qkit.hardware.plan import Plan, check_counts, make_plan, seconds_per_shot
+
+MITIGATIONS = ("none", "readout", "trex")
+LAYOUTS = ("calibrated", "default")
+LAYOUT_SAMPLES = 32          # rows the calibrated layout is scored on (the run's own inputs)
+
+
+@dataclass
+class Prepared:
+    """A hardware run, ready to submit: rows, primitive, plan and what to compare against."""
+
+    run_dir: Path
+    split: str
+    backend: Any                   # ResolvedBackend
+    primitive: Any                 # SamplerPrimitive | EstimatorPrimitive
+    mitigation: str                # none | readout | trex
+    readout_from: str              # device | calibration (readout mitigation only)
+    readout_matrices: dict | None  # from the calibration data (readout_from == calibration)
+    layout: dict                   # how the physical qubits were chosen, with the estimates
+    values: np.ndarray             # [rows, inputs + weights], circuit parameter order
+    labels: np.ndarray
+    ids: list[str]
+    exact_values: np.ndarray       # the run's own (statevector) expectation values [samples, n_obs]
+    exact_probs: np.ndarray        # and probabilities
+    post: Any                      # torch post-net: expectation values -> logits
+    positive_class: int | None
+    val_threshold: float | None
+    plan: Plan
+    seed: int | None
+
+    @property
+    def physical_qubits(self) -> list[int]:
+        return list(self.primitive.physical_qubits)
+
+    @property
+    def key(self) -> str:
+        """This plan's folder name: the same command finds it again and continues."""
+        parts = [self.split, f"{self.plan.shots}shots", f"x{self.plan.repeat}", self.mitigation]
+        if self.mitigation == "readout" and self.readout_from != "device":
+            parts.append(f"from-{self.readout_from}")
+        parts.append("q" + ".".join(str(q) for q in self.physical_qubits))
+        if self.seed is not None:
+            parts.append(f"seed{self.seed}")
+        return "-".join(parts)
+
+    @property
+    def out_dir(self) -> Path:
+        from qkit.hardware.backends import folder_name
+
+        return self.run_dir / "hardware" / folder_name(self.backend.name) / self.key
+
+
+def parse_layout(layout: Any) -> str | list[int]:
+    """``calibrated``, ``default``, or physical qubits as a list or ``"1,3,5,4"``."""
+    if isinstance(layout, str):
+        text = layout.strip().removeprefix("[").removesuffix("]")
+        if text in LAYOUTS:
+            return text
+        if not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", text):
+            raise QkitError(f"--layout must be calibrated, default or physical qubits such as 1,3,5,4; got {layout!r}")
+        layout = [int(q) for q in text.split(",")]
+    if not isinstance(layout, (list, tuple)) or not all(isinstance(q, (int, np.integer)) for q in layout):
+        raise QkitError(f"--layout must be calibrated, default or a list of physical qubits; got {layout!r}")
+    if len(set(layout)) != len(layout):
+        raise QkitError(f"--layout repeats a physical qubit: {list(layout)}")
+    return [int(q) for q in layout]
+
+
+def check_options(shots, repeat, seed, split, mitigation, readout_from, layout) -> str | list[int]:
+    """Every option a hardware run takes, checked before anything is read; returns the parsed layout."""
+    from qkit.evaluate import SPLITS
+    from qkit.hardware.mitigation import READOUT_SOURCES
+
+    check_counts(shots, repeat, seed)
+    if split not in SPLITS:
+        raise QkitError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if mitigation not in MITIGATIONS:
+        raise QkitError(f"--mitigation must be one of {', '.join(MITIGATIONS)}, got {mitigation!r}")
+    if readout_from not in READOUT_SOURCES:
+        raise QkitError(f"--readout-from must be one of {', '.join(READOUT_SOURCES)}, got {readout_from!r}")
+    if readout_from != "device" and mitigation != "readout":
+        raise QkitError(f"--readout-from {readout_from} needs --mitigation readout")
+    return parse_layout(layout)
+
+
+def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int], rows: np.ndarray) -> dict:
+    """The initial layout and how it was chosen (``rows``: parameter rows, inputs then weights)."""
+    from qkit.hardware.layout import choose_layout, transpile_with_layout
+
+    device, n = resolved.backend, program.n_qubits
+    if n > device.num_qubits:
+        raise QkitError(f"the circuit has {n} qubits but {device.name} has {device.num_qubits}")
+    if isinstance(layout, list):
+        if len(layout) != n:
+            raise QkitError(f"--layout has {len(layout)} qubits but the circuit has {n}")
+        if max(layout) >= device.num_qubits:
+            raise QkitError(f"--layout {layout} names a qubit that {device.name} lacks (it has 0..{device.num_qubits - 1})")
+        return {"method": "given", "physical_qubits": layout}
+    if layout == "default":
+        isa = transpile_with_layout(program.circuit, device)
+        return {"method": "default", "physical_qubits": [int(q) for q in isa.layout.initial_index_layout()[:n]]}
+    column = {p: i for i, p in enumerate(tuple(program.inputs) + tuple(program.weights))}
+    sample = rows[:LAYOUT_SAMPLES][:, [column[p] for p in program.circuit.parameters]]
+    choice = choose_layout(program, None, device, snapshot=resolved.calibration(), values=sample)
+    return {"method": "calibrated", "physical_qubits": choice.physical_qubits,
+            "estimate": choice.chosen.estimate, "default": choice.default.layout,
+            "default_estimate": choice.default.estimate,
+            "candidates": [c.to_dict() for c in choice.candidates]}
+
+
+def _forward(model, dataset, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Circuit inputs, exact outputs and probabilities, labels: the torch part, once."""
+    import torch
+
+    from qkit.repro import make_loader
+
+    head = model.head
+    angles, exact, probs, labels = [], [], [], []
+    with torch.no_grad():
+        for x, y in make_loader(dataset, batch_size):
+            a = head.encode(model.backbone(x))
+            z = head.quantum(a)
+            angles.append(a.double())
+            exact.append(z.double())
+            probs.append(torch.softmax(head.post(z).float(), dim=1).double())
+            labels.append(y.view(-1).long())
+    return (torch.cat(angles).numpy(), torch.cat(exact).numpy(), torch.cat(probs).numpy(),
+            torch.cat(labels).numpy())
+
+
+def _primitive(program, resolved, backend_name, physical_qubits, mitigation, shots, seed):
+    from qkit.engines.estimator import EstimatorEngine
+    from qkit.hardware.measure import measured_circuits
+    from qkit.hardware.primitives import EstimatorPrimitive, SamplerPrimitive
+
+    if mitigation == "trex":
+        engine = EstimatorEngine(program, backend=backend_name, shots=int(shots), seed=seed,
+                                 layout=physical_qubits, resilience_level=1)
+        return EstimatorPrimitive(engine)
+    circuits = measured_circuits(program, resolved.backend, physical_qubits, seed=0 if seed is None else int(seed))
+    return SamplerPrimitive(circuits, resolved.backend.num_qubits)
+
+
+def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test", shots: int = 1024,
+                         repeat: int = 1, max_rows_per_job: int | None = None, seed: int | None = None,
+                         env=None, batch_size: int = 256, mitigation: str = "none",
+                         readout_from: str = "device", layout: Any = "calibrated",
+                         channel: str | None = None, instance: str | None = None) -> Prepared:
+    """Read the run, compute the circuit inputs in torch, choose qubits, compile and plan the jobs."""
+    from qkit import runs
+    from qkit.config import validate
+    from qkit.evaluate import load_data, load_model
+    from qkit.hardware.backends import resolve_backend
+    from qkit.hardware.mitigation import CALIBRATION_SHOTS, matrices_from_snapshot
+
+    layout = check_options(shots, repeat, seed, split, mitigation, readout_from, layout)
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise QkitError(f"run folder {run_dir} does not exist")
+    run = runs.load_run(run_dir)
+    if not run.model_path.is_file():
+        raise QkitError(f"{run.path} has no model.pt (unfinished run?)")
+    if dict(run.record.model).get("head") != "quantum":
+        raise QkitError(f"{run.path} has a {run.record.model.get('head')!r} head: only quantum heads run on hardware")
+    resolved = resolve_backend(backend, channel=channel, instance=instance)   # one line, before any data
+    if seed is not None and resolved.is_hardware:
+        raise QkitError(f"--seed makes emulations reproducible; {backend} is hardware and cannot be seeded")
+    env = validate(env or run.env)
+    model = load_model(run)
+    program = model.head.quantum.program
+    if program.n_qubits > resolved.backend.num_qubits:     # before the data is read
+        raise QkitError(f"the circuit has {program.n_qubits} qubits but {resolved.backend.name} has "
+                        f"{resolved.backend.num_qubits}")
+    bundle = load_data(run, env)
+    dataset = getattr(bundle, split)
+    angles, exact_values, exact_probs, labels = _forward(model, dataset, batch_size)
+    weights = model.head.quantum.weight.detach().double().cpu().numpy().reshape(1, -1)
+    one = np.concatenate([angles, np.repeat(weights, len(angles), axis=0)], axis=1)
+    chosen = choose_physical_qubits(program, resolved, layout, one)
+    primitive = _primitive(program, resolved, backend, chosen["physical_qubits"], mitigation, shots, seed)
+    matrices = None
+    if mitigation == "readout" and readout_from == "calibration":
+        matrices = matrices_from_snapshot(resolved.calibration(), primitive.read_qubits)
+    calibration_shots = 2 * CALIBRATION_SHOTS if mitigation == "readout" and readout_from == "device" else 0
+    per_shot = max(seconds_per_shot(isa, resolved.backend, primitive.physical_qubits) for isa in primitive.isa_circuits)
+    plan = make_plan(len(one) * int(repeat), len(one), int(repeat), int(shots), primitive.bases, per_shot,
+                     max_rows_per_job, calibration_shots)
+    threshold = (run.test_metrics or {}).get("val_threshold")
+    return Prepared(run.path, split, resolved, primitive, mitigation, readout_from, matrices, chosen,
+                    np.tile(one, (int(repeat), 1)), labels, list(dataset.ids), exact_values, exact_probs,
+                    model.head.post, bundle.positive_class, threshold, plan, seed)

@@ -1,0 +1,108 @@
+"""Resuming a hardware run after the process is killed (kill -9), and retries of transient errors.
+
+The killed run is a real ``qkit run-hardware`` process on a fake backend (the runtime's local
+testing mode); nothing of IBM's services is imitated.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qkit.config import EnvConfig, TrainConfig
+from qkit.hardware.jobs import is_transient, with_retries
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_root):
+    from qkit.train import train
+
+    return train(TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=1),
+                 EnvConfig(data_dir=str(data_root)), tmp_path_factory.mktemp("killruns"))
+
+
+def _state(run_dir: Path) -> dict | None:
+    files = list((run_dir / "hardware").glob("fake_lagos/*/jobs.json"))
+    if not files:
+        return None
+    try:
+        return json.loads(files[0].read_text())
+    except json.JSONDecodeError:       # never: writes are atomic; a half file would fail here
+        raise
+
+
+@pytest.mark.slow
+def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(trained, tmp_path):
+    run_dir = tmp_path / trained.name
+    shutil.copytree(trained, run_dir)
+    args = [sys.executable, "-m", "qkit", "run-hardware", str(run_dir), "--backend", "fake_lagos",
+            "--repeat", "6", "--max-rows-per-job", "78", "--seed", "4", "--mitigation", "readout"]
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    killed_at = None
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        state = _state(run_dir)
+        if state and sum(j["status"] == "done" for j in state["jobs"]) >= 2:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed_at = _state(run_dir)
+            break
+        time.sleep(0.01)
+    assert killed_at is not None, "the run finished (or never started) before it could be killed"
+    jobs = killed_at["jobs"]
+    done = [j for j in jobs if j["status"] == "done"]
+    assert len(jobs) == 12 and 2 <= len(done) < len(jobs)
+    assert all(j["job_id"] for j in jobs)                 # every id was saved before any wait
+    assert killed_at["calibration"]["status"] == "done"
+
+    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    submitted = int(re.search(r"\((\d+) submitted now\)", again.stdout).group(1))
+    assert submitted == len(jobs) - len(done)            # counted: nothing finished was sent twice
+    after = _state(run_dir)
+    assert after["calibration"]["job_id"] == killed_at["calibration"]["job_id"]
+    for before, now in zip(jobs, after["jobs"]):
+        if before["status"] == "done":
+            assert now["job_id"] == before["job_id"] and now["earlier_ids"] == []
+        else:
+            assert now["job_id"] != before["job_id"] and now["earlier_ids"] == [before["job_id"]]
+    record = json.loads(next((run_dir / "hardware").glob("fake_lagos/*/hardware.json")).read_text())
+    assert len(record["repetitions"]) == 6 and record["job_ids"] == [j["job_id"] for j in after["jobs"]]
+
+
+def test_transient_errors_are_retried_with_backoff_and_others_are_not():
+    from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+    calls, sleeps = [], []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RequestsApiError("503 Service Unavailable", status_code=503)
+        return "job"
+
+    assert with_retries(flaky, sleep=sleeps.append) == "job"
+    assert len(calls) == 3 and sleeps == [2.0, 4.0]
+
+    def refused():
+        raise RequestsApiError("401 Unauthorized", status_code=401)
+
+    with pytest.raises(RequestsApiError):
+        with_retries(refused, sleep=sleeps.append)
+    assert sleeps == [2.0, 4.0]                          # no retry of a non-transient error
+
+    def down():
+        raise ConnectionError("connection reset")
+
+    with pytest.raises(ConnectionError):
+        with_retries(down, retries=2, sleep=sleeps.append)
+    assert sleeps[2:] == [2.0, 4.0]
+    assert is_transient(TimeoutError()) and not is_transient(ValueError("bad PUB"))
