@@ -8,6 +8,7 @@ Importing this package imports neither torch nor Qiskit: usage errors answer at 
 from qkit.cli import evaluate, hardware, runs, train  # noqa: F401  (each registers its command)
 from qkit.cli import transpile  # noqa: F401  (registers `qkit transpile`)
 from qkit.cli import run_hardware  # noqa: F401  (registers `qkit run-hardware`)
+from qkit.cli import compare_hardware  # noqa: F401  (registers `qkit compare-hardware`)
 from qkit.cli.app import app
 
 

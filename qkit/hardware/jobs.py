@@ -123,6 +123,16 @@ def _retrieve(prep: Prepared, job_id: str | None) -> Any:
     return None if str(getattr(status, "name", status)).upper() in ("ERROR", "CANCELLED") else job
 
 
+def _usage(prep: Prepared, job: Any) -> float | None:
+    """QPU seconds IBM billed for a device job; None for emulations (local jobs have no usage)."""
+    if not prep.backend.is_hardware:
+        return None
+    try:
+        return float(job.usage())
+    except Exception:              # usage not computed yet, or the network: the record says None
+        return None
+
+
 def _submit_calibration(prep: Prepared, mode: Any) -> Any:
     from qiskit_ibm_runtime.executor_sampler import Sampler
 
@@ -206,7 +216,7 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
                                 f" of {len(entries)}) on {prep.backend.name} failed: {_first_line(exc)}; rerun the "
                                 "same command to submit it again") from None
             state["primitive_seconds"] += time.perf_counter() - began
-            entry.update(status="done")
+            entry.update(status="done", qpu_seconds=_usage(prep, handles[label]))
             entry.pop("error", None)
             runs.atomic_write_json(path, state)
             notify("done", label, entry["job_id"])

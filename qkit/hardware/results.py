@@ -84,6 +84,12 @@ def all_values(prep: Prepared, state: dict, matrices: dict | None) -> np.ndarray
     return np.concatenate(parts)
 
 
+def _billed(entries: list[dict]) -> float | None:
+    """IBM's usage summed over the jobs; None on emulations (the plan's estimate is all there is)."""
+    seconds = [e.get("qpu_seconds") for e in entries]
+    return None if any(s is None for s in seconds) else round(float(sum(seconds)), 3)
+
+
 def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
     """Score the saved results; write hardware.json, the predictions and the figure; return the record."""
     from qkit.hardware.backends import folder_name
@@ -108,6 +114,7 @@ def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
         "split": prep.split, "shots": prep.plan.shots, "repeat": prep.plan.repeat, "seed": prep.seed,
         "job_ids": [j["job_id"] for j in state["jobs"]], "calibration_job_id": calibration.get("job_id"),
         "plan": prep.plan.to_dict(),
+        "qpu_seconds": _billed([calibration] + state["jobs"] if calibration else state["jobs"]),
         "primitive_seconds": round(float(state.get("primitive_seconds", 0.0)), 3),
         **scored, "unmitigated": unmitigated,
         "exact": score(prep.labels, prep.exact_probs, prep.positive_class, prep.val_threshold),
