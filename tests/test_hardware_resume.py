@@ -65,7 +65,7 @@ def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(trained, 
 
     again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr
-    submitted = int(re.search(r"\((\d+) submitted now\)", again.stdout).group(1))
+    submitted = int(re.search(r"; (\d+) submitted now;", again.stdout).group(1))
     assert submitted == len(jobs) - len(done)            # counted: nothing finished was sent twice
     after = _state(run_dir)
     assert after["calibration"]["job_id"] == killed_at["calibration"]["job_id"]

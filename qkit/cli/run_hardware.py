@@ -162,7 +162,10 @@ def run_hardware(
         error(f"interrupted; job ids are in {prep.out_dir / 'jobs.json'}; rerun the same command to continue")
         raise typer.Exit(130) from None
     console.print(hardware_table(record))
-    console.print(f"jobs: {', '.join(record['job_ids'])} ({record['submitted_now']} submitted now); "
-                  f"{record['wall_seconds']:.1f} s wall, {record['primitive_seconds']:.1f} s in primitive calls",
+    ids = record["job_ids"] + ([f"{record['calibration_job_id']} (readout calibration)"]
+                               if record["calibration_job_id"] else [])
+    console.print(f"jobs: {', '.join(ids)}; {record['submitted_now']} submitted now; "
+                  f"{record['wall_seconds']:.1f} s from submitting to scores, {record['primitive_seconds']:.1f} s of it in "
+                  "primitive calls",
                   soft_wrap=True, highlight=False)
     console.print(f"saved: [bold]{escape(record['path'])}[/]", soft_wrap=True, highlight=False)

@@ -142,11 +142,9 @@ def _submit_calibration(prep: Prepared, mode: Any) -> Any:
     return Sampler(mode=mode, options=_options(prep, 10_007)).run([(c, None, CALIBRATION_SHOTS) for c in circuits])
 
 
-def _save_calibration(prep: Prepared, job: Any) -> None:
-    result = job.result()
-    arrays = {f"prepare{k}": np.asarray(pub.data.c.array if hasattr(pub.data, "c") else
-                                        next(iter(pub.data.values())).array) for k, pub in enumerate(result)}
-    _save(result_path(prep, CALIBRATION), arrays)
+def _collect_calibration(job: Any) -> dict[str, np.ndarray]:
+    """The packed shots of the |0...0> and |1...1> circuits (classical register ``c``)."""
+    return {f"prepare{k}": np.asarray(pub.data.c.array) for k, pub in enumerate(job.result())}
 
 
 def _save(path: Path, arrays: dict) -> None:
@@ -203,11 +201,8 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
             label = str(entry["index"])
             began = time.perf_counter()
             try:
-                if entry["index"] == CALIBRATION:
-                    with_retries(lambda: _save_calibration(prep, handles[label]))
-                else:
-                    arrays = with_retries(lambda: prep.primitive.collect(handles[label]))
-                    _save(result_path(prep, entry["index"]), arrays)
+                collect = _collect_calibration if entry["index"] == CALIBRATION else prep.primitive.collect
+                arrays = with_retries(lambda: collect(handles[label]))
             except Exception as exc:
                 state["primitive_seconds"] += time.perf_counter() - began
                 entry.update(status="failed", error=_first_line(exc))
@@ -216,6 +211,7 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
                                 f" of {len(entries)}) on {prep.backend.name} failed: {_first_line(exc)}; rerun the "
                                 "same command to submit it again") from None
             state["primitive_seconds"] += time.perf_counter() - began
+            _save(result_path(prep, entry["index"]), arrays)
             entry.update(status="done", qpu_seconds=_usage(prep, handles[label]))
             entry.pop("error", None)
             runs.atomic_write_json(path, state)
