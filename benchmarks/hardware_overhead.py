@@ -122,7 +122,7 @@ def report(args, walls, records, bare, startup) -> None:
     print(row("whole / bare reference (ratio)", [w / b for w, b in zip(walls, bare)]))
     print(row("qkit overhead = whole - bare reference", overhead))
     print(row("overhead share of the whole (ratio)", share))
-    print(f"\nsplit of qkit's overhead (medians, seconds; share of the whole command's wall)")
+    print("\nsplit of qkit's overhead (medians, seconds; share of the whole command's wall)")
     rest = med(overhead) - med(startup) - med(scoring)
     for label, value in (("python + imports start-up", med(startup)), ("scoring (hardware.json)", med(scoring)),
                          ("the rest: read run, forward, layout, compile, bookkeeping", rest)):

@@ -7,6 +7,7 @@ missing file fails the tests that need it: they are never skipped past.
 """
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,21 @@ def data_root() -> Path:
             return root
     pytest.fail(f"breastmnist.npz not found under {' or '.join(map(str, candidates))}: set QKIT_DATA_DIR "
                 "to its folder (online, `qkit train` downloads it to medmnist's default root)")
+
+
+@pytest.fixture(scope="session")
+def quantum_run(tmp_path_factory, data_root) -> Path:
+    """A small trained run (small_cnn, quantum head, 1 epoch), shared by the hardware tests."""
+    from qkit.config import EnvConfig, TrainConfig
+    from qkit.train import train
+
+    return train(TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=1),
+                 EnvConfig(data_dir=str(data_root)), tmp_path_factory.mktemp("quantum_runs"))
+
+
+@pytest.fixture
+def run_copy(quantum_run, tmp_path) -> Path:
+    """A fresh copy of ``quantum_run`` without its hardware/ folder, so each test starts clean."""
+    dest = tmp_path / quantum_run.name
+    shutil.copytree(quantum_run, dest, ignore=shutil.ignore_patterns("hardware"))
+    return dest

@@ -10,7 +10,6 @@ import medmnist
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 
 from qkit.config import TrainConfig

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.quantum_info import DensityMatrix, Kraus, Operator, SparsePauliOp
 
 import qkit.engines

@@ -10,27 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from qkit.cli import app
-from qkit.config import EnvConfig, TrainConfig
 
 runner = CliRunner()
 V0_RUN = Path(__file__).parent / "data" / "v0_run"     # a run record without a model: enough for option errors
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, data_root):
-    from qkit.train import train
-
-    root = tmp_path_factory.mktemp("cmpruns")
-    return train(TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=1),
-                 EnvConfig(data_dir=str(data_root)), root)
-
-
-@pytest.fixture
-def run_copy(trained, tmp_path):
-    """A fresh copy of the trained run, so that each test has its own hardware/ folder."""
-    dest = tmp_path / trained.name
-    shutil.copytree(trained, dest, ignore=shutil.ignore_patterns("hardware"))
-    return dest
 
 
 def _compare(run_dir, *extra):

@@ -7,7 +7,6 @@ testing mode); nothing of IBM's services is imitated.
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,16 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from qkit.config import EnvConfig, TrainConfig
 from qkit.hardware.jobs import is_transient, with_retries
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, data_root):
-    from qkit.train import train
-
-    return train(TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=1),
-                 EnvConfig(data_dir=str(data_root)), tmp_path_factory.mktemp("killruns"))
 
 
 def _state(run_dir: Path) -> dict | None:
@@ -39,9 +29,8 @@ def _state(run_dir: Path) -> dict | None:
 
 
 @pytest.mark.slow
-def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(trained, tmp_path):
-    run_dir = tmp_path / trained.name
-    shutil.copytree(trained, run_dir)
+def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(run_copy):
+    run_dir = run_copy
     args = [sys.executable, "-m", "qkit", "run-hardware", str(run_dir), "--backend", "fake_lagos",
             "--repeat", "6", "--max-rows-per-job", "78", "--seed", "4", "--mitigation", "readout"]
     env = {**os.environ, "COLUMNS": "200"}

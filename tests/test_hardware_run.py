@@ -3,35 +3,17 @@
 import json
 import shutil
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from qkit.cli import app
-from qkit.config import EnvConfig, TrainConfig
+from qkit.config import EnvConfig
 from qkit.errors import QkitError
 from qkit.hardware.plan import MAX_EXECUTIONS_PER_JOB, make_plan
 from qkit.hardware.prepare import prepare_hardware_run
 from qkit.hardware.results import execute_hardware_run
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, data_root):
-    from qkit.train import train
-
-    root = tmp_path_factory.mktemp("hwruns")
-    return train(TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=1),
-                 EnvConfig(data_dir=str(data_root)), root)
-
-
-@pytest.fixture
-def run_copy(trained, tmp_path):
-    """A fresh copy of the trained run, so that each test has its own hardware/ folder."""
-    dest = tmp_path / trained.name
-    shutil.copytree(trained, dest, ignore=shutil.ignore_patterns("hardware"))
-    return dest
 
 
 def _out(run_dir, backend="fake_lagos"):

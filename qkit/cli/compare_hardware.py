@@ -16,7 +16,8 @@ from rich.table import Table
 
 from qkit.cli.app import app, error
 from qkit.cli.evaluate import Split
-from qkit.cli.run_hardware import JobProgress, plan_text
+from qkit.cli.run_hardware import (ChannelOption, DataDirOption, InstanceOption, JobProgress, LayoutOption,
+                                    RepeatOption, RunArg, RunsDirOption, ShotsOption, plan_text)
 from qkit.cli.train import env_with
 
 
@@ -36,24 +37,21 @@ def compare_table(result: dict, repeat: int) -> Table:
 
 @app.command("compare-hardware")
 def compare_hardware(
-    run: Annotated[str, typer.Argument(help="Run folder, or its name inside --runs-dir (a unique prefix is enough).")],
+    run: RunArg,
     backend: Annotated[str, typer.Option(help="fake_<name>, snapshot:<name> or an IBM device (ibm_<name>: "
                                          "compared with a snapshot of its calibration, too).")],
     split: Annotated[Split, typer.Option(help="Which split to send.")] = Split.test,
-    shots: Annotated[int, typer.Option(help="Shots per row and measurement basis.")] = 1024,
-    repeat: Annotated[int, typer.Option(help="Repetitions of the whole split (mean ± std).")] = 1,
+    shots: ShotsOption = 1024,
+    repeat: RepeatOption = 1,
     trex: Annotated[bool, typer.Option("--trex/--no-trex", help="Also run TREX (executor Estimator, "
                                        "resilience level 1; slower).")] = False,
-    layout: Annotated[str, typer.Option(help="calibrated (least estimated output error, as `qkit transpile`), "
-                                        "default (the preset pass manager's) or physical qubits, e.g. 1,3,5,4.")]
-    = "calibrated",
+    layout: LayoutOption = "calibrated",
     seed: Annotated[Optional[int], typer.Option(help="Seed the emulation (an IBM device itself is never seeded).")]
     = None,
-    channel: Annotated[Optional[str], typer.Option(help="IBM Quantum channel (default: as qiskit-ibm-runtime "
-                                                   "resolves the saved account).")] = None,
-    instance: Annotated[Optional[str], typer.Option(help="IBM Quantum instance (CRN).")] = None,
-    data_dir: Annotated[Optional[str], typer.Option(help="Where the data is (default: where the run recorded it).")] = None,
-    runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs"),
+    channel: ChannelOption = None,
+    instance: InstanceOption = None,
+    data_dir: DataDirOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
 ) -> None:
     """Compare a trained run's exact model with the backend's raw, readout-mitigated (and TREX) results.
 

@@ -34,6 +34,19 @@ class ReadoutFrom(str, Enum):
     calibration = "calibration"
 
 
+# Options that every hardware command declares the same way (run-hardware, compare-hardware).
+RunArg = Annotated[str, typer.Argument(help="Run folder, or its name inside --runs-dir (a unique prefix is enough).")]
+ShotsOption = Annotated[int, typer.Option(help="Shots per row and measurement basis.")]
+RepeatOption = Annotated[int, typer.Option(help="Repetitions of the whole split (mean ± std).")]
+LayoutOption = Annotated[str, typer.Option(help="calibrated (least estimated output error, as `qkit transpile`), "
+                                           "default (the preset pass manager's) or physical qubits, e.g. 1,3,5,4.")]
+ChannelOption = Annotated[Optional[str], typer.Option(help="IBM Quantum channel (default: as qiskit-ibm-runtime "
+                                                      "resolves the saved account).")]
+InstanceOption = Annotated[Optional[str], typer.Option(help="IBM Quantum instance (CRN).")]
+DataDirOption = Annotated[Optional[str], typer.Option(help="Where the data is (default: where the run recorded it).")]
+RunsDirOption = Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")]
+
+
 def plan_text(prep) -> str:
     p = prep.plan.to_dict()
     how = prep.layout["method"]
@@ -103,30 +116,27 @@ class JobProgress:
 
 @app.command("run-hardware")
 def run_hardware(
-    run: Annotated[str, typer.Argument(help="Run folder, or its name inside --runs-dir (a unique prefix is enough).")],
+    run: RunArg,
     backend: Annotated[str, typer.Option(help="fake_<name>, snapshot:<name> or an IBM device (ibm_<name>).")],
     split: Annotated[Split, typer.Option(help="Which split to send.")] = Split.test,
-    shots: Annotated[int, typer.Option(help="Shots per row and measurement basis.")] = 1024,
-    repeat: Annotated[int, typer.Option(help="Repetitions of the whole split (mean ± std).")] = 1,
+    shots: ShotsOption = 1024,
+    repeat: RepeatOption = 1,
     mitigation: Annotated[Mitigation, typer.Option(help="none; readout: mthree on the shots (raw values are "
                                                    "scored too); trex: the runtime's TREX (Estimator).")] = Mitigation.none,
     readout_from: Annotated[ReadoutFrom, typer.Option(help="Readout mitigation: calibration circuits run on the "
                                                       "device in the same Batch, or the calibration data's "
                                                       "readout errors (no shots).")] = ReadoutFrom.device,
-    layout: Annotated[str, typer.Option(help="calibrated (least estimated output error, as `qkit transpile`), "
-                                        "default (the preset pass manager's) or physical qubits, e.g. 1,3,5,4.")]
-    = "calibrated",
+    layout: LayoutOption = "calibrated",
     max_rows_per_job: Annotated[Optional[int], typer.Option(help="Rows (samples x repetitions) per job "
                                                             "[default: under 10 million executions a job].")] = None,
     max_qpu_seconds: Annotated[Optional[float], typer.Option(help="Refuse a plan whose estimated QPU time "
                                                              "is above this.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and submit nothing.")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Seed the emulation (not for IBM hardware).")] = None,
-    channel: Annotated[Optional[str], typer.Option(help="IBM Quantum channel (default: as qiskit-ibm-runtime "
-                                                   "resolves the saved account).")] = None,
-    instance: Annotated[Optional[str], typer.Option(help="IBM Quantum instance (CRN).")] = None,
-    data_dir: Annotated[Optional[str], typer.Option(help="Where the data is (default: where the run recorded it).")] = None,
-    runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs"),
+    channel: ChannelOption = None,
+    instance: InstanceOption = None,
+    data_dir: DataDirOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
 ) -> None:
     """Send a trained run's circuit for every sample of a split to a backend and score the results.
 

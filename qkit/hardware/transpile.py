@@ -15,7 +15,6 @@ weights) and writes into ``<run>/hardware/<backend>/``:
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

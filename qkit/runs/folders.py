@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from qkit.errors import QkitError
-from qkit.runs.files import read_json
 from qkit.runs.record import load_run
 
 _NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
