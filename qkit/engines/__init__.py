@@ -27,6 +27,7 @@ __all__ = ["Capabilities", "EngineSpec", "parse_engine_option", "engine_names",
 # name -> "module:Class" until first use, then the class itself.
 _REGISTRY: dict[str, object] = {
     "connector": "qkit.engines.connector:ConnectorEngine",
+    "density": "qkit.engines.density:DensityEngine",
     "estimator": "qkit.engines.estimator:EstimatorEngine",
     "statevector": "qkit.engines.statevector:StatevectorEngine",
 }

@@ -152,7 +152,7 @@ def compile_program(program: LayerProgram, fuse: bool = True) -> CompiledCircuit
     n = program.n_qubits
     real = all(g.name in NATIVE and NATIVE[g.name].real if g.is_parametric
                else np.allclose(g.matrix.imag, 0) for g in gates)
-    tables, groups, refs, constants = _plan_angles(program, gates)
+    tables, groups, refs, constants = plan_angles(program, gates)
     prefix, body = _split_prefix(gates, n)
     v0, prefix_layers = _plan_prefix(gates, refs, prefix, n)
     steps = _plan_body(gates, refs, body, n, fuse)
@@ -160,7 +160,7 @@ def compile_program(program: LayerProgram, fuse: bool = True) -> CompiledCircuit
                            _plan_observables(program.observables, n))
 
 
-def _plan_angles(program: LayerProgram, gates: list[FlatGate]):
+def plan_angles(program: LayerProgram, gates: list[FlatGate]):
     """Give each parametric gate a slot in the input or weight angle table, and a group."""
     index = {q: ("x", j) for j, q in enumerate(program.inputs)}
     index.update({q: ("w", j) for j, q in enumerate(program.weights)})

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from qkit.engines.base import Engine, LayerProgram
-from qkit.engines.compiler import AngleTable, CompiledCircuit, GateRef, compile_program
-from qkit.engines.gates import NATIVE
+from qkit.engines.angles import GateAngles
+from qkit.engines.compiler import GateRef, compile_program
 from qkit.engines.spec import Capabilities
 from qkit.errors import QkitError
 
@@ -61,7 +61,7 @@ class StatevectorEngine(Engine):
                                                else torch.complex64)
         self._n_buffers = 0
         self._constants: dict[int, str] = {}  # CompiledCircuit.constants index -> buffer
-        self._load_angles(self.compiled)
+        self.angles = GateAngles(self.compiled.tables, self.compiled.groups, dtype, self.cdtype)
         self._v0 = self._buffer(self._complex(self.compiled.v0)[None])
         self.prefix_layers = self.compiled.prefix_layers
         for layer in self.prefix_layers:
@@ -90,24 +90,6 @@ class StatevectorEngine(Engine):
         if ref.const is not None and ref.const not in self._constants:
             self._constants[ref.const] = self._buffer(
                 self._complex(self.compiled.constants[ref.const]))
-
-    def _load_angles(self, compiled: CompiledCircuit) -> None:
-        self.tables = compiled.tables
-        self.groups = compiled.groups
-        self._slot_views = {}  # contiguous slots are read as a view instead of a gather
-        for key, group in self.groups.items():
-            if group.view is not None:
-                self._slot_views[key] = group.view
-            else:
-                self.register_buffer(f"_slots_{key[0]}_{key[1]}", torch.tensor(group.slots),
-                                     persistent=False)
-        for role, table in self.tables.items():
-            a_in, a_w, const = (torch.tensor(a, dtype=self.dtype) for a in table.matrices())
-            self.register_buffer(f"_a_in_{role}", a_in, persistent=False)
-            self.register_buffer(f"_a_w_{role}", a_w, persistent=False)
-            self.register_buffer(f"_const_{role}", const, persistent=False)
-        # Input gates rarely mix in weights; skipping the zero term saves autograd ops.
-        self._x_uses_weights = self.tables["x"].uses_weights
 
     def _load_steps(self, steps) -> list:
         """The compiled steps with their arrays replaced by buffer names."""
@@ -139,37 +121,10 @@ class StatevectorEngine(Engine):
     # ------------------------------------------------------------------ execution
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        mats = self._gate_matrices(x, w)
+        mats = self.angles.matrices(x, w)
         state = self._prefix_state(mats, x.shape[0])
         state = self._run(self.steps, state, mats)
         return self._expectations(state).to(inputs.dtype)
-
-    def _angles(self, role: str, x, w, table: AngleTable):
-        theta = getattr(self, f"_const_{role}")
-        if role == "w" or self._x_uses_weights:
-            theta = torch.addmv(theta, getattr(self, f"_a_w_{role}").T, w)
-        if role == "x":
-            theta = torch.addmm(theta, x, self._a_in_x)
-        for slot, fn, args in table.nonlinear:
-            values = [x[:, j] if r == "x" else w[j] for r, j in args]
-            onehot = torch.zeros(theta.shape[-1], dtype=self.dtype, device=theta.device)
-            onehot[slot] = 1.0
-            theta = theta + fn(*values)[..., None] * onehot
-        return theta
-
-    def _gate_matrices(self, x, w) -> dict:
-        thetas = {role: self._angles(role, x, w, t) for role, t in self.tables.items()
-                  if t.columns}
-        mats = {}
-        for role, name in self.groups:
-            theta = thetas[role]
-            if (role, name) in self._slot_views:
-                start, stop, shape = self._slot_views[(role, name)]
-                theta = theta[..., start:stop].unflatten(-1, shape)
-            else:
-                theta = theta[..., getattr(self, f"_slots_{role}_{name}")]
-            mats[(role, name)] = NATIVE[name].build(theta).to(self.cdtype)
-        return mats
 
     def _matrix(self, ref: GateRef, mats: dict):
         if ref.const is not None:
@@ -216,10 +171,10 @@ class StatevectorEngine(Engine):
                 if step[2] is not None:
                     state = state * getattr(self, step[2])
             elif kind == "gate":
-                state = _apply(state, self._matrix(step[1], mats), step[1].qubits, self.n)
+                state = apply_gate(state, self._matrix(step[1], mats), step[1].qubits, self.n)
             elif kind == "layer":
                 for ref in step[1]:
-                    state = _apply(state, self._matrix(ref, mats), ref.qubits, self.n)
+                    state = apply_gate(state, self._matrix(ref, mats), ref.qubits, self.n)
             elif self.fused_for(state.shape[0]):
                 state = state @ self._fused_matrix(step[1], mats, state.device)
             else:  # a small batch: applying the run's gates costs less than building it
@@ -272,17 +227,19 @@ class StatevectorEngine(Engine):
         return out
 
 
-def _apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int):
-    """Apply a gate matrix ``[b|1, 2^k, 2^k]`` (Qiskit order) to states ``[b, 2^n]``."""
+def apply_gate(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int, base: int = 2):
+    """Apply a gate matrix ``[b|1, base^k, base^k]`` (Qiskit order) to states ``[b, base^n]``.
+
+    ``base`` 2: state vectors; 4: density matrices in the Pauli basis (``qkit.engines.density``).
+    """
     b = state.shape[0]
     if len(qubits) == 1:
         q = qubits[0]
-        s = state.reshape(b, 2 ** (n - 1 - q), 2, 2 ** q)
+        s = state.reshape(b, base ** (n - 1 - q), base, base ** q)
         return (matrix[:, None] @ s).reshape(b, -1)
     k = len(qubits)
     axes = [1 + (n - 1 - q) for q in reversed(qubits)]
-    s = state.reshape((b,) + (2,) * n).movedim(axes, list(range(1, k + 1)))
+    s = state.reshape((b,) + (base,) * n).movedim(axes, list(range(1, k + 1)))
     shape = s.shape
-    s = (matrix @ s.reshape(b, 2 ** k, -1)).reshape(shape)
+    s = (matrix @ s.reshape(b, base ** k, -1)).reshape(shape)
     return s.movedim(list(range(1, k + 1)), axes).reshape(b, -1)
-

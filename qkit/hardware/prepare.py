@@ -106,8 +106,8 @@ def check_options(shots, repeat, seed, split, mitigation, readout_from, layout) 
     return parse_layout(layout)
 
 
-def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int], rows: np.ndarray) -> dict:
-    """The initial layout and how it was chosen (``rows``: parameter rows, inputs then weights)."""
+def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int], rows: np.ndarray | None) -> dict:
+    """The initial layout and how it was chosen (``rows``: sample parameter rows, inputs then weights)."""
     from qkit.hardware.layout import choose_layout, transpile_with_layout
 
     device, n = resolved.backend, program.n_qubits
@@ -122,8 +122,10 @@ def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int],
     if layout == "default":
         isa = transpile_with_layout(program.circuit, device)
         return {"method": "default", "physical_qubits": [int(q) for q in isa.layout.initial_index_layout()[:n]]}
-    column = {p: i for i, p in enumerate(tuple(program.inputs) + tuple(program.weights))}
-    sample = rows[:LAYOUT_SAMPLES][:, [column[p] for p in program.circuit.parameters]]
+    sample = None                   # without rows: the error averaged over outputs uniform in [-1, 1]
+    if rows is not None:
+        column = {p: i for i, p in enumerate(tuple(program.inputs) + tuple(program.weights))}
+        sample = rows[:LAYOUT_SAMPLES][:, [column[p] for p in program.circuit.parameters]]
     choice = choose_layout(program, None, device, snapshot=resolved.calibration(), values=sample)
     return {"method": "calibrated", "physical_qubits": choice.physical_qubits,
             "estimate": choice.chosen.estimate, "default": choice.default.layout,

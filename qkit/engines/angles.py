@@ -1,0 +1,64 @@
+"""Gate angles and matrices at run time: the compiler's angle tables evaluated in torch.
+
+Shared by the engines that execute a ``qkit.engines.compiler`` plan (statevector, density):
+all angles of a batch come from one matmul per table (inputs, or weights only), non-affine
+expressions are added through their sympy-compiled torch functions (so they stay
+differentiable), and every group of gates of one kind gets its matrices from one builder
+call. The tables live in non-persistent buffers: a layer's state dict holds its weights only.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from qkit.engines.compiler import AngleTable, GateGroup
+from qkit.engines.gates import NATIVE
+
+
+class GateAngles(torch.nn.Module):
+    """``matrices(x, w)``: ``{(table, gate name): [B|n_gates.., 2^k, 2^k]}`` for every group."""
+
+    def __init__(self, tables: dict[str, AngleTable], groups: dict[tuple[str, str], GateGroup],
+                 dtype: torch.dtype, cdtype: torch.dtype):
+        super().__init__()
+        self.tables, self.groups, self.dtype, self.cdtype = tables, groups, dtype, cdtype
+        self._slot_views = {}  # contiguous slots are read as a view instead of a gather
+        for key, group in groups.items():
+            if group.view is not None:
+                self._slot_views[key] = group.view
+            else:
+                self.register_buffer(f"_slots_{key[0]}_{key[1]}", torch.tensor(group.slots), persistent=False)
+        for role, table in tables.items():
+            a_in, a_w, const = (torch.tensor(a, dtype=dtype) for a in table.matrices())
+            self.register_buffer(f"_a_in_{role}", a_in, persistent=False)
+            self.register_buffer(f"_a_w_{role}", a_w, persistent=False)
+            self.register_buffer(f"_const_{role}", const, persistent=False)
+        # Input gates rarely mix in weights; skipping the zero term saves autograd ops.
+        self._x_uses_weights = tables["x"].uses_weights
+
+    def angles(self, role: str, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        table = self.tables[role]
+        theta = getattr(self, f"_const_{role}")
+        if role == "w" or self._x_uses_weights:
+            theta = torch.addmv(theta, getattr(self, f"_a_w_{role}").T, w)
+        if role == "x":
+            theta = torch.addmm(theta, x, self._a_in_x)
+        for slot, fn, args in table.nonlinear:
+            values = [x[:, j] if r == "x" else w[j] for r, j in args]
+            onehot = torch.zeros(theta.shape[-1], dtype=self.dtype, device=theta.device)
+            onehot[slot] = 1.0
+            theta = theta + fn(*values)[..., None] * onehot
+        return theta
+
+    def matrices(self, x: torch.Tensor, w: torch.Tensor) -> dict:
+        thetas = {role: self.angles(role, x, w) for role, t in self.tables.items() if t.columns}
+        mats = {}
+        for role, name in self.groups:
+            theta = thetas[role]
+            if (role, name) in self._slot_views:
+                start, stop, shape = self._slot_views[(role, name)]
+                theta = theta[..., start:stop].unflatten(-1, shape)
+            else:
+                theta = theta[..., getattr(self, f"_slots_{role}_{name}")]
+            mats[(role, name)] = NATIVE[name].build(theta).to(self.cdtype)
+        return mats

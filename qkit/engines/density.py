@@ -1,0 +1,282 @@
+"""The density engine: the layer's circuit as a device runs it, with the device's calibrated noise, in torch.
+
+The circuit is transpiled for a backend (``fake_<name>``, ``snapshot:<name>`` or an IBM
+device, resolved as in the hardware path) on a chosen layout (the calibrated one by default,
+``qkit.hardware.layout``), reduced to the physical qubits it touches, and compiled once:
+
+* the state is the density matrix in the Pauli basis, ``v_P = Tr(rho P)`` over the 4^k Pauli
+  strings of the k active qubits (real numbers; ``v`` of |0...0> is 1 on {I, Z}^k). A
+  channel is its Pauli transfer matrix (PTM) ``R_ij = Tr(P_i E(P_j)) / 2^q``, applied on its
+  qubits like a gate on a base-4 register;
+* every instruction is followed by its channel from ``qkit.noise.model`` (Aer's depolarizing
+  and thermal relaxation, each source scaled); constant gates are fused with their channel
+  at compile time, parametric ones (``rz(x*pi/2 + ...)``) get their PTM from the batched
+  unitaries of ``qkit.engines.angles`` each forward pass, and a run of single-qubit
+  instructions on one qubit is multiplied into one 4x4 PTM before it touches the state;
+* an observable term is read in its basis with the readout error of every read qubit:
+  ``<Z>`` becomes ``(P(0|1) - P(1|0)) + (1 - P(0|1) - P(1|0)) <Z>`` per qubit, expanded
+  over subsets of the term's qubits, so outputs are a gather and a matmul of ``v``.
+
+Exact noisy expectation values with autograd gradients (inputs and weights), float32 or
+float64, CPU or CUDA. ``shots=N`` returns estimates from N shots per row and measurement
+basis, sampled from the exact noisy outcome distribution; gradients then flow through the
+exact values (straight-through). Aer's density-matrix simulation of the same ISA circuit
+with ``DeviceNoise.noise_model()`` is the reference (tests/test_engine_density.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import torch
+
+from qkit.engines.angles import GateAngles
+from qkit.engines.base import Engine, LayerProgram
+from qkit.engines.compiler import plan_angles
+from qkit.engines.gates import flatten
+from qkit.engines.spec import Capabilities
+from qkit.engines.statevector import apply_gate
+from qkit.errors import QkitError
+
+MAX_QUBITS = 10            # 4^10 Pauli components per sample: 8 MB in float64
+_SKIPPED = {"barrier", "delay", "measure"}
+_SIGMA = np.array([[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
+
+
+def _error(message: str) -> QkitError:
+    return QkitError(f"engine 'density': {message}")
+
+
+def pauli_basis(n: int) -> np.ndarray:
+    """``[4^n, 2^n, 2^n]``: Pauli string i = sum_j d_j 4^j (qubit 0 least significant, I X Y Z = 0 1 2 3)."""
+    basis = _SIGMA
+    for _ in range(n - 1):
+        basis = np.einsum("iab,jcd->ijacbd", _SIGMA, basis).reshape(len(basis) * 4, basis.shape[1] * 2, -1)
+    return basis
+
+
+def ptm(channel: Any, n: int) -> np.ndarray:
+    """The real PTM of a unitary matrix or a Qiskit/Aer channel on ``n`` qubits, in this module's order."""
+    from qiskit.quantum_info import PTM, Operator
+
+    data = PTM(channel if not isinstance(channel, np.ndarray) else Operator(channel)).data
+    return np.real(np.asarray(data)).reshape(4 ** n, 4 ** n)
+
+
+class DensityEngine(Engine):
+    """Exact noisy expectation values from density matrices under a device's calibrated noise.
+
+    Options:
+        backend: ``fake_<name>``, ``snapshot:<name>``, a snapshot ``.json`` or an IBM device.
+        layout: ``calibrated`` (least estimated output error), ``default`` (the preset pass
+            manager's) or the physical qubits of the circuit's qubits.
+        scale: noise scale of every source (0 noiseless, 1 calibrated, 2 twice the error rates);
+            gate_scale, readout_scale, relaxation_scale override it per source.
+        shots: estimates from this many shots per row and basis (None: exact values).
+        seed: seeds the shot sampling.
+    """
+
+    name = "density"
+    capabilities = Capabilities(differentiable=True, shots=True, noise=True)
+
+    def __init__(self, program: LayerProgram, dtype: torch.dtype = torch.float32, *,
+                 backend: str | None = None, layout: Any = "calibrated", scale: float = 1.0,
+                 gate_scale: float | None = None, readout_scale: float | None = None,
+                 relaxation_scale: float | None = None, shots: int | None = None, seed: int | None = None):
+        super().__init__(program, dtype)
+        from qkit.noise.model import NoiseScales
+
+        if backend is None or not isinstance(backend, str):
+            raise _error("option backend is required (fake_lagos, snapshot:ibm_lagos, ...)")
+        if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 1):
+            raise _error(f"shots must be an integer >= 1 or null, got {shots!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise _error(f"seed must be an integer or null, got {seed!r}")
+        try:
+            self.scales = NoiseScales.of(scale, gate_scale, readout_scale, relaxation_scale)
+        except QkitError as exc:
+            raise _error(str(exc)) from None
+        from qkit.hardware.prepare import parse_layout
+
+        layout = parse_layout(layout)
+        self.shots, self.seed = shots, seed
+        self.cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        self._compile(backend, layout)
+        self._generator = None
+
+    # ------------------------------------------------------------------ compile
+    def _compile(self, backend: str, layout: Any) -> None:
+        from qkit.hardware.backends import resolve_backend
+        from qkit.hardware.layout import transpile_with_layout
+        from qkit.hardware.prepare import choose_physical_qubits
+        from qkit.noise.model import device_noise, readout_errors
+
+        resolved = resolve_backend(backend)
+        device = resolved.backend
+        chosen = choose_physical_qubits(self.program, resolved, layout, None)
+        isa = transpile_with_layout(self.program.circuit, device, chosen["physical_qubits"])
+        self.backend_name, self.backend_kind, self.backend_source = resolved.name, resolved.kind, resolved.source
+        self.layout_info, self.physical_qubits, self.isa_circuit = chosen, chosen["physical_qubits"], isa
+        observables = [op.apply_layout(isa.layout) for op in self.program.observables]
+        read = {i for op in observables for p in op.paulis for i in np.flatnonzero(p.x | p.z)}
+        instructions = [(inst.operation, tuple(isa.find_bit(q).index for q in inst.qubits))
+                        for inst in isa.data if inst.operation.name not in _SKIPPED]
+        active = sorted({q for _, qubits in instructions for q in qubits} | {int(q) for q in read})
+        if len(active) > MAX_QUBITS:
+            raise _error(f"the transpiled circuit touches {len(active)} qubits; at most {MAX_QUBITS} fit in "
+                         "density matrices (use the estimator engine)")
+        self.active_qubits, self.k = active, len(active)
+        self.noise = device_noise(device.target, readout_errors(resolved), self.scales, set(active))
+        self.calibration_date = resolved.calibration().calibration_date
+        self._plan(instructions, {q: j for j, q in enumerate(active)})
+        self._plan_observables(observables)
+
+    def _plan(self, instructions: list, local: dict) -> None:
+        from qiskit import QuantumCircuit
+
+        reduced = QuantumCircuit(self.k)
+        for op, qubits in instructions:
+            reduced.append(op, [local[q] for q in qubits])
+        gates = flatten(reduced)
+        if [g.name for g in gates] != [op.name for op, _ in instructions]:
+            raise _error("the transpiled circuit has gates the density engine cannot map one to one")
+        tables, groups, refs, constants = plan_angles(
+            LayerProgram(reduced, self.program.inputs, self.program.weights, ()), gates)
+        self.angles = GateAngles(tables, groups, self.dtype, self.cdtype)
+        self._bases = {}
+        pending: dict[int, list] = {}          # qubit -> items of its current single-qubit run
+        self.steps = []
+        for gate, ref, (op, qubits) in zip(gates, refs, instructions):
+            error = self.noise.error(op.name, qubits)
+            noise = None if error is None else ptm(error, len(qubits))
+            if gate.is_parametric:
+                item = ("param", ref, None if noise is None else self._buffer(noise))
+            else:
+                fused = ptm(constants[ref.const], len(qubits))
+                item = ("const", fused if noise is None else noise @ fused)
+            if len(gate.qubits) == 1:
+                pending.setdefault(gate.qubits[0], []).append(item)
+                continue
+            for q in gate.qubits:
+                self._flush(pending, q)
+            self.steps.append(("gate", gate.qubits, [self._load(item)]))
+        for q in sorted(pending):
+            self._flush(pending, q)
+        v0 = np.zeros(4 ** self.k)
+        v0[[sum(d << (2 * j) for j, d in enumerate(ds)) for ds in itertools.product((0, 3), repeat=self.k)]] = 1.0
+        self.register_buffer("_v0", torch.tensor(v0, dtype=self.dtype)[None], persistent=False)
+
+    def _flush(self, pending: dict, q: int) -> None:
+        """One step for qubit ``q``'s run of single-qubit items; constants multiplied now."""
+        items = pending.pop(q, [])
+        merged = []
+        for item in items:
+            if item[0] == "const" and merged and merged[-1][0] == "const":
+                merged[-1] = ("const", item[1] @ merged[-1][1])
+            else:
+                merged.append(item)
+        if merged:
+            self.steps.append(("gate", (q,), [self._load(item) for item in merged]))
+
+    def _buffer(self, array: np.ndarray) -> str:
+        name = f"_ptm{len(self._buffers)}"
+        self.register_buffer(name, torch.tensor(array, dtype=self.dtype), persistent=False)
+        return name
+
+    def _load(self, item: tuple) -> tuple:
+        if item[0] == "const":
+            return ("const", self._buffer(item[1][None]))
+        n = len(item[1].qubits)
+        if n not in self._bases:
+            basis = pauli_basis(n)
+            self.register_buffer(f"_pauli{n}", torch.tensor(basis, dtype=self.cdtype), persistent=False)
+            self.register_buffer(f"_pauli_t{n}", torch.tensor(basis.transpose(0, 2, 1).reshape(len(basis), -1),
+                                                              dtype=self.cdtype), persistent=False)
+            self._bases[n] = 2 ** n
+        return item
+
+    # ------------------------------------------------------------------ observables
+    def _local_terms(self, op) -> list[tuple[list[tuple[int, int]], float]]:
+        """``[([(local qubit, pauli digit), ...], coeff)]`` of an observable on the device's qubits."""
+        index = {q: j for j, q in enumerate(self.active_qubits)}
+        terms = []
+        for pauli, coeff in zip(op.paulis, op.coeffs):
+            digits = [(index[int(q)], 2 if pauli.x[q] and pauli.z[q] else (1 if pauli.x[q] else 3))
+                      for q in np.flatnonzero(pauli.x | pauli.z)]
+            terms.append((digits, float(np.real(coeff))))
+        return terms
+
+    def _plan_observables(self, observables) -> None:
+        """Each output as ``v[:, idx] @ C``: readout expands a term over subsets of its qubits."""
+        rows: dict[int, np.ndarray] = {}
+        self._terms = [self._local_terms(op) for op in observables]
+        for k, terms in enumerate(self._terms):
+            for digits, coeff in terms:
+                for subset in itertools.product((False, True), repeat=len(digits)):
+                    weight, idx = coeff, 0
+                    for keep, (q, d) in zip(subset, digits):
+                        p01, p10 = self.noise.readout.get(self.active_qubits[q], (0.0, 0.0))
+                        weight *= (1 - p01 - p10) if keep else (p01 - p10)
+                        idx += d << (2 * q) if keep else 0
+                    if weight:
+                        rows.setdefault(idx, np.zeros(len(observables)))[k] += weight
+        idx = sorted(rows)
+        self.register_buffer("_obs_idx", torch.tensor(idx, dtype=torch.long), persistent=False)
+        self.register_buffer("_obs_coef", torch.tensor(np.array([rows[i] for i in idx]), dtype=self.dtype),
+                             persistent=False)
+        if self.shots is not None:
+            from qkit.noise.shots import plan_sampling
+
+            self.sampling = plan_sampling(self, self._terms, len(observables))
+
+    # ------------------------------------------------------------------ execution
+    def _item_ptm(self, item: tuple, mats: dict) -> torch.Tensor:
+        if item[0] == "const":
+            return getattr(self, item[1])
+        _, ref, noise = item
+        m = mats[ref.group]
+        u = m[None, ref.position] if m.dim() == 3 else m[:, ref.position]
+        n = len(ref.qubits)
+        basis, basis_t = getattr(self, f"_pauli{n}"), getattr(self, f"_pauli_t{n}")
+        conj = u.conj().transpose(-1, -2)
+        a = (u[:, None] @ basis[None] @ conj[:, None]).flatten(-2)          # U P_j U^dagger
+        r = (basis_t @ a.transpose(-1, -2)).real / self._bases[n]          # Tr(P_i U P_j U^dagger) / 2^n
+        return r if noise is None else getattr(self, noise) @ r
+
+    def noisy_state(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Pauli components ``[B, 4^k]`` of the final density matrix (before readout)."""
+        x, w = inputs.to(self.dtype), weights.to(self.dtype)
+        mats = self.angles.matrices(x, w)
+        state = self._v0
+        for _, qubits, items in self.steps:
+            matrix = None
+            for item in items:
+                r = self._item_ptm(item, mats)
+                matrix = r if matrix is None else r @ matrix
+            if matrix.shape[0] > state.shape[0]:        # the first input-dependent step
+                state = state.expand(matrix.shape[0], -1)
+            state = apply_gate(state, matrix, qubits, self.k, base=4)
+        return state.expand(x.shape[0], -1) if state.shape[0] != x.shape[0] else state
+
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        state = self.noisy_state(inputs, weights)
+        exact = state[:, self._obs_idx] @ self._obs_coef
+        if self.shots is None:
+            return exact.to(inputs.dtype)
+        from qkit.noise.shots import sample_values
+
+        sampled = sample_values(self, state.detach())
+        return (exact + (sampled - exact).detach()).to(inputs.dtype)
+
+    def generator(self, device: torch.device) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generator
+
+    def extra_repr(self) -> str:
+        return (f"backend={self.backend_name}, qubits={self.physical_qubits}, active={self.active_qubits}, "
+                f"scales={self.scales.to_dict()}, shots={self.shots}")

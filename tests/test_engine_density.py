@@ -1,0 +1,248 @@
+"""The density engine against Qiskit's references: Aer's density-matrix simulation with the same
+noise model on the same ISA circuit, the statevector engine at noise scale 0, and finite
+differences for gradients. Three fake backends with different two-qubit gates (cx, cz, ecr)."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from qiskit.quantum_info import DensityMatrix, SparsePauliOp
+
+from qkit.circuits import build_circuit, list_circuits
+from qkit.engines.base import LayerProgram
+from qkit.engines.density import DensityEngine, pauli_basis, ptm
+from qkit.engines.statevector import StatevectorEngine
+from qkit.errors import QkitError
+from qkit.noise.model import NoiseScales, device_noise
+from test_quantum import random_circuit
+
+BACKENDS = ("fake_lagos", "fake_torino", "fake_sherbrooke")       # cx, cz, ecr
+# The 127-133-qubit devices take seconds to set up: the fast tier keeps fake_lagos.
+TIERED = [BACKENDS[0]] + [pytest.param(b, marks=pytest.mark.slow) for b in BACKENDS[1:]]
+
+
+def program(name="dressed", n=4, depth=1, **options):
+    spec = build_circuit(name, n, depth, **options)
+    return LayerProgram(spec.circuit, tuple(spec.inputs), tuple(spec.weights), tuple(spec.observables))
+
+
+def rows(prog, n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, len(prog.inputs)))
+    w = rng.normal(0, 0.4, len(prog.weights))
+    return torch.tensor(x), torch.tensor(w)
+
+
+def aer_reference(engine, x, w):
+    """Aer density matrix of the bound ISA circuit (gate noise), then the readout confusion:
+    probabilities for Z-only terms, the per-qubit readout expansion for X/Y terms."""
+    from qiskit_aer import AerSimulator
+
+    sim = AerSimulator(method="density_matrix", noise_model=engine.noise.noise_model())
+    params = list(engine.program.inputs) + list(engine.program.weights)
+    out = []
+    for sample in x.numpy():
+        bind = dict(zip(params, list(sample) + list(w.numpy())))
+        qc = engine.isa_circuit.assign_parameters({p: bind[p] for p in engine.isa_circuit.parameters})
+        qc.save_density_matrix(qubits=engine.active_qubits)
+        rho = DensityMatrix(np.asarray(sim.run(qc).result().data(0)["density_matrix"]))
+        out.append([_value(engine, rho, terms) for terms in engine._terms])
+    return np.array(out)
+
+
+def _value(engine, rho, terms):
+    total = 0.0
+    for digits, coeff in terms:
+        if all(d == 3 for _, d in digits):              # Z only: readout on the probabilities
+            probs = rho.probabilities()
+            for q, _ in digits:                         # confusion of each read qubit, exactly
+                p01, p10 = engine.noise.readout.get(engine.active_qubits[q], (0.0, 0.0))
+                probs = probs.reshape(-1, 2, 2 ** q)
+                probs = np.stack([(1 - p10) * probs[:, 0] + p01 * probs[:, 1],
+                                  p10 * probs[:, 0] + (1 - p01) * probs[:, 1]], axis=1).reshape(-1)
+            outcomes = np.arange(len(probs))
+            mask = sum(1 << q for q, _ in digits)
+            total += coeff * float(np.sum(probs * (1.0 - 2.0 * (np.bitwise_count(outcomes & mask) & 1))))
+            continue
+        for subset in itertools.product((False, True), repeat=len(digits)):
+            weight, label = coeff, ["I"] * engine.k
+            for keep, (q, d) in zip(subset, digits):
+                p01, p10 = engine.noise.readout.get(engine.active_qubits[q], (0.0, 0.0))
+                weight *= (1 - p01 - p10) if keep else (p01 - p10)
+                if keep:
+                    label[engine.k - 1 - q] = "IXYZ"[d]
+            total += weight * float(np.real(rho.expectation_value(SparsePauliOp("".join(label)))))
+    return total
+
+
+# ---------------------------------------------------------------------- pieces
+def test_pauli_transfer_matrices_follow_qiskit_order():
+    rng = np.random.default_rng(3)
+    u = np.linalg.qr(rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4)))[0]
+    basis = pauli_basis(2)
+    mine = np.real(np.einsum("iab,bc,jcd,ad->ij", basis, u, basis, u.conj())) / 4
+    np.testing.assert_allclose(mine, ptm(u, 2), atol=1e-12)
+    assert basis.shape == (16, 4, 4)
+    np.testing.assert_allclose(basis[1 + 4 * 3], np.kron(np.diag([1, -1]), [[0, 1], [1, 0]]))   # Z1 X0
+
+
+@pytest.mark.parametrize("backend", TIERED)
+def test_scale_one_is_aers_own_noise_model(backend):
+    from qiskit.quantum_info import SuperOp
+    from qiskit_aer.noise.device.models import basic_device_gate_errors
+
+    from qkit.hardware.backends import resolve_backend
+
+    target = resolve_backend(backend).backend.target
+    qubits = {0, 1, 2, 3, 4, 5, 6}
+    aer = {(n, tuple(q)): e for n, q, e in basic_device_gate_errors(target=target) if set(q) <= qubits}
+    mine = device_noise(target, {}, NoiseScales(), qubits).errors
+    assert set(mine) == set(aer)
+    assert max(np.abs(SuperOp(aer[k]).data - SuperOp(mine[k]).data).max() for k in aer) < 1e-12
+
+
+# ---------------------------------------------------------------------- against Aer
+@pytest.mark.parametrize("backend", TIERED)
+def test_dressed_equals_aer_density_matrix_with_the_same_noise(backend):
+    prog = program()
+    engine = DensityEngine(prog, torch.float64, backend=backend)
+    x, w = rows(prog)
+    np.testing.assert_allclose(engine.execute(x, w).numpy(), aer_reference(engine, x, w), atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list_circuits())
+def test_every_builtin_circuit_equals_aer(backend, name):
+    prog = program(name)
+    engine = DensityEngine(prog, torch.float64, backend=backend, scale=1.5)    # scaled noise too
+    x, w = rows(prog, seed=1)
+    np.testing.assert_allclose(engine.execute(x, w).numpy(), aer_reference(engine, x, w), atol=1e-6)
+
+
+def _small_random_programs(count=5, max_qubits=4):
+    found, seed = [], 0
+    while len(found) < count:
+        qc, x, w, obs = random_circuit(seed)
+        if qc.num_qubits <= max_qubits:
+            found.append((seed, LayerProgram(qc, tuple(x), tuple(w), tuple(obs))))
+        seed += 1
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed, prog", _small_random_programs())
+def test_random_circuits_with_mixed_pauli_observables_equal_aer(seed, prog):
+    backend = BACKENDS[seed % 3]
+    engine = DensityEngine(prog, torch.float64, backend=backend, layout="default")
+    x, w = rows(prog, n=2, seed=seed)
+    np.testing.assert_allclose(engine.execute(x, w).numpy(), aer_reference(engine, x, w), atol=1e-6)
+
+
+# ---------------------------------------------------------------------- scales, gradients, shots
+@pytest.mark.parametrize("name", ["dressed", "strongly_entangling"])
+def test_scale_zero_equals_the_statevector_engine(name):
+    prog = program(name)
+    x, w = rows(prog, n=5)
+    engine = DensityEngine(prog, torch.float64, backend="fake_lagos", scale=0.0)
+    np.testing.assert_allclose(engine.execute(x, w).numpy(), StatevectorEngine(prog, torch.float64).execute(x, w).numpy(),
+                               atol=1e-12)
+
+
+def test_fidelity_falls_monotonically_as_the_noise_grows():
+    prog = program()
+    x, w = rows(prog, n=4)
+    exact = StatevectorEngine(prog, torch.float64).execute(x, w).numpy()
+    errors = [float(np.abs(DensityEngine(prog, torch.float64, backend="fake_lagos", scale=s).execute(x, w).numpy()
+                           - exact).mean()) for s in (0.0, 0.5, 1.0, 2.0, 4.0)]
+    assert errors[0] < 1e-12 and all(a < b for a, b in zip(errors, errors[1:])), errors
+    readout_only = DensityEngine(prog, torch.float64, backend="fake_lagos", scale=0.0, readout_scale=1.0)
+    gates_only = DensityEngine(prog, torch.float64, backend="fake_lagos", scale=0.0, gate_scale=1.0)
+    assert 0 < np.abs(gates_only.execute(x, w).numpy() - exact).mean() < np.abs(readout_only.execute(x, w).numpy() - exact).mean()
+
+
+def test_gradients_equal_finite_differences():
+    prog = program("strongly_entangling")
+    engine = DensityEngine(prog, torch.float64, backend="fake_quito")
+    x, w = rows(prog, n=2)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    out = engine.execute(x, w)
+    loss_weights = torch.linspace(-1, 1, out.numel(), dtype=torch.float64).reshape(out.shape)
+    (out * loss_weights).sum().backward()
+    step = 1e-6
+    with torch.no_grad():
+        for tensor, grad in ((x, x.grad), (w, w.grad)):
+            flat = tensor.view(-1)
+            for i in range(flat.numel()):
+                old = float(flat[i])
+                flat[i] = old + step
+                plus = (engine.execute(x, w) * loss_weights).sum()
+                flat[i] = old - step
+                minus = (engine.execute(x, w) * loss_weights).sum()
+                flat[i] = old
+                assert float(grad.view(-1)[i]) == pytest.approx(float(plus - minus) / (2 * step), abs=1e-5)
+
+
+def test_shots_sample_the_exact_noisy_distribution():
+    prog = program()
+    x, w = rows(prog, n=6)
+    exact = DensityEngine(prog, torch.float64, backend="fake_lagos").execute(x, w)
+    shots = DensityEngine(prog, torch.float64, backend="fake_lagos", shots=4000, seed=7)
+    one, two = shots.execute(x, w), shots.execute(x, w)
+    assert not torch.equal(one, two)                               # fresh shots each call
+    again = DensityEngine(prog, torch.float64, backend="fake_lagos", shots=4000, seed=7).execute(x, w)
+    assert torch.equal(one, again)                                  # seeded
+    assert torch.allclose((one * 4000).round(), one * 4000)        # counts / shots
+    sigma = (1 - exact ** 2).sqrt() / np.sqrt(4000)
+    assert float(((one - exact).abs() / sigma).max()) < 5
+    many = torch.stack([shots.execute(x, w) for _ in range(25)]).mean(0)
+    assert float((many - exact).abs().max()) < 5 * float(sigma.max()) / np.sqrt(25)   # mean of 25 draws
+
+
+def test_shots_keep_gradients_of_the_exact_values():
+    prog = program()
+    x, w = rows(prog, n=3)
+    w.requires_grad_(True)
+    DensityEngine(prog, torch.float64, backend="fake_lagos", shots=64, seed=1).execute(x, w).sum().backward()
+    shot_grad = w.grad.clone()
+    w.grad = None
+    DensityEngine(prog, torch.float64, backend="fake_lagos").execute(x, w).sum().backward()
+    torch.testing.assert_close(shot_grad, w.grad)
+
+
+def test_float32_agrees_with_float64():
+    prog = program()
+    x, w = rows(prog)
+    double = DensityEngine(prog, torch.float64, backend="fake_lagos").execute(x, w)
+    single = DensityEngine(prog, torch.float32, backend="fake_lagos").execute(x.float(), w.float())
+    assert single.dtype == torch.float32
+    np.testing.assert_allclose(single.numpy(), double.numpy(), atol=1e-5)
+
+
+def test_records_what_runs_where():
+    engine = DensityEngine(program(), backend="snapshot:ibm_lagos", layout="4,5,3,1", gate_scale=2.0)
+    assert engine.physical_qubits == [4, 5, 3, 1] and engine.active_qubits == [1, 3, 4, 5]
+    assert "calibration snapshot" in engine.backend_source and engine.calibration_date
+    assert engine.scales == NoiseScales(gate=2.0, readout=1.0, relaxation=1.0)
+    assert engine.noise.readout[5] != (engine.noise.readout[5][0],) * 2      # a snapshot keeps both directions
+
+
+@pytest.mark.parametrize("options, message", [
+    ({}, "option backend is required"),
+    ({"backend": "fake_lagos", "scale": -1}, "scale must be a number >= 0"),
+    ({"backend": "fake_lagos", "readout_scale": "x"}, "readout scale must be a number"),
+    ({"backend": "fake_lagos", "shots": 0}, "shots must be an integer >= 1"),
+    ({"backend": "fake_lagos", "layout": "0,1"}, "--layout has 2 qubits"),
+    ({"backend": "fake_armonk"}, "has 1"),
+    ({"backend": "fake_nowhere"}, "unknown fake backend"),
+])
+def test_bad_options_are_one_line_errors(options, message):
+    with pytest.raises(QkitError, match=message):
+        DensityEngine(program(), **options)
+
+
+def test_more_than_ten_active_qubits_is_refused():
+    with pytest.raises(QkitError, match="at most 10"):
+        DensityEngine(program("dressed", 12), backend="fake_sherbrooke", layout="default")
