@@ -232,32 +232,52 @@ class DensityEngine(Engine):
             self.sampling = plan_sampling(self, self._terms, len(observables))
 
     # ------------------------------------------------------------------ execution
-    def _item_ptm(self, item: tuple, mats: dict) -> torch.Tensor:
-        if item[0] == "const":
-            return getattr(self, item[1])
-        _, ref, noise = item
-        m = mats[ref.group]
-        u = m[None, ref.position] if m.dim() == 3 else m[:, ref.position]
-        n = len(ref.qubits)
-        basis, basis_t = getattr(self, f"_pauli{n}"), getattr(self, f"_pauli_t{n}")
-        conj = u.conj().transpose(-1, -2)
-        a = (u[:, None] @ basis[None] @ conj[:, None]).flatten(-2)          # U P_j U^dagger
-        r = (basis_t @ a.transpose(-1, -2)).real / self._bases[n]          # Tr(P_i U P_j U^dagger) / 2^n
-        return r if noise is None else getattr(self, noise) @ r
+    def _group_ptms(self, mats: dict) -> dict:
+        """PTMs of every parametric gate, one batched computation per group:
+        ``R_ij = Tr(P_i U P_j U^dagger) / 2^n`` from the unitaries ``[B|1, gates, 2^n, 2^n]``."""
+        out = {}
+        for key, u in mats.items():
+            u = u if u.dim() == 4 else u[None]
+            n = u.shape[-1].bit_length() - 1
+            basis, basis_t = getattr(self, f"_pauli{n}"), getattr(self, f"_pauli_t{n}")
+            a = (u[:, :, None] @ basis @ u.conj().transpose(-1, -2)[:, :, None]).flatten(-2)   # U P_j U^dagger
+            out[key] = (basis_t @ a.transpose(-1, -2)).real / self._bases[n]
+        return out
+
+    def _run_ptm(self, items: list, ptms: dict) -> torch.Tensor:
+        """The product of a run's PTMs, first item applied first. Batch-independent neighbours
+        (constants, noise, weight-only gates) are multiplied together before any batched one,
+        so a run costs one batched matmul per input-dependent gate, not one per item."""
+        factors = []
+        for item in items:
+            if item[0] == "const":
+                factors.append(getattr(self, item[1]))
+                continue
+            _, ref, noise = item
+            factors.append(ptms[ref.group][:, ref.position])
+            if noise is not None:
+                factors.append(getattr(self, noise)[None])
+        merged = []
+        for f in factors:
+            if merged and f.shape[0] == 1 and merged[-1].shape[0] == 1:
+                merged[-1] = f @ merged[-1]
+            else:
+                merged.append(f)
+        matrix = merged[0]
+        for f in merged[1:]:
+            matrix = f @ matrix
+        return matrix
 
     def noisy_state(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Pauli components ``[B, 4^k]`` of the final density matrix (before readout)."""
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        mats = self.angles.matrices(x, w)
+        ptms = self._group_ptms(self.angles.matrices(x, w))
         state = self._v0
         for _, qubits, items in self.steps:
-            matrix = None
-            for item in items:
-                r = self._item_ptm(item, mats)
-                matrix = r if matrix is None else r @ matrix
+            matrix = self._run_ptm(items, ptms)
             if matrix.shape[0] > state.shape[0]:        # the first input-dependent step
                 state = state.expand(matrix.shape[0], -1)
-            state = apply_gate(state, matrix, qubits, self.k, base=4)
+            state = _apply(state, matrix, qubits, self.k)
         return state.expand(x.shape[0], -1) if state.shape[0] != x.shape[0] else state
 
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -280,3 +300,14 @@ class DensityEngine(Engine):
     def extra_repr(self) -> str:
         return (f"backend={self.backend_name}, qubits={self.physical_qubits}, active={self.active_qubits}, "
                 f"scales={self.scales.to_dict()}, shots={self.shots}")
+
+
+def _apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], k: int) -> torch.Tensor:
+    """A PTM on Pauli components ``[B, 4^k]``. One qubit: an einsum over the 4 Pauli digits
+    (2-3x faster than a broadcast matmul of B * 4^(k-1) tiny products); more: the
+    statevector engine's ``apply_gate`` in base 4."""
+    if len(qubits) > 1:
+        return apply_gate(state, matrix, qubits, k, base=4)
+    q = qubits[0]
+    s = state.reshape(state.shape[0], 4 ** (k - 1 - q), 4, 4 ** q)
+    return torch.einsum("bij,bajc->baic", matrix, s).reshape(s.shape[0], -1)
