@@ -73,7 +73,7 @@ def test_version():
 def test_help_shows_choices():
     result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "250"})
     assert "cosine|step|none" in result.stdout and "quantum|linear" in result.stdout
-    assert "connector|estimator|statevector" in result.stdout and "28, 64, 128, 224" in result.stdout
+    assert "connector|density|estimator|statevector" in result.stdout and "28, 64, 128, 224" in result.stdout
 
 
 @pytest.mark.parametrize("args, option", [

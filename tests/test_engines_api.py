@@ -30,13 +30,13 @@ def test_importing_the_registry_loads_neither_torch_nor_qiskit():
     code = ("import sys, qkit.engines as e; print(e.engine_names()); "
             "print(sorted(m for m in ('torch', 'qiskit', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.splitlines() == ["('connector', 'estimator', 'statevector')", "[]"]
+    assert out.stdout.splitlines() == ["('connector', 'density', 'estimator', 'statevector')", "[]"]
 
 
 def test_unknown_engine_is_a_one_line_error():
     with pytest.raises(QkitError) as info:
         get_engine_class("quantum_magic")
-    assert str(info.value) == "unknown engine 'quantum_magic'; choose from: connector, estimator, statevector"
+    assert str(info.value) == "unknown engine 'quantum_magic'; choose from: connector, density, estimator, statevector"
     spec = build_circuit("dressed", 2)
     with pytest.raises(QkitError, match="unknown engine 'quantum_magic'"):
         QuantumLayer.from_spec(spec, engine=EngineSpec("quantum_magic"))
@@ -76,9 +76,12 @@ def test_engine_options_reach_the_statevector_engine():
 
 
 def test_builtin_engines_declare_their_options_and_capabilities():
-    assert engine_names() == ("connector", "estimator", "statevector")
+    assert engine_names() == ("connector", "density", "estimator", "statevector")
     assert engine_option_names("statevector") == ("fuse_max_qubits",)
     assert engine_option_names("connector") == ()
+    assert set(engine_option_names("density")) == {"backend", "layout", "scale", "gate_scale", "readout_scale",
+                                                   "relaxation_scale", "shots", "seed"}
+    assert get_engine_class("density").capabilities == Capabilities(differentiable=True, shots=True, noise=True)
     for name in ("connector", "statevector"):   # estimator: tests/test_engine_estimator.py
         assert get_engine_class(name).capabilities == Capabilities(differentiable=True)
 

@@ -165,7 +165,7 @@ def test_single_sample_without_batch_dimension():
 
 def test_state_dict_is_the_same_for_every_engine():
     spec = build_circuit("dressed", n_qubits=2)
-    options = {"estimator": {"backend": "fake_manila"}}        # the one engine with a required option
+    options = {"estimator": {"backend": "fake_manila"}, "density": {"backend": "fake_manila"}}  # required options
     keys = {tuple(QuantumLayer.from_spec(spec, engine=e, engine_options=options.get(e)).state_dict())
             for e in ENGINE_NAMES}
     assert keys == {("weight",)}

@@ -9,6 +9,9 @@ from qkit.cli import evaluate, hardware, runs, train  # noqa: F401  (each regist
 from qkit.cli import transpile  # noqa: F401  (registers `qkit transpile`)
 from qkit.cli import run_hardware  # noqa: F401  (registers `qkit run-hardware`)
 from qkit.cli import compare_hardware  # noqa: F401  (registers `qkit compare-hardware`)
+from qkit.cli import noise  # noqa: F401  (registers `qkit noise study`)
+from qkit.cli import explain  # noqa: F401  (registers `qkit explain`)
+from qkit.cli import report  # noqa: F401  (registers `qkit report`)
 from qkit.cli.app import app
 
 

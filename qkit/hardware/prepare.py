@@ -133,7 +133,7 @@ def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int],
             "candidates": [c.to_dict() for c in choice.candidates]}
 
 
-def _forward(model, dataset, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def forward_split(model, dataset, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Circuit inputs, exact outputs and probabilities, labels: the torch part, once."""
     import torch
 
@@ -198,7 +198,7 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
                         f"{resolved.backend.num_qubits}")
     bundle = load_data(run, env)
     dataset = getattr(bundle, split)
-    angles, exact_values, exact_probs, labels = _forward(model, dataset, batch_size)
+    angles, exact_values, exact_probs, labels = forward_split(model, dataset, batch_size)
     weights = model.head.quantum.weight.detach().double().cpu().numpy().reshape(1, -1)
     one = np.concatenate([angles, np.repeat(weights, len(angles), axis=0)], axis=1)
     chosen = choose_physical_qubits(program, resolved, layout, one)

@@ -40,26 +40,34 @@ def _probabilities(post: Any, values: np.ndarray) -> np.ndarray:
         return torch.softmax(logits.float(), dim=1).double().numpy()
 
 
-def score_values(prep: Prepared, values: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Metrics per repetition and their mean ± std for expectation values ``[rows, n_obs]``;
-    and the mean probabilities over repetitions ``[samples, classes]``."""
+def score_repetitions(values: np.ndarray, post: Any, labels: np.ndarray, exact_values: np.ndarray,
+                      exact_probs: np.ndarray, positive_class: int | None,
+                      val_threshold: float | None) -> tuple[dict, np.ndarray]:
+    """Metrics per repetition and their mean ± std for expectation values ``[repeat, samples, n_obs]``
+    (through the run's post-net), against the exact model's values and classes; and the mean
+    probabilities over repetitions ``[samples, classes]``."""
     from qkit.metrics import score
 
-    n, repeat = prep.plan.samples, prep.plan.repeat
-    probs = _probabilities(prep.post, values).reshape(repeat, n, -1)
-    values = values.reshape(repeat, n, -1)
-    exact_class = prep.exact_probs.argmax(axis=1)
+    repeat, n = values.shape[:2]
+    probs = _probabilities(post, values.reshape(repeat * n, -1)).reshape(repeat, n, -1)
+    exact_class = exact_probs.argmax(axis=1)
     reps = []
     for p, v in zip(probs, values):
-        rep = score(prep.labels, p, prep.positive_class, prep.val_threshold)
-        rep["delta"] = float(np.mean(np.abs(v - prep.exact_values)))
+        rep = score(labels, p, positive_class, val_threshold)
+        rep["delta"] = float(np.mean(np.abs(v - exact_values)))
         rep["agreement"] = float(np.mean(p.argmax(axis=1) == exact_class))
         reps.append(rep)
     summary = {k: mean_std([r.get(k) for r in reps]) for k in METRICS + AGREEMENT if any(k in r for r in reps)}
-    if prep.val_threshold is not None:
+    if val_threshold is not None:
         summary.update({f"{k}@val_threshold": mean_std([r.get("at_val_threshold", {}).get(k) for r in reps])
                         for k in METRICS if any(k in r.get("at_val_threshold", {}) for r in reps)})
     return {"metrics": summary, "repetitions": reps}, probs.mean(axis=0)
+
+
+def score_values(prep: Prepared, values: np.ndarray) -> tuple[dict, np.ndarray]:
+    """``score_repetitions`` of a hardware run's values ``[rows, n_obs]`` (repetition-major rows)."""
+    return score_repetitions(values.reshape(prep.plan.repeat, prep.plan.samples, -1), prep.post, prep.labels,
+                             prep.exact_values, prep.exact_probs, prep.positive_class, prep.val_threshold)
 
 
 def readout_matrices(prep: Prepared) -> dict | None:

@@ -1,0 +1,113 @@
+"""A noise study's summary, figure and report, rebuilt from its ``points.jsonl`` alone."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SHOWN = ("auc", "accuracy", "sensitivity", "specificity", "delta", "agreement")
+NAMES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
+         "delta": "mean |Δ⟨O⟩| vs exact", "agreement": "agreement with exact"}
+
+
+def summarise(lines: list[dict], order: list) -> list[dict]:
+    """Mean ± std of every shown metric per point, in the study's order."""
+    from qkit.hardware.results import mean_std
+
+    by_point: dict[str, list[dict]] = {}
+    for line in lines:
+        by_point.setdefault(json.dumps(line["point"]), []).append(line)
+    rows = []
+    for label in order:
+        group = by_point.get(json.dumps(label), [])
+        if group:
+            rows.append({"point": label, "repetitions": len(group), "settings": group[0]["settings"],
+                         "metrics": {k: mean_std([g["metrics"].get(k) for g in group]) for k in SHOWN}})
+    return rows
+
+
+def _sentence(config: Any, rows: list[dict], exact: dict) -> str:
+    """Which point costs the most (lowest AUC; largest |Δ⟨O⟩| breaks ties), in words."""
+    scored = [r for r in rows if r["metrics"]["auc"]["mean"] is not None]
+    if not scored:
+        return "No point could be scored (AUC undefined)."
+    worst = min(scored, key=lambda r: (r["metrics"]["auc"]["mean"], -r["metrics"]["delta"]["mean"]))
+    far = max(rows, key=lambda r: r["metrics"]["delta"]["mean"])
+    base = f" (exact model: AUC {exact['auc']:.4f})" if exact.get("auc") is not None else ""
+    what = {"scale": "noise scale", "source": "noise source", "shots": "shot count", "backend": "backend",
+            "layout": "layout"}[config.vary]
+    text = (f"Of the {what}s studied on {config.backend}, {worst['point']} costs the most AUC: "
+            f"{worst['metrics']['auc']['mean']:.4f}{base}; {far['point']} moves the layer's outputs furthest "
+            f"from exact (mean |Δ⟨O⟩| {far['metrics']['delta']['mean']:.4f}).")
+    if config.vary == "source":
+        ranked = sorted((r for r in rows if r["point"] in ("gate", "readout", "relaxation")),
+                        key=lambda r: -r["metrics"]["delta"]["mean"])
+        if ranked:
+            text += " Alone at its calibrated level, by |Δ⟨O⟩|: " + ", ".join(
+                f"{r['point']} {r['metrics']['delta']['mean']:.4f}" for r in ranked) + "."
+    return text
+
+
+def _markdown(config: Any, rows: list[dict], sentence: str) -> str:
+    head = f"# Noise study: {config.vary} on {config.backend}\n\n"
+    shots = f"{config.shots} shots" if config.shots else "exact noisy values (no shots)"
+    head += (f"Split {config.split}, {shots}, {config.repeat} repetition(s) per point; layout {config.layout}. "
+             "Mean ± std over repetitions.\n\n")
+    table = "| " + config.vary + " | " + " | ".join(NAMES[k].replace("|", "\\|") for k in SHOWN) + " |\n"
+    table += "|---" * (len(SHOWN) + 1) + "|\n"
+    for r in rows:
+        cells = [f"{r['metrics'][k]['mean']:.4f} ± {r['metrics'][k]['std']:.4f}"
+                 if r["metrics"][k]["mean"] is not None else "-" for k in SHOWN]
+        table += f"| {r['point']} | " + " | ".join(cells) + " |\n"
+    return head + table + "\n" + sentence + "\n"
+
+
+def plot(config: Any, rows: list[dict], exact: dict, path: Path) -> Path:
+    """AUC, |Δ⟨O⟩| and agreement against the varied quantity, with std error bars."""
+    from matplotlib.figure import Figure
+
+    from qkit.runs import atomic_write
+
+    figure = Figure(figsize=(12, 3.6))
+    numeric = config.vary in ("scale", "shots")
+    xs = [r["point"] for r in rows] if numeric else list(range(len(rows)))
+    for i, key in enumerate(("auc", "delta", "agreement")):
+        ax = figure.add_subplot(1, 3, i + 1)
+        means = [np.nan if r["metrics"][key]["mean"] is None else r["metrics"][key]["mean"] for r in rows]
+        stds = [r["metrics"][key]["std"] or 0.0 for r in rows]
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3)
+        if key == "auc" and exact.get("auc") is not None:
+            ax.axhline(exact["auc"], ls="--", color="grey", lw=1, label="exact")
+            ax.legend(fontsize=8)
+        if numeric and config.vary == "shots":
+            ax.set_xscale("log", base=2)
+        elif numeric and min(xs) >= 0 and max(xs) > 4 * (sorted(xs)[1] if len(xs) > 1 and sorted(xs)[1] else 1):
+            ax.set_xscale("symlog", linthresh=0.25)
+        if not numeric:
+            ax.set_xticks(xs, [str(r["point"]) for r in rows], rotation=20)
+        ax.set_xlabel(config.vary)
+        ax.set_title(NAMES[key], fontsize=9)
+    figure.suptitle(f"noise study on {config.backend}: {config.vary}", fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def write_report(out: Path, config: Any, exact: dict) -> dict:
+    """summary.json, study.png and report.md from ``points.jsonl``; returns the summary."""
+    from qkit.runs import atomic_write_json, atomic_write_text
+
+    lines = [json.loads(line) for line in (out / "points.jsonl").read_text().splitlines() if line.strip()]
+    rows = summarise(lines, config.values)
+    sentence = _sentence(config, rows, exact)
+    summary = {"study": config.to_dict(), "exact": {k: exact.get(k) for k in SHOWN if k in exact},
+               "points": rows, "finding": sentence, "path": str(out)}
+    atomic_write_json(out / "summary.json", summary)
+    plot(config, rows, exact, out / "study.png")
+    atomic_write_text(out / "report.md", _markdown(config, rows, sentence))
+    return summary
