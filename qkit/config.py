@@ -143,7 +143,8 @@ class ModelConfig:
     n_qubits: int = option(4, "Qubits of the quantum head.", ge=1)
     depth: int = option(1, "Repetitions (layers) of the circuit's trainable block.", ge=1)
     engine: str = option("statevector", "How the circuit is evaluated while training: statevector (fast, "
-                         "exact) or connector (qiskit-machine-learning reference, slow).", choices=_engine_names)
+                         "exact), density (through a device's calibrated noise, needs a backend) or connector "
+                         "(qiskit-machine-learning reference, slow).", choices=_engine_names)
     engine_options: dict = option({}, "Engine option KEY=VALUE (repeat for several).", cli="key_value")
     small_input: bool | None = option(None, "Backbone stem for small images (3x3 stride-1 first conv); "
                                       "default: on for 28 px images that are not resized.")

@@ -152,6 +152,9 @@ def _record_run(run_dir: Path, cfg: TrainConfig, env: EnvConfig, bundle: Any, mo
         git=environment.get("git"), qkit_version=__version__)
     runs.atomic_write_json(run_dir / "config.json", runs.redact(record.to_dict()))
     runs.atomic_write_json(run_dir / "env.json", runs.redact(environment))
+    engine = getattr(getattr(getattr(model, "head", None), "quantum", None), "engine", None)
+    if hasattr(engine, "describe"):      # e.g. the density engine: device, calibration date, layout, scales
+        runs.atomic_write_json(run_dir / "engine.json", runs.redact(engine.describe()))
 
 
 def _load_for_resume(run_dir: Path, cfg: TrainConfig | None) -> runs.RunRecord:

@@ -77,6 +77,17 @@ def test_report_shows_explanations_and_hardware_runs(run_copy):
     assert "Explanations" in html and "linear probe AUC" in html and "log-odds" in html
 
 
+@pytest.mark.slow
+def test_report_shows_a_noise_study_as_a_table(run_copy):
+    result = runner.invoke(app, ["noise", "study", str(run_copy), "--vary", "source", "--split", "val"])
+    assert result.exit_code == 0, result.output
+    html = build_report(run_copy).read_text()
+    assert 'id="noise"' in html and "noise study source-fake_lagos" in html
+    assert ">readout<" in html and ">relaxation<" in html and "costs the most AUC" in html
+    markdown = build_report(run_copy, fmt="md").read_text()
+    assert "| source | AUC |" in markdown
+
+
 def test_bad_inputs_are_one_line(tmp_path, run_copy):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 1 and result.stderr.strip().startswith("error:")

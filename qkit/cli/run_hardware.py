@@ -53,6 +53,8 @@ def plan_text(prep) -> str:
     if how == "calibrated":
         how += (f": estimated error {prep.layout['estimate']:.4f} vs {prep.layout['default_estimate']:.4f} on the "
                 f"preset default {prep.layout['default']}")
+    elif how == "trained":
+        how = "the layout the run was trained through (density engine on this backend)"
     mitigation = {"none": "none (executor Sampler, raw shots)",
                   "readout": f"readout (mthree on executor Sampler shots; matrices from the {prep.readout_from})",
                   "trex": "TREX (executor Estimator, resilience level 1)"}[prep.mitigation]

@@ -38,6 +38,10 @@ def train(
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (its folder or name) with its saved "
                                                   "options; environment options may change.", rich_help_panel=RUN)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", rich_help_panel=RUN)] = False,
+    backend: Annotated[Optional[str], typer.Option(help="Noise-aware training: train through this device's "
+                                                   "calibrated noise (fake_lagos, snapshot:ibm_lagos, ...), i.e. "
+                                                   "--engine density --engine-option backend=NAME.",
+                                                   rich_help_panel=RUN)] = None,
 ) -> None:
     """Train a classifier and save everything about it in a new run folder.
 
@@ -46,6 +50,8 @@ def train(
     from qkit import runs
 
     options = {k: v for k, v in given.items() if k not in ENV_OPTIONS}
+    if backend is not None:
+        options = _with_backend(options, backend)
     if resume is not None:
         if options:
             raise QkitError(f"--resume continues with the run's saved options; drop: "
@@ -59,6 +65,16 @@ def train(
             raise usage_error(f"invalid value for '{flag_of(exc.field)}': {exc.detail}") from None
         run_dir, env = None, env_with(EnvConfig(), given)
     _run(cfg, env, runs_dir, run_dir, quiet)
+
+
+def _with_backend(options: dict, backend: str) -> dict:
+    """``--backend NAME``: the density engine on NAME (the only engine that trains through noise)."""
+    engine = options.get("engine", "density")
+    engine_options = dict(options.get("engine_options") or {})
+    if engine != "density" or engine_options.get("backend", backend) != backend:
+        raise usage_error("--backend trains through a device's noise with the density engine; it cannot be "
+                          "combined with another --engine or another backend option")
+    return {**options, "engine": "density", "engine_options": {**engine_options, "backend": backend}}
 
 
 def _run(cfg, env, runs_dir: Path, resume_dir: Path | None, quiet: bool) -> None:

@@ -297,6 +297,15 @@ class DensityEngine(Engine):
             self._generator = torch.Generator(device=device).manual_seed(self.seed)
         return self._generator
 
+    def describe(self) -> dict:
+        """What this engine simulates, for run records: device, calibration, layout, noise, shots."""
+        return {"engine": self.name, "backend": self.backend_name, "kind": self.backend_kind,
+                "source": self.backend_source, "calibration_date": self.calibration_date,
+                "physical_qubits": self.physical_qubits, "active_qubits": self.active_qubits,
+                "layout": {k: v for k, v in self.layout_info.items() if k != "candidates"},
+                "scales": self.scales.to_dict(), "shots": self.shots,
+                "readout": {str(q): list(p) for q, p in sorted(self.noise.readout.items())}}
+
     def extra_repr(self) -> str:
         return (f"backend={self.backend_name}, qubits={self.physical_qubits}, active={self.active_qubits}, "
                 f"scales={self.scales.to_dict()}, shots={self.shots}")

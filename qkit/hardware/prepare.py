@@ -201,7 +201,13 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
     angles, exact_values, exact_probs, labels = forward_split(model, dataset, batch_size)
     weights = model.head.quantum.weight.detach().double().cpu().numpy().reshape(1, -1)
     one = np.concatenate([angles, np.repeat(weights, len(angles), axis=0)], axis=1)
-    chosen = choose_physical_qubits(program, resolved, layout, one)
+    trained_on = dict(run.record.model.get("engine_options") or {})
+    if layout == "calibrated" and run.record.model.get("engine") == "density" and trained_on.get("backend") == backend:
+        # a noise-aware run goes to the qubits whose noise it trained through
+        engine = load_model(run, engine="density", engine_options=trained_on).head.quantum.engine
+        chosen = {"method": "trained", "physical_qubits": list(engine.physical_qubits)}
+    else:
+        chosen = choose_physical_qubits(program, resolved, layout, one)
     primitive = _primitive(program, resolved, backend, chosen["physical_qubits"], mitigation, shots, seed)
     matrices = None
     if mitigation == "readout" and readout_from == "calibration":

@@ -73,7 +73,8 @@ def plot(config: Any, rows: list[dict], exact: dict, path: Path) -> Path:
     from qkit.runs import atomic_write
 
     figure = Figure(figsize=(12, 3.6))
-    numeric = config.vary in ("scale", "shots")
+    # shots on a log2 axis; other points (scales 0..8, names) evenly spaced with their labels
+    numeric = config.vary == "shots"
     xs = [r["point"] for r in rows] if numeric else list(range(len(rows)))
     for i, key in enumerate(("auc", "delta", "agreement")):
         ax = figure.add_subplot(1, 3, i + 1)
@@ -83,12 +84,10 @@ def plot(config: Any, rows: list[dict], exact: dict, path: Path) -> Path:
         if key == "auc" and exact.get("auc") is not None:
             ax.axhline(exact["auc"], ls="--", color="grey", lw=1, label="exact")
             ax.legend(fontsize=8)
-        if numeric and config.vary == "shots":
+        if numeric:
             ax.set_xscale("log", base=2)
-        elif numeric and min(xs) >= 0 and max(xs) > 4 * (sorted(xs)[1] if len(xs) > 1 and sorted(xs)[1] else 1):
-            ax.set_xscale("symlog", linthresh=0.25)
-        if not numeric:
-            ax.set_xticks(xs, [str(r["point"]) for r in rows], rotation=20)
+        else:
+            ax.set_xticks(xs, [str(r["point"]) for r in rows], rotation=20 if config.vary != "scale" else 0)
         ax.set_xlabel(config.vary)
         ax.set_title(NAMES[key], fontsize=9)
     figure.suptitle(f"noise study on {config.backend}: {config.vary}", fontsize=10)

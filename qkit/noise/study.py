@@ -121,21 +121,25 @@ def points(config: StudyConfig, layouts: dict) -> list[Point]:
     return out
 
 
-def _layouts(program: Any, config: StudyConfig) -> dict:
-    """Best, default and worst layouts by the calibrated estimate (only what the study needs).
+def _layouts(program: Any, config: StudyConfig, rows: np.ndarray) -> dict:
+    """Best, default and worst layouts by the calibrated estimate on the run's own inputs
+    (``rows``: circuit parameter rows, inputs then weights), as ``run-hardware`` chooses them.
 
     The worst needs every candidate scored (``--vary layout``: all VF2 mappings, up to 1000 on
     a large device); otherwise only the best few are transpiled."""
     from qkit.hardware.backends import resolve_backend
     from qkit.hardware.layout import choose_layout
+    from qkit.hardware.prepare import LAYOUT_SAMPLES
 
     if config.vary == "backend":
         return {"best": "calibrated"}
     if config.vary != "layout" and config.layout != "calibrated":
         return {}
     resolved = resolve_backend(config.backend)
-    top = 10_000 if config.vary == "layout" else 5
-    choice = choose_layout(program, None, resolved.backend, snapshot=resolved.calibration(), top=top)
+    column = {p: i for i, p in enumerate(tuple(program.inputs) + tuple(program.weights))}
+    sample = rows[:LAYOUT_SAMPLES][:, [column[p] for p in program.circuit.parameters]]
+    choice = choose_layout(program, None, resolved.backend, snapshot=resolved.calibration(),
+                           top=10_000 if config.vary == "layout" else 5, values=sample)
     return {"best": choice.chosen.layout, "default": choice.default.layout, "worst": choice.candidates[-1].layout}
 
 
@@ -174,11 +178,12 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
         raise QkitError(f"{out} holds a study with other settings; choose another --name")
     model = load_model(run)
     program = model.head.quantum.program
-    todo = points(config, _layouts(program, config))
-    engines = [DensityEngine(program, torch.float64, seed=config.seed, **p.options) for p in todo]  # options checked first
     bundle = load_data(run, validate(env or run.env))
     angles, exact_values, exact_probs, labels = forward_split(model, getattr(bundle, config.split))
     weights = model.head.quantum.weight.detach().double()
+    rows = np.concatenate([angles, np.repeat(weights.numpy()[None], len(angles), axis=0)], axis=1)
+    todo = points(config, _layouts(program, config, rows))
+    engines = [DensityEngine(program, torch.float64, seed=config.seed, **p.options) for p in todo]
     threshold = (run.test_metrics or {}).get("val_threshold")
     runs.atomic_write_json(saved, config.to_dict())
     lines, done = out / "points.jsonl", _done(out / "points.jsonl")

@@ -3,8 +3,8 @@
 * ``explain/``: heatmap grids (``qkit explain``) and the quantum feature space (``--quantum``);
 * ``hardware/<backend>/<plan>/hardware.json`` (``qkit run-hardware``): one table row per plan,
   its figure collapsed; ``compare-*/`` folders (``qkit compare-hardware``): their table and figure;
-* ``noise/*/`` (noise studies): whatever each study wrote: its markdown summary, figures and
-  the scalar fields of its JSON files, so a study format added later still shows;
+* ``noise/*/`` (``qkit noise study``): its points as a table from ``summary.json``, its finding and
+  figure (a folder without a summary: its markdown as it is);
 * ``evaluations/*/metrics.json`` (``qkit evaluate``): one row per re-scoring.
 """
 
@@ -109,19 +109,30 @@ def compare_blocks(path: Path) -> list:
     return blocks
 
 
+def noise_blocks(study: Path) -> list:
+    """A ``qkit noise study`` folder: its points as a table (summary.json), its finding and figure."""
+    from qkit.noise.report import NAMES, SHOWN
+
+    summary = _read(study / "summary.json") or {}
+    config = summary.get("study") or {}
+    rows = [[str(r.get("point")), *(_mean_std((r.get("metrics") or {}).get(k)) for k in SHOWN)]
+            for r in summary.get("points") or [] if isinstance(r, dict)]
+    if not rows:                    # not a study qkit wrote: show its markdown as it is
+        return [Code(md.read_text(encoding="utf-8", errors="replace")) for md in sorted(study.glob("*.md"))[:1]]
+    shots = f"{config.get('shots')} shots" if config.get("shots") else "exact noisy values"
+    blocks = [Table([str(config.get("vary", "point")), *(NAMES[k] for k in SHOWN)], rows,
+                    f"noise study {study.name}: {config.get('vary')} on {config.get('backend')}, {config.get('split')} "
+                    f"split, {shots}, {config.get('repeat')} repetition(s)")]
+    if summary.get("finding"):
+        blocks.append(Text(str(summary["finding"])))
+    blocks += [Image(png, f"{study.name}: {png.stem}") for png in sorted(study.glob("*.png"))[:MAX_FIGURES]]
+    return blocks
+
+
 def noise_section(run) -> Section | None:
     root = run.path / "noise"
     studies = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    blocks: list = []
-    for study in studies:
-        blocks.append(Text(f"Noise study {study.name}"))
-        for md in sorted(study.glob("*.md"))[:2]:
-            blocks.append(Code(md.read_text(encoding="utf-8", errors="replace")))
-        for js in sorted(study.glob("*.json"))[:4]:
-            scalars = {k: v for k, v in (_read(js) or {}).items() if isinstance(v, (str, int, float, bool)) or v is None}
-            if scalars:
-                blocks.append(Table(["field", "value"], [[k, fmt(v)] for k, v in scalars.items()], js.name))
-        blocks += [Image(png, f"{study.name}: {png.stem}") for png in sorted(study.glob("*.png"))[:MAX_FIGURES]]
+    blocks = [block for study in studies for block in noise_blocks(study)]
     return Section("Noise studies", blocks, id="noise") if blocks else None
 
 
