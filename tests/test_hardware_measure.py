@@ -15,7 +15,7 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from qkit.circuits import build_circuit
 from qkit.errors import QkitError
 from qkit.hardware.measure import Distribution, counts_of, measured_circuits, outcomes_of
-from qkit.hardware.mitigation import (_matrix, calibration_circuits, correct, matrices_from_outcomes,
+from qkit.hardware.mitigation import (readout_matrix, calibration_circuits, correct, matrices_from_outcomes,
                                       matrices_from_snapshot)
 
 
@@ -96,7 +96,7 @@ def test_matrices_from_calibration_shots():
     np.testing.assert_allclose(m[4], [[0.75, 0.25], [0.25, 0.75]])
     np.testing.assert_allclose(m[7], [[0.75, 0.0], [0.25, 1.0]])
     with pytest.raises(QkitError, match="no better than a coin"):
-        _matrix(0.6, 0.5)
+        readout_matrix(0.6, 0.5)
 
 
 def test_mthree_undoes_a_known_readout_error():
@@ -106,12 +106,12 @@ def test_mthree_undoes_a_known_readout_error():
     flip = np.where(true == 1, rng.random(true.shape) < p01, rng.random(true.shape) < p10)
     read = true ^ flip
     raw = Distribution.from_outcomes(read).parity_mean(1, 1)[0]
-    quasi = correct(counts_of(read, 1), {0: 3}, {3: _matrix(p01, p10)}, num_qubits=5)
+    quasi = correct(counts_of(read, 1), {0: 3}, {3: readout_matrix(p01, p10)}, num_qubits=5)
     mitigated = Distribution.from_quasis(quasi).parity_mean(1, 1)[0]
     exact = Distribution.from_outcomes(true).parity_mean(1, 1)[0]
     assert abs(raw - exact) > 0.05 and abs(mitigated - exact) < 0.015
     with pytest.raises(QkitError, match="no readout calibration for physical qubit"):
-        correct(counts_of(read, 1), {0: 2}, {3: _matrix(p01, p10)}, num_qubits=5)
+        correct(counts_of(read, 1), {0: 2}, {3: readout_matrix(p01, p10)}, num_qubits=5)
 
 
 def test_snapshot_matrices_keep_both_directions():

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from qkit.cli import app
 from qkit.errors import QkitError
-from qkit.noise.study import StudyConfig, check_config, parse_values, points
+from qkit.noise.study import StudyConfig, check_config, parse_mitigation, parse_values, points
 
 runner = CliRunner()
 
@@ -46,6 +46,9 @@ def test_points_set_one_source_at_a_time():
 
 def test_bad_options_are_one_line_before_the_run_is_read(tmp_path):
     assert "--repeat needs --shots" in _error([str(tmp_path), "--repeat", "2"])
+    assert "--mitigation readout corrects shot counts" in _error([str(tmp_path), "--mitigation", "none,readout"])
+    assert "--mitigation must list none, readout" in _error([str(tmp_path), "--mitigation", "zne"])
+    assert parse_mitigation("readout,none") == ["readout", "none"]
     assert "--vary" in _error([str(tmp_path), "--vary", "weather"])
 
 
@@ -77,6 +80,22 @@ def test_study_end_to_end_with_resume_and_report(run_copy):
     assert json.loads(resumed[3])["metrics"] == records[3]["metrics"]               # same seed, same shots
     other = runner.invoke(app, args[:-2] + ["--name", "small", "--seed", "9"])
     assert other.exit_code == 1 and "holds a study with other settings" in other.output
+
+
+@pytest.mark.slow
+def test_readout_mitigation_of_the_same_shots(run_copy):
+    args = ["noise", "study", str(run_copy), "--vary", "scale", "--values", "1,2", "--shots", "512", "--split", "val",
+            "--mitigation", "none,readout", "--name", "mit"]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    rows = json.loads((run_copy / "noise" / "mit" / "summary.json").read_text())["points"]
+    by = {(r["point"], r["mitigation"]): r["metrics"]["delta"]["mean"] for r in rows}
+    assert by[(1.0, "readout")] < 0.5 * by[(1.0, "none")]
+    assert by[(2.0, "readout")] is None                  # readout at 2x lagos is a coin flip on one qubit
+    lines = [json.loads(line) for line in (run_copy / "noise" / "mit" / "points.jsonl").read_text().splitlines()]
+    assert [(r["point"], r["mitigation"]) for r in lines] == [(1.0, "none"), (1.0, "readout"), (2.0, "none"),
+                                                            (2.0, "readout")]
+    assert "cannot be mitigated" in lines[3]["note"]
 
 
 @pytest.mark.slow

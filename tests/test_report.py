@@ -85,7 +85,7 @@ def test_report_shows_a_noise_study_as_a_table(run_copy):
     assert 'id="noise"' in html and "noise study source-fake_lagos" in html
     assert ">readout<" in html and ">relaxation<" in html and "costs the most AUC" in html
     markdown = build_report(run_copy, fmt="md").read_text()
-    assert "| source | AUC |" in markdown
+    assert "| source | mitigation | AUC |" in markdown
 
 
 def test_bad_inputs_are_one_line(tmp_path, run_copy):

@@ -39,16 +39,19 @@ def summary_table(summary: dict) -> Table:
     table = Table(title=f"noise study on {study['backend']}: {study['vary']} "
                         f"({study['shots'] or 'exact'} shots, {study['repeat']} repetition(s))")
     table.add_column(study["vary"])
+    mitigated = len(study.get("mitigation") or ["none"]) > 1
+    if mitigated:
+        table.add_column("mitigation")
     for key in SHOWN:
         table.add_column(NAMES[key], justify="right")
     for row in summary["points"]:
         cells = ["-" if row["metrics"][k]["mean"] is None else
                  (f"{row['metrics'][k]['mean']:.4f}" + (f" ± {row['metrics'][k]['std']:.4f}"
                                                         if row["repetitions"] > 1 else "")) for k in SHOWN]
-        table.add_row(escape(str(row["point"])), *cells)
+        table.add_row(escape(str(row["point"])), *([row["mitigation"]] if mitigated else []), *cells)
     exact = summary["exact"]
     if exact.get("auc") is not None:
-        table.add_row("exact", *[f"{exact[k]:.4f}" if isinstance(exact.get(k), float) else
+        table.add_row("exact", *([""] if mitigated else []), *[f"{exact[k]:.4f}" if isinstance(exact.get(k), float) else
                                  {"delta": "0.0000", "agreement": "1.0000"}.get(k, "-") for k in SHOWN])
     return table
 
@@ -67,6 +70,8 @@ def study(
                                                  "distribution [default: exact values].")] = None,
     repeat: Annotated[int, typer.Option(help="Shot-noise repetitions per point (needs --shots).")] = 1,
     layout: LayoutOption = "calibrated",
+    mitigation: Annotated[str, typer.Option(help="none, readout, or none,readout: readout mitigation (mthree, with "
+                                            "the readout errors the emulation applied) on the same shots.")] = "none",
     split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.test,
     seed: Annotated[int, typer.Option(help="Seed of the shot sampling (repetition r uses seed + r).")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Study folder under <run>/noise/ [default: "
@@ -83,10 +88,11 @@ def study(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from qkit import runs
-    from qkit.noise.study import StudyConfig, check_config, parse_values, run_study
+    from qkit.noise.study import StudyConfig, check_config, parse_mitigation, parse_values, run_study
 
     config = StudyConfig(vary=vary.value, values=parse_values(vary.value, values), backend=backend, layout=layout,
-                         shots=shots, repeat=repeat, split=split.value, seed=seed)
+                         shots=shots, repeat=repeat, split=split.value, seed=seed,
+                         mitigation=parse_mitigation(mitigation))
     check_config(config)
     if layout != "calibrated":
         from qkit.hardware.prepare import parse_layout

@@ -54,7 +54,7 @@ def matrices_from_outcomes(zero: np.ndarray, one: np.ndarray, qubits: Sequence[i
     for k, q in enumerate(qubits):
         p10 = float(np.mean((zero >> k) & 1))
         p01 = float(np.mean(1 - ((one >> k) & 1)))
-        out[int(q)] = _matrix(p01, p10)
+        out[int(q)] = readout_matrix(p01, p10)
     return out
 
 
@@ -68,11 +68,11 @@ def matrices_from_snapshot(snapshot: Any, qubits: Sequence[int]) -> dict[int, np
         if p01 is None or p10 is None:
             raise QkitError(f"{snapshot.name} reports no readout error for qubit {q}; "
                             "use --readout-from device")
-        out[int(q)] = _matrix(float(p01), float(p10))
+        out[int(q)] = readout_matrix(float(p01), float(p10))
     return out
 
 
-def _matrix(p01: float, p10: float) -> np.ndarray:
+def readout_matrix(p01: float, p10: float) -> np.ndarray:
     if p01 + p10 >= 1.0:
         raise QkitError(f"readout is no better than a coin (P(0|1) {p01:.3f} + P(1|0) {p10:.3f} >= 1): "
                         "it cannot be mitigated")
@@ -99,4 +99,4 @@ def as_json(matrices: dict[int, np.ndarray]) -> dict:
 
 
 def from_json(data: dict) -> dict[int, np.ndarray]:
-    return {int(q): _matrix(v["p01"], v["p10"]) for q, v in data.items()}
+    return {int(q): readout_matrix(v["p01"], v["p10"]) for q, v in data.items()}

@@ -14,24 +14,27 @@ NAMES = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "sp
          "delta": "mean |Δ⟨O⟩| vs exact", "agreement": "agreement with exact"}
 
 
-def summarise(lines: list[dict], order: list) -> list[dict]:
-    """Mean ± std of every shown metric per point, in the study's order."""
+def summarise(lines: list[dict], order: list, mitigations: list[str]) -> list[dict]:
+    """Mean ± std of every shown metric per point and mitigation, in the study's order."""
     from qkit.hardware.results import mean_std
 
-    by_point: dict[str, list[dict]] = {}
+    groups: dict[tuple, list[dict]] = {}
     for line in lines:
-        by_point.setdefault(json.dumps(line["point"]), []).append(line)
+        groups.setdefault((json.dumps(line["point"]), line.get("mitigation", "none")), []).append(line)
     rows = []
     for label in order:
-        group = by_point.get(json.dumps(label), [])
-        if group:
-            rows.append({"point": label, "repetitions": len(group), "settings": group[0]["settings"],
-                         "metrics": {k: mean_std([g["metrics"].get(k) for g in group]) for k in SHOWN}})
+        for mitigation in mitigations:
+            group = groups.get((json.dumps(label), mitigation), [])
+            if group:
+                rows.append({"point": label, "mitigation": mitigation, "repetitions": len(group),
+                             "settings": group[0]["settings"],
+                             "metrics": {k: mean_std([g["metrics"].get(k) for g in group]) for k in SHOWN}})
     return rows
 
 
-def _sentence(config: Any, rows: list[dict], exact: dict) -> str:
+def _sentence(config: Any, all_rows: list[dict], exact: dict) -> str:
     """Which point costs the most (lowest AUC; largest |Δ⟨O⟩| breaks ties), in words."""
+    rows = [r for r in all_rows if r["mitigation"] == "none"] or all_rows
     scored = [r for r in rows if r["metrics"]["auc"]["mean"] is not None]
     if not scored:
         return "No point could be scored (AUC undefined)."
@@ -49,6 +52,14 @@ def _sentence(config: Any, rows: list[dict], exact: dict) -> str:
         if ranked:
             text += " Alone at its calibrated level, by |Δ⟨O⟩|: " + ", ".join(
                 f"{r['point']} {r['metrics']['delta']['mean']:.4f}" for r in ranked) + "."
+    mitigated = {json.dumps(r["point"]): r for r in all_rows
+                 if r["mitigation"] == "readout" and r["metrics"]["delta"]["mean"] is not None}
+    pairs = [(r, mitigated[json.dumps(r["point"])]) for r in rows if json.dumps(r["point"]) in mitigated]
+    if pairs:
+        raw, fixed = max(pairs, key=lambda pair: pair[0]["metrics"]["delta"]["mean"])
+        text += (f" Readout mitigation (mthree, same shots) at {raw['point']}: |Δ⟨O⟩| "
+                 f"{raw['metrics']['delta']['mean']:.4f} -> {fixed['metrics']['delta']['mean']:.4f}, AUC "
+                 f"{raw['metrics']['auc']['mean']:.4f} -> {fixed['metrics']['auc']['mean']:.4f}.")
     return text
 
 
@@ -57,12 +68,12 @@ def _markdown(config: Any, rows: list[dict], sentence: str) -> str:
     shots = f"{config.shots} shots" if config.shots else "exact noisy values (no shots)"
     head += (f"Split {config.split}, {shots}, {config.repeat} repetition(s) per point; layout {config.layout}. "
              "Mean ± std over repetitions.\n\n")
-    table = "| " + config.vary + " | " + " | ".join(NAMES[k].replace("|", "\\|") for k in SHOWN) + " |\n"
-    table += "|---" * (len(SHOWN) + 1) + "|\n"
+    table = "| " + config.vary + " | mitigation | " + " | ".join(NAMES[k].replace("|", "\\|") for k in SHOWN) + " |\n"
+    table += "|---" * (len(SHOWN) + 2) + "|\n"
     for r in rows:
         cells = [f"{r['metrics'][k]['mean']:.4f} ± {r['metrics'][k]['std']:.4f}"
                  if r["metrics"][k]["mean"] is not None else "-" for k in SHOWN]
-        table += f"| {r['point']} | " + " | ".join(cells) + " |\n"
+        table += f"| {r['point']} | {r['mitigation']} | " + " | ".join(cells) + " |\n"
     return head + table + "\n" + sentence + "\n"
 
 
@@ -75,19 +86,25 @@ def plot(config: Any, rows: list[dict], exact: dict, path: Path) -> Path:
     figure = Figure(figsize=(12, 3.6))
     # shots on a log2 axis; other points (scales 0..8, names) evenly spaced with their labels
     numeric = config.vary == "shots"
-    xs = [r["point"] for r in rows] if numeric else list(range(len(rows)))
+    labels = list(dict.fromkeys(json.dumps(r["point"]) for r in rows))
     for i, key in enumerate(("auc", "delta", "agreement")):
         ax = figure.add_subplot(1, 3, i + 1)
-        means = [np.nan if r["metrics"][key]["mean"] is None else r["metrics"][key]["mean"] for r in rows]
-        stds = [r["metrics"][key]["std"] or 0.0 for r in rows]
-        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3)
+        for mitigation in dict.fromkeys(r["mitigation"] for r in rows):
+            part = [r for r in rows if r["mitigation"] == mitigation]
+            xs = [r["point"] if numeric else labels.index(json.dumps(r["point"])) for r in part]
+            means = [np.nan if r["metrics"][key]["mean"] is None else r["metrics"][key]["mean"] for r in part]
+            stds = [r["metrics"][key]["std"] or 0.0 for r in part]
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3,
+                        label="raw" if mitigation == "none" else f"{mitigation} mitigated")
         if key == "auc" and exact.get("auc") is not None:
             ax.axhline(exact["auc"], ls="--", color="grey", lw=1, label="exact")
+        if key == "auc":
             ax.legend(fontsize=8)
         if numeric:
             ax.set_xscale("log", base=2)
         else:
-            ax.set_xticks(xs, [str(r["point"]) for r in rows], rotation=20 if config.vary != "scale" else 0)
+            ax.set_xticks(range(len(labels)), [json.loads(v) if isinstance(json.loads(v), str) else str(json.loads(v))
+                                               for v in labels], rotation=20 if config.vary != "scale" else 0)
         ax.set_xlabel(config.vary)
         ax.set_title(NAMES[key], fontsize=9)
     figure.suptitle(f"noise study on {config.backend}: {config.vary}", fontsize=10)
@@ -102,7 +119,7 @@ def write_report(out: Path, config: Any, exact: dict) -> dict:
     from qkit.runs import atomic_write_json, atomic_write_text
 
     lines = [json.loads(line) for line in (out / "points.jsonl").read_text().splitlines() if line.strip()]
-    rows = summarise(lines, config.values)
+    rows = summarise(lines, config.values, config.mitigation)
     sentence = _sentence(config, rows, exact)
     summary = {"study": config.to_dict(), "exact": {k: exact.get(k) for k in SHOWN if k in exact},
                "points": rows, "finding": sentence, "path": str(out)}

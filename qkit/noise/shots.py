@@ -24,6 +24,7 @@ class BasisPlan:
     idx: str          # buffer names on the engine
     kernel: str
     signs: str
+    measured: list    # local qubits read in this basis; outcome bit j is measured[j]
 
 
 def _bases(terms: list[list[tuple[list, float]]]) -> list[dict]:
@@ -73,18 +74,52 @@ def plan_sampling(engine: Any, terms: list[list[tuple[list, float]]], n_obs: int
             name = f"_shot_{label}{b}"
             engine.register_buffer(name, torch.tensor(array, dtype=kind), persistent=False)
             names.append(name)
-        plans.append(BasisPlan(*names))
+        plans.append(BasisPlan(*names, measured))
     return plans
 
 
-def sample_values(engine: Any, state: torch.Tensor) -> torch.Tensor:
-    """Shot estimates ``[B, n_obs]`` from Pauli components ``state [B, 4^k]``."""
-    values = engine._shot_const.expand(state.shape[0], -1).clone()
+def sample_counts(engine: Any, state: torch.Tensor) -> list[torch.Tensor]:
+    """Shot frequencies ``[B, 2^m]`` per basis, drawn from Pauli components ``state [B, 4^k]``."""
     generator = engine.generator(state.device)
+    out = []
     for plan in engine.sampling:
         probs = (state[:, getattr(engine, plan.idx)] @ getattr(engine, plan.kernel)).clamp_min(0)
         probs = probs / probs.sum(dim=1, keepdim=True)
         draws = torch.multinomial(probs, engine.shots, replacement=True, generator=generator)
         counts = torch.zeros_like(probs).scatter_add_(1, draws, torch.ones_like(draws, dtype=probs.dtype))
-        values = values + (counts / engine.shots) @ getattr(engine, plan.signs)
+        out.append(counts / engine.shots)
+    return out
+
+
+def values_from_counts(engine: Any, frequencies: list[torch.Tensor]) -> torch.Tensor:
+    """Every output as the shot average of its terms' parities."""
+    values = engine._shot_const.expand(frequencies[0].shape[0] if frequencies else 1, -1).clone()
+    for plan, freq in zip(engine.sampling, frequencies):
+        values = values + freq @ getattr(engine, plan.signs)
+    return values
+
+
+def sample_values(engine: Any, state: torch.Tensor) -> torch.Tensor:
+    """Shot estimates ``[B, n_obs]`` from Pauli components ``state [B, 4^k]``."""
+    return values_from_counts(engine, sample_counts(engine, state)).expand(state.shape[0], -1)
+
+
+def mitigated_values(engine: Any, frequencies: list[torch.Tensor]) -> torch.Tensor:
+    """The same shots through mthree's readout correction, with the readout errors the emulation
+    applied (``qkit.hardware.mitigation``: the "calibration" source of ``run-hardware``)."""
+    from qkit.hardware.mitigation import correct, readout_matrix
+
+    values = engine._shot_const.expand(frequencies[0].shape[0] if frequencies else 1, -1).clone()
+    for plan, freq in zip(engine.sampling, frequencies):
+        m = len(plan.measured)
+        physical = [engine.active_qubits[q] for q in plan.measured]
+        matrices = {p: readout_matrix(*engine.noise.readout.get(p, (0.0, 0.0))) for p in physical}
+        counts = (freq * engine.shots).round().long().cpu().numpy()
+        dicts = [{format(b, f"0{m}b"): int(n) for b, n in enumerate(row) if n} for row in counts]
+        quasis = correct(dicts, dict(enumerate(physical)), matrices, max(physical) + 1)
+        dense = np.zeros((len(quasis), 2 ** m))
+        for r, quasi in enumerate(quasis):
+            for key, value in quasi.items():
+                dense[r, int(key, 2)] = value
+        values = values + torch.as_tensor(dense, dtype=freq.dtype) @ getattr(engine, plan.signs)
     return values

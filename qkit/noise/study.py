@@ -31,6 +31,7 @@ DEFAULT_VALUES = {"scale": "0,0.25,0.5,1,2,4,8", "source": "none,gate,readout,re
                   "shots": "64,256,1024,4096", "backend": "fake_lagos,fake_quito,fake_manila,fake_belem",
                   "layout": "best,default,worst"}
 SOURCES = ("none", "gate", "readout", "relaxation", "all")
+MITIGATIONS = ("none", "readout")
 LAYOUTS = ("best", "default", "worst")
 
 
@@ -46,6 +47,7 @@ class StudyConfig:
     repeat: int = 1
     split: str = "test"
     seed: int = 0
+    mitigation: list = field(default_factory=lambda: ["none"])
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -89,6 +91,15 @@ def parse_values(vary: str, text: str | None) -> list:
     return out
 
 
+def parse_mitigation(text: str | None) -> list[str]:
+    """``--mitigation none,readout``: each point scored both ways from the same shots."""
+    items = [t.strip() for t in (text or "none").split(",") if t.strip()]
+    bad = [t for t in items if t not in MITIGATIONS]
+    if bad or not items or len(set(items)) != len(items):
+        raise QkitError(f"--mitigation must list {', '.join(MITIGATIONS)} (each once), got {text!r}")
+    return items
+
+
 def check_config(config: StudyConfig) -> None:
     if config.shots is not None and config.shots < 1:
         raise QkitError(f"--shots must be >= 1, got {config.shots}")
@@ -96,6 +107,8 @@ def check_config(config: StudyConfig) -> None:
         raise QkitError(f"--repeat must be >= 1, got {config.repeat}")
     if config.repeat > 1 and config.shots is None and config.vary != "shots":
         raise QkitError("--repeat needs --shots: exact noisy values are the same every time")
+    if "readout" in config.mitigation and config.shots is None and config.vary != "shots":
+        raise QkitError("--mitigation readout corrects shot counts: give --shots")
 
 
 def points(config: StudyConfig, layouts: dict) -> list[Point]:
@@ -150,7 +163,7 @@ def _done(path: Path) -> set:
     for line in path.read_text().splitlines():
         if line.strip():
             record = json.loads(line)
-            keys.add((json.dumps(record["point"]), record["repetition"]))
+            keys.add((json.dumps(record["point"]), record["repetition"], record.get("mitigation", "none")))
     return keys
 
 
@@ -192,24 +205,48 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
     for point, engine in zip(todo, engines):
         for r in range(repeat):
             count += 1
-            if (json.dumps(point.label), r) in done:
+            missing = [m for m in config.mitigation if (json.dumps(point.label), r, m) not in done]
+            if not missing:
                 continue
             if engine.seed is not None:
                 engine.seed, engine._generator = config.seed + r, None
-            with torch.no_grad():
-                values = engine.execute(torch.as_tensor(angles), weights).numpy()
-            scored, _ = score_repetitions(values[None], model.head.post, labels, exact_values, exact_probs,
-                                          bundle.positive_class, threshold)
-            record = {"point": point.label, "repetition": r, "vary": config.vary,
-                      "settings": _settings(engine), "metrics": scored["repetitions"][0]}
-            with open(lines, "a") as f:                 # one line per point and repetition, as it finishes
-                f.write(json.dumps(runs.redact(record)) + "\n")
+            for mitigation, values in _evaluate(engine, torch.as_tensor(angles), weights, missing):
+                record = {"point": point.label, "repetition": r, "mitigation": mitigation, "vary": config.vary,
+                          "settings": _settings(engine), "metrics": {}}
+                if values is None:
+                    record["note"] = "readout cannot be mitigated: P(0|1) + P(1|0) >= 1 on a read qubit"
+                else:
+                    scored, _ = score_repetitions(values[None], model.head.post, labels, exact_values, exact_probs,
+                                                  bundle.positive_class, threshold)
+                    record["metrics"] = scored["repetitions"][0]
+                with open(lines, "a") as f:             # one line per point, repetition and mitigation
+                    f.write(json.dumps(runs.redact(record)) + "\n")
             if on_progress:
                 on_progress(count, total, str(point.label))
     from qkit.noise.report import write_report
 
     return write_report(out, config, runs.read_json(run.path / "test_metrics.json") if
                         (run.path / "test_metrics.json").is_file() else {})
+
+
+def _evaluate(engine: Any, x: Any, w: Any, mitigations: list[str]) -> list[tuple[str, np.ndarray]]:
+    """The engine's values, raw and/or readout-mitigated from the same shots."""
+    import torch
+
+    from qkit.noise.shots import mitigated_values, sample_counts, values_from_counts
+
+    with torch.no_grad():
+        if engine.shots is None:
+            return [("none", engine.execute(x, w).numpy())]
+        frequencies = sample_counts(engine, engine.noisy_state(x, w))
+        out = []
+        for m in mitigations:
+            if m == "readout" and any(p01 + p10 >= 1 for p01, p10 in engine.noise.readout.values()):
+                out.append((m, None))           # a coin-flip readout: nothing left to correct
+                continue
+            values = values_from_counts(engine, frequencies) if m == "none" else mitigated_values(engine, frequencies)
+            out.append((m, values.expand(len(x), -1).numpy()))
+        return out
 
 
 def _settings(engine: Any) -> dict:

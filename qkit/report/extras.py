@@ -115,12 +115,13 @@ def noise_blocks(study: Path) -> list:
 
     summary = _read(study / "summary.json") or {}
     config = summary.get("study") or {}
-    rows = [[str(r.get("point")), *(_mean_std((r.get("metrics") or {}).get(k)) for k in SHOWN)]
+    rows = [[str(r.get("point")), str(r.get("mitigation", "none")), *(_mean_std((r.get("metrics") or {}).get(k))
+                                                                      for k in SHOWN)]
             for r in summary.get("points") or [] if isinstance(r, dict)]
     if not rows:                    # not a study qkit wrote: show its markdown as it is
         return [Code(md.read_text(encoding="utf-8", errors="replace")) for md in sorted(study.glob("*.md"))[:1]]
     shots = f"{config.get('shots')} shots" if config.get("shots") else "exact noisy values"
-    blocks = [Table([str(config.get("vary", "point")), *(NAMES[k] for k in SHOWN)], rows,
+    blocks = [Table([str(config.get("vary", "point")), "mitigation", *(NAMES[k] for k in SHOWN)], rows,
                     f"noise study {study.name}: {config.get('vary')} on {config.get('backend')}, {config.get('split')} "
                     f"split, {shots}, {config.get('repeat')} repetition(s)")]
     if summary.get("finding"):
