@@ -37,7 +37,8 @@ SIZES = (28, 64, 128, 224)
 HEADS = ("quantum", "linear")
 # Static copies of registries that live behind torch/Qiskit imports, so that a usage error
 # answers in milliseconds; tests/test_config.py checks each against its registry.
-BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small", "small_cnn")
+BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small", "small_cnn",
+             "efficientnet_b5", "resnext50_32x4d", "densenet161", "hqcnn_cnn", "hqnn_cnn")
 CIRCUITS = ("basic_entangler", "dressed", "efficient_su2", "quanv", "real_amplitudes", "strongly_entangling")
 MEDMNIST_2D = ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
                "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")
@@ -94,6 +95,12 @@ def _engine_names() -> tuple[str, ...]:
     return engine_names()
 
 
+def _preset_names() -> tuple[str, ...]:
+    from qkit.presets import list_presets   # torch-free registry
+
+    return tuple(list_presets())
+
+
 def _check_device(value: str) -> str | None:
     return None if _DEVICE.fullmatch(str(value)) else f"use auto, cpu, cuda or cuda:N (got {value!r})"
 
@@ -129,8 +136,11 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The network: backbone, head and the quantum circuit with its engine."""
+    """The network: backbone, head and the quantum circuit with its engine (or a named preset)."""
 
+    preset: str | None = option(None, "A seed paper's network and training recipe by name (qkit presets lists "
+                                "them; <name>-classical is its classical twin); explicit options still override.",
+                                choices=_preset_names)
     backbone: str = option("small_cnn", "Image feature extractor (small_cnn is fast on a CPU; see README).",
                            choices=BACKBONES)
     pretrained: str = option("none", "Backbone weights: none, imagenet (downloaded once) or the PATH of a qkit "
@@ -220,7 +230,17 @@ class TrainConfig:
 
     @classmethod
     def from_options(cls, **options: Any) -> TrainConfig:
-        """Build from flat option names (``epochs=5, backbone="resnet18"``), as the CLI does."""
+        """Build from flat option names (``epochs=5, backbone="resnet18"``), as the CLI does.
+
+        With ``preset=NAME`` the preset's options come first and the given ones override them.
+        """
+        if options.get("preset") is not None:
+            from qkit.presets import get_preset
+
+            try:
+                options = {**get_preset(options["preset"]).options(), **options}
+            except QkitError as exc:
+                raise ConfigError("preset", str(exc)) from None
         return cls().with_options(**options)
 
     def with_options(self, **options: Any) -> TrainConfig:
@@ -246,6 +266,12 @@ class TrainConfig:
         """Check every value up front; returns self. Problems are one-line QkitErrors."""
         for group in GROUPS:
             validate(getattr(self, group))
+        if self.model.preset is not None:   # an option the preset would ignore is an error, not a no-op
+            from qkit.presets import check_preset_model
+
+            problem = check_preset_model(self.model.preset, asdict(self.model), defaults_of(ModelConfig))
+            if problem:
+                raise ConfigError(*problem)
         if self.model.engine_options:   # names checked against the engine (imports it: only when given)
             try:
                 self.model.engine_spec.engine_class()
@@ -268,7 +294,8 @@ class TrainConfig:
                        vertical_flip=default_vertical_flip(dataset) if d.vertical_flip is None else d.vertical_flip,
                        augment=d.augment and not m.freeze_backbone)   # cached features see no augmentation
         small_input = m.small_input if m.small_input is not None else (d.resize is None and d.size == 28)
-        label = self.run.label or f"{Path(dataset).name if _is_path(dataset) else dataset}-{m.backbone}-{m.head}"
+        network = m.preset or f"{m.backbone}-{m.head}"
+        label = self.run.label or f"{Path(dataset).name if _is_path(dataset) else dataset}-{network}"
         circuit = m.circuit if m.circuit in CIRCUITS else str(Path(m.circuit).expanduser().resolve())
         return replace(self, data=data, model=replace(m, small_input=bool(small_input), circuit=circuit),
                        run=replace(self.run, label=label))
@@ -288,7 +315,7 @@ class TrainConfig:
         return dict(backbone=m.backbone, pretrained=m.pretrained, freeze_backbone=m.freeze_backbone,
                     head=m.head, n_classes=n_classes, circuit=m.circuit, n_qubits=m.n_qubits,
                     depth=m.depth, engine=m.engine, engine_options=dict(m.engine_options),
-                    small_input=bool(m.small_input))
+                    small_input=bool(m.small_input), preset=m.preset)
 
 
 def option_groups() -> dict[str, str]:

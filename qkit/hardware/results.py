@@ -55,6 +55,7 @@ def score_repetitions(values: np.ndarray, post: Any, labels: np.ndarray, exact_v
     for p, v in zip(probs, values):
         rep = score(labels, p, positive_class, val_threshold)
         rep["delta"] = float(np.mean(np.abs(v - exact_values)))
+        rep["delta_per_output"] = np.mean(np.abs(v - exact_values), axis=0).round(6).tolist()
         rep["agreement"] = float(np.mean(p.argmax(axis=1) == exact_class))
         reps.append(rep)
     summary = {k: mean_std([r.get(k) for r in reps]) for k in METRICS + AGREEMENT if any(k in r for r in reps)}

@@ -8,9 +8,9 @@ to logits. Pretrained weights: ``qkit.models.pretrained``.
 
 from qkit.models.backbones import SmallCNN, list_backbones, register_backbone, shrink_kernel
 from qkit.models.heads import QuantumHead, list_heads, register_head
-from qkit.models.hybrid import HybridModel, build_model, build_model_from_config, count_parameters
+from qkit.models.hybrid import HybridModel, build_model, build_model_from_config, count_parameters, make_backbone
 from qkit.models.pretrained import PRETRAINED_CHOICES, load_backbone_state
 
 __all__ = ["HybridModel", "PRETRAINED_CHOICES", "QuantumHead", "SmallCNN", "build_model",
            "build_model_from_config", "count_parameters", "list_backbones", "list_heads",
-           "load_backbone_state", "register_backbone", "register_head", "shrink_kernel"]
+           "load_backbone_state", "make_backbone", "register_backbone", "register_head", "shrink_kernel"]

@@ -116,15 +116,59 @@ def resnet50(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     return _resnet(tvm.resnet50, tvm.ResNet50_Weights, imagenet, small_input)
 
 
-@register_backbone("efficientnet_b0")
-def efficientnet_b0(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
-    """EfficientNet-B0, 1280 features (its dropout + classifier removed)."""
-    net = _torchvision(tvm.efficientnet_b0, tvm.EfficientNet_B0_Weights, imagenet)
+def _efficientnet(constructor: Callable[..., nn.Module], weights_enum: Any,
+                  imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
+    net = _torchvision(constructor, weights_enum, imagenet)
     if small_input:
         _stride_one_stem(net)
     n_features = net.classifier[-1].in_features
     net.classifier = nn.Identity()
     return net, n_features
+
+
+@register_backbone("efficientnet_b0")
+def efficientnet_b0(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
+    """EfficientNet-B0, 1280 features (its dropout + classifier removed)."""
+    return _efficientnet(tvm.efficientnet_b0, tvm.EfficientNet_B0_Weights, imagenet, small_input)
+
+
+@register_backbone("efficientnet_b5")
+def efficientnet_b5(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
+    """EfficientNet-B5, 2048 features (seed 004's best backbone; ~28M parameters)."""
+    return _efficientnet(tvm.efficientnet_b5, tvm.EfficientNet_B5_Weights, imagenet, small_input)
+
+
+@register_backbone("resnext50_32x4d")
+def resnext50_32x4d(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
+    """ResNeXt-50 32x4d, 2048 features (one of seed 000's transfer-learning backbones)."""
+    return _resnet(tvm.resnext50_32x4d, tvm.ResNeXt50_32X4D_Weights, imagenet, small_input)
+
+
+@register_backbone("densenet161")
+def densenet161(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
+    """DenseNet-161, 2208 features (seed 000); ``small_input`` replaces its stem as for ResNets."""
+    net = _torchvision(tvm.densenet161, tvm.DenseNet161_Weights, imagenet)
+    if small_input:
+        old = net.features.conv0
+        net.features.conv0 = nn.Conv2d(3, old.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+        if imagenet:
+            with torch.no_grad():
+                net.features.conv0.weight.copy_(shrink_kernel(old.weight, 3))
+        net.features.pool0 = nn.Identity()
+    return DenseNetFeatures(net.features), net.classifier.in_features
+
+
+class DenseNetFeatures(nn.Module):
+    """A torchvision DenseNet without its classifier; ``features.*`` keys as torchvision names them,
+    and the global pool as a module (torchvision calls it functionally)."""
+
+    def __init__(self, features: nn.Module):
+        super().__init__()
+        self.features = features
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.pool(torch.relu(self.features(x))), 1)
 
 
 @register_backbone("mobilenet_v3_small")
@@ -171,3 +215,49 @@ def small_cnn(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
         raise QkitError("small_cnn has no ImageNet weights; use --pretrained none or a qkit state dict PATH")
     net = SmallCNN(small_input=small_input)
     return net, net.n_features
+
+
+class PlainCNN(nn.Module):
+    """Conv-BN-ReLU layers with max-pools after the chosen ones, then the flattened map.
+
+    The seed papers' feature extractors flatten a 7x7 map (28 px in, two 2x2 pools);
+    an adaptive pool to 7x7 keeps that size for larger images and is the identity at 28 px.
+    """
+
+    def __init__(self, channels: tuple[int, ...], kernel: int, pool_after: tuple[int, ...],
+                 small_input: bool = True):
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 3
+        for i, out_ch in enumerate(channels):
+            stride = 2 if (i == 0 and not small_input) else 1     # as SmallCNN: large images stay cheap
+            layers += [nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2),
+                       nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+            if i in pool_after:
+                layers.append(nn.MaxPool2d(2))
+            in_ch = out_ch
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(7))
+        self.n_features = in_ch * 49
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.features(x), 1)
+
+
+def _plain(channels: tuple[int, ...], kernel: int, pool_after: tuple[int, ...], imagenet: bool,
+           small_input: bool, name: str) -> tuple[nn.Module, int]:
+    if imagenet:
+        raise QkitError(f"{name} has no ImageNet weights; use --pretrained none or a qkit state dict PATH")
+    net = PlainCNN(channels, kernel, pool_after, small_input)
+    return net, net.n_features
+
+
+@register_backbone("hqcnn_cnn")
+def hqcnn_cnn(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
+    """Seed 002's extractor: 3x3 convs 16, 16 (pool), 64, 64, 64 (pool), BN + ReLU; 3136 features."""
+    return _plain((16, 16, 64, 64, 64), 3, (1, 4), imagenet, small_input, "hqcnn_cnn")
+
+
+@register_backbone("hqnn_cnn")
+def hqnn_cnn(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
+    """Seed 003's extractor: 5x5 convs 16 and 32, each BN + ReLU + pool; 1568 features."""
+    return _plain((16, 32), 5, (0, 1), imagenet, small_input, "hqnn_cnn")

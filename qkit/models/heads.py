@@ -42,18 +42,20 @@ class QuantumHead(nn.Module):
     the rails, every image got the same circuit input and training stalled at the class
     prior (measured on BreastMNIST; see the README).
 
-    ``circuit`` is a built-in name or the path of an OpenQASM 3 file (``qkit.circuits.resolve_circuit``);
-    ``engine`` a name or ``EngineSpec``, with ``engine_options`` passed to the engine.
+    ``circuit`` is a built-in name or the path of an OpenQASM 3 file (``qkit.circuits.resolve_circuit``,
+    with ``circuit_options`` for a built-in's builder); ``engine`` a name or ``EngineSpec``, with ``engine_options`` passed to the engine.
     """
 
     def __init__(self, in_features: int, n_classes: int, circuit: str = "dressed", n_qubits: int = 4,
-                 depth: int = 1, engine: Any = "statevector", engine_options: dict | None = None):
+                 depth: int = 1, engine: Any = "statevector", engine_options: dict | None = None,
+                 circuit_options: dict | None = None):
         super().__init__()
         # Imported here so classical models work even where the quantum stack is broken.
         from qkit.circuits import resolve_circuit
         from qkit.quantum import QuantumLayer
 
-        self.spec = resolve_circuit(circuit, n_qubits, depth)
+        # circuit_options: builder options such as strongly_entangling's rotation/readout (presets).
+        self.spec = resolve_circuit(circuit, n_qubits, depth, **(circuit_options or {}))
         self.input_scale = float(self.spec.input_scale)
         self.pre = nn.Linear(in_features, len(self.spec.inputs))
         self.norm = nn.BatchNorm1d(len(self.spec.inputs))

@@ -54,35 +54,52 @@ class HybridModel(nn.Module):
 def build_model(backbone: str = "resnet18", pretrained: str = "none", freeze_backbone: bool = False,
                 head: str = "quantum", n_classes: int = 2, circuit: str = "dressed", n_qubits: int = 4,
                 depth: int = 1, engine: Any = "statevector", engine_options: dict | None = None,
-                small_input: bool = True) -> HybridModel:
+                small_input: bool = True, preset: str | None = None) -> HybridModel:
     """Build a HybridModel (backbone options: ``qkit.models.backbones``; head: ``qkit.models.heads``).
 
     ``engine`` is an engine name or ``qkit.engines.EngineSpec``; ``engine_options`` are merged
-    into the spec's options and reach the engine's constructor.
+    into the spec's options and reach the engine's constructor. ``preset`` (a name from
+    ``qkit.presets``) builds that paper's network instead; it uses only the options it lists
+    as tunable and records only those in ``.config``.
     """
     from qkit.engines import EngineSpec   # torch-free; validates names and options lazily
 
     spec = EngineSpec.parse(engine).with_options(engine_options)   # a key given both ways is an error
     options = spec.to_dict()["options"]
+    if not isinstance(n_classes, int) or n_classes < 2:
+        raise QkitError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    if preset is not None:
+        from qkit.presets.factory import build_preset_model
+
+        return build_preset_model(preset, n_classes=n_classes, backbone=backbone, pretrained=pretrained,
+                                  freeze_backbone=freeze_backbone, circuit=circuit, n_qubits=n_qubits,
+                                  depth=depth, engine=spec.name, engine_options=options,
+                                  small_input=small_input)
     config = dict(backbone=backbone, pretrained=str(pretrained), freeze_backbone=bool(freeze_backbone),
                   head=head, n_classes=n_classes, circuit=str(circuit), n_qubits=n_qubits, depth=depth,
                   engine=spec.name, engine_options=options, small_input=bool(small_input))
-    if backbone not in _BACKBONES:
-        raise QkitError(f"unknown backbone {backbone!r}; choose from: {', '.join(list_backbones())}")
     if head not in _HEADS:
         raise QkitError(f"unknown head {head!r}; choose from: {', '.join(list_heads())}")
-    if not isinstance(n_classes, int) or n_classes < 2:
-        raise QkitError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-    state_path = _resolve_pretrained(pretrained)
-    if state_path is not None:
-        config["pretrained"] = str(state_path.resolve())  # a run must record where weights came from
-
-    net, n_features = _BACKBONES[backbone](pretrained == "imagenet", bool(small_input))
-    if state_path is not None:
-        load_backbone_state(net, state_path, backbone)
+    net, n_features, config["pretrained"] = make_backbone(backbone, pretrained, small_input)
     head_module = _HEADS[head](n_features, n_classes, circuit=circuit, n_qubits=n_qubits,
                                depth=depth, engine=spec.name, engine_options=options)
     return HybridModel(net, head_module, n_features, bool(freeze_backbone), config)
+
+
+def make_backbone(backbone: str, pretrained: str = "none", small_input: bool = True) -> tuple[nn.Module, int, str]:
+    """``(module, n_features, pretrained as recorded)``: a registered backbone with its weights.
+
+    The recorded ``pretrained`` is the absolute path of a state dict (a run must record where
+    its weights came from), else ``"none"``/``"imagenet"``.
+    """
+    if backbone not in _BACKBONES:
+        raise QkitError(f"unknown backbone {backbone!r}; choose from: {', '.join(list_backbones())}")
+    state_path = _resolve_pretrained(pretrained)
+    net, n_features = _BACKBONES[backbone](str(pretrained) == "imagenet", bool(small_input))
+    if state_path is None:
+        return net, n_features, str(pretrained)
+    load_backbone_state(net, state_path, backbone)
+    return net, n_features, str(state_path.resolve())
 
 
 def build_model_from_config(config: Mapping[str, Any], **overrides: Any) -> HybridModel:

@@ -26,9 +26,11 @@ def summarise(lines: list[dict], order: list, mitigations: list[str]) -> list[di
         for mitigation in mitigations:
             group = groups.get((json.dumps(label), mitigation), [])
             if group:
+                per_output = [g["metrics"]["delta_per_output"] for g in group if g["metrics"].get("delta_per_output")]
                 rows.append({"point": label, "mitigation": mitigation, "repetitions": len(group),
                              "settings": group[0]["settings"],
-                             "metrics": {k: mean_std([g["metrics"].get(k) for g in group]) for k in SHOWN}})
+                             "metrics": {k: mean_std([g["metrics"].get(k) for g in group]) for k in SHOWN},
+                             "delta_per_output": np.mean(per_output, axis=0).tolist() if per_output else None})
     return rows
 
 
@@ -83,12 +85,13 @@ def plot(config: Any, rows: list[dict], exact: dict, path: Path) -> Path:
 
     from qkit.runs import atomic_write
 
-    figure = Figure(figsize=(12, 3.6))
+    per_qubit = config.vary == "source" and any(r.get("delta_per_output") for r in rows)
+    figure = Figure(figsize=(16 if per_qubit else 12, 3.6))
     # shots on a log2 axis; other points (scales 0..8, names) evenly spaced with their labels
     numeric = config.vary == "shots"
     labels = list(dict.fromkeys(json.dumps(r["point"]) for r in rows))
     for i, key in enumerate(("auc", "delta", "agreement")):
-        ax = figure.add_subplot(1, 3, i + 1)
+        ax = figure.add_subplot(1, 4 if per_qubit else 3, i + 1)
         for mitigation in dict.fromkeys(r["mitigation"] for r in rows):
             part = [r for r in rows if r["mitigation"] == mitigation]
             xs = [r["point"] if numeric else labels.index(json.dumps(r["point"])) for r in part]
@@ -107,11 +110,31 @@ def plot(config: Any, rows: list[dict], exact: dict, path: Path) -> Path:
                                                for v in labels], rotation=20 if config.vary != "scale" else 0)
         ax.set_xlabel(config.vary)
         ax.set_title(NAMES[key], fontsize=9)
+    if per_qubit:
+        _per_qubit_panel(figure.add_subplot(1, 4, 4), rows)
     figure.suptitle(f"noise study on {config.backend}: {config.vary}", fontsize=10)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def _per_qubit_panel(ax: Any, rows: list[dict]) -> None:
+    """Each source alone: mean |Δ⟨O_k⟩| of every output, labelled with the physical qubit it reads."""
+    sources = [r for r in rows if r["point"] in ("gate", "readout", "relaxation") and r["mitigation"] == "none"
+               and r.get("delta_per_output")]
+    if not sources:
+        return
+    n = len(sources[0]["delta_per_output"])
+    qubits = sources[0]["settings"].get("physical_qubits") or []
+    width = 0.8 / len(sources)
+    for j, r in enumerate(sources):
+        ax.bar(np.arange(n) + (j - (len(sources) - 1) / 2) * width, r["delta_per_output"], width, label=r["point"])
+    ax.set_xticks(range(n), [f"⟨O{k}⟩ q{qubits[k]}" if len(qubits) == n else f"⟨O{k}⟩" for k in range(n)],
+                  fontsize=8)
+    ax.set_title("per output: each source alone", fontsize=9)
+    ax.set_ylabel("mean |Δ⟨O⟩|")
+    ax.legend(fontsize=8)
 
 
 def write_report(out: Path, config: Any, exact: dict) -> dict:
