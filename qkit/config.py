@@ -38,7 +38,7 @@ HEADS = ("quantum", "linear")
 # Static copies of registries that live behind torch/Qiskit imports, so that a usage error
 # answers in milliseconds; tests/test_config.py checks each against its registry.
 BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small", "small_cnn",
-             "efficientnet_b5", "resnext50_32x4d", "densenet161", "hqcnn_cnn", "hqnn_cnn")
+             "efficientnet_b5", "resnext50_32x4d", "hqcnn_cnn", "hqnn_cnn")
 CIRCUITS = ("basic_entangler", "dressed", "efficient_su2", "quanv", "real_amplitudes", "strongly_entangling")
 MEDMNIST_2D = ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
                "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")

@@ -48,7 +48,7 @@ def test_registries_list_the_contract_names():
 
 
 # Every registered backbone is tested for free; the two largest only in the full suite.
-HEAVY = ("resnet34", "resnet50")
+HEAVY = ("resnet34", "resnet50", "resnext50_32x4d", "efficientnet_b5")
 BACKBONES = [pytest.param(b, marks=[pytest.mark.slow] if b in HEAVY else []) for b in list_backbones()]
 
 

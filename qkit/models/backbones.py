@@ -144,33 +144,6 @@ def resnext50_32x4d(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     return _resnet(tvm.resnext50_32x4d, tvm.ResNeXt50_32X4D_Weights, imagenet, small_input)
 
 
-@register_backbone("densenet161")
-def densenet161(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
-    """DenseNet-161, 2208 features (seed 000); ``small_input`` replaces its stem as for ResNets."""
-    net = _torchvision(tvm.densenet161, tvm.DenseNet161_Weights, imagenet)
-    if small_input:
-        old = net.features.conv0
-        net.features.conv0 = nn.Conv2d(3, old.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
-        if imagenet:
-            with torch.no_grad():
-                net.features.conv0.weight.copy_(shrink_kernel(old.weight, 3))
-        net.features.pool0 = nn.Identity()
-    return DenseNetFeatures(net.features), net.classifier.in_features
-
-
-class DenseNetFeatures(nn.Module):
-    """A torchvision DenseNet without its classifier; ``features.*`` keys as torchvision names them,
-    and the global pool as a module (torchvision calls it functionally)."""
-
-    def __init__(self, features: nn.Module):
-        super().__init__()
-        self.features = features
-        self.pool = nn.AdaptiveAvgPool2d(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.pool(torch.relu(self.features(x))), 1)
-
-
 @register_backbone("mobilenet_v3_small")
 def mobilenet_v3_small(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     """MobileNetV3-Small, 576 features (the pooled features, before its 1024-wide classifier MLP)."""

@@ -1,7 +1,7 @@
 """``qtl`` (seed 000, Azevedo et al. after Mari et al.): quantum transfer learning on mammograms.
 
-A frozen pretrained backbone (ResNet-18; DenseNet-161 and ResNeXt-50 32x4d as in the paper's
-comparison) feeds Mari's dressed quantum circuit: Linear(F -> 4) -> tanh -> 4 qubits, depth
+A frozen pretrained backbone (ResNet-18; ResNeXt-50 32x4d as in the paper's comparison, or
+ResNet-50; the paper's DenseNet-161 is not a qkit backbone yet) feeds Mari's dressed quantum circuit: Linear(F -> 4) -> tanh -> 4 qubits, depth
 1 (the paper's best of 1-4) -> Linear(4 -> classes). Adam lr 4e-4, StepLR(step 15, gamma 0.1),
 42 epochs, batch 32 (the paper's Table 1). Backbone features are computed once per split.
 Offline, ``--pretrained PATH`` takes the backbone of an earlier qkit run (e.g. a classical
@@ -38,5 +38,5 @@ register_preset(Preset(
     train={**PAPER_TRAINING, "lr": 4e-4, "scheduler": "step", "step_size": 15, "gamma": 0.1, "epochs": 42,
            "batch_size": 32, "patience": 0},
     tunable=("backbone", "pretrained", "n_qubits", "depth", "small_input"),
-    choices={"backbone": ("resnet18", "densenet161", "resnext50_32x4d")},
+    choices={"backbone": ("resnet18", "resnext50_32x4d", "resnet50")},
 ))
