@@ -21,7 +21,8 @@ carry over as they are). All of it runs at engine construction, in numpy:
 5. Observables. Pauli terms are grouped by their X-mask, so each group costs one gather.
 
 Steps are tuples: ``("perm", src, phase | None)`` (``new[i] = phase[i] * old[src[i]]``),
-``("gate", GateRef)``, ``("fused", [("layer", [GateRef, ...]) | gate | perm steps])``.
+``("gate", GateRef)``, ``("fused", [("layer", [GateRef, ...]) | gate | perm steps])`` (a layer's
+single-qubit gates in time order; a qubit may have several).
 """
 
 from __future__ import annotations
@@ -253,8 +254,9 @@ def _monomial_step(g: FlatGate, n: int):
 def _static_block(steps):
     """A weight-only run becomes one fused step, unless it is only permutations.
 
-    Inside it, single-qubit gates on distinct qubits are grouped into layers, which the
-    fused path turns into one Kronecker product instead of one gate application each.
+    Inside it, the single-qubit gates between two multi-qubit steps form one layer (several
+    gates on one qubit are multiplied first, e.g. Rot = RZ RY RZ), which the fused path turns
+    into one Kronecker product instead of one gate application each.
     """
     steps = _merge_perms(steps)
     if not any(step[0] == "gate" for step in steps):
@@ -262,8 +264,7 @@ def _static_block(steps):
     grouped = []
     for step in steps:
         single = step[0] == "gate" and len(step[1].qubits) == 1
-        if single and grouped and grouped[-1][0] == "layer" \
-                and step[1].qubits[0] not in {r.qubits[0] for r in grouped[-1][1]}:
+        if single and grouped and grouped[-1][0] == "layer":
             grouped[-1][1].append(step[1])
         elif single:
             grouped.append(("layer", [step[1]]))

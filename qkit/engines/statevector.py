@@ -196,7 +196,11 @@ class StatevectorEngine(Engine):
 
     def _layer_kron(self, refs: list[GateRef], mats, device) -> torch.Tensor:
         """kron(M_{n-1}, ..., M_0) of weight-only single-qubit gates, identity elsewhere."""
-        by_qubit = {ref.qubits[0]: self._matrix(ref, mats)[0] for ref in refs}
+        by_qubit: dict[int, torch.Tensor] = {}
+        for ref in refs:                    # in time order: a later gate on a qubit multiplies from the left
+            m = self._matrix(ref, mats)[0]
+            q = ref.qubits[0]
+            by_qubit[q] = m if q not in by_qubit else m @ by_qubit[q]
         eye = None
         kron = None
         for q in range(self.n - 1, -1, -1):
