@@ -49,6 +49,8 @@ def test_bad_options_are_one_line_before_the_run_is_read(tmp_path):
     assert "--mitigation readout corrects shot counts" in _error([str(tmp_path), "--mitigation", "none,readout"])
     assert "--mitigation must list none, readout" in _error([str(tmp_path), "--mitigation", "zne"])
     assert parse_mitigation("readout,none") == ["readout", "none"]
+    assert "--engine runtime emulates the calibrated noise as it is" in _error(
+        [str(tmp_path), "--engine", "runtime", "--vary", "scale", "--shots", "64"])
     assert "--vary" in _error([str(tmp_path), "--vary", "weather"])
 
 
@@ -147,3 +149,21 @@ def test_noise_aware_training_records_the_device_and_run_hardware_keeps_its_layo
     plan = runner.invoke(app, ["run-hardware", str(run), "--backend", "fake_lagos", "--dry-run"])
     assert plan.exit_code == 0, plan.output
     assert "qubits [0, 1, 3, 5] (the layout the run was trained through" in plan.output
+
+
+@pytest.mark.slow
+def test_runtime_engine_is_the_reference_for_layout_studies(run_copy):
+    """The same layout study through the runtime's local mode and through the density engine."""
+    common = ["noise", "study", str(run_copy), "--vary", "layout", "--values", "best,worst", "--shots", "1024",
+              "--split", "val"]
+    for engine in ("runtime", "density"):
+        result = runner.invoke(app, [*common, "--engine", engine, "--name", engine], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+    summaries = {e: json.loads((run_copy / "noise" / e / "summary.json").read_text())["points"]
+                 for e in ("runtime", "density")}
+    runtime, density = ({r["point"]: r for r in summaries[e]} for e in ("runtime", "density"))
+    assert runtime["best"]["settings"]["engine"] == "runtime" and runtime["best"]["settings"]["job_ids"]
+    for point in ("best", "worst"):
+        assert runtime[point]["settings"]["physical_qubits"] == density[point]["settings"]["physical_qubits"]
+        assert abs(runtime[point]["metrics"]["delta"]["mean"] - density[point]["metrics"]["delta"]["mean"]) < 0.015
+    assert runtime["worst"]["metrics"]["delta"]["mean"] > runtime["best"]["metrics"]["delta"]["mean"] + 0.05

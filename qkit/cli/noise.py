@@ -24,6 +24,11 @@ noise_app = typer.Typer(help="Noise studies: how much each part of a device's no
 app.add_typer(noise_app, name="noise", help="Noise studies on a trained run (density engine): qkit noise study.")
 
 
+class StudyEngine(str, Enum):
+    density = "density"
+    runtime = "runtime"
+
+
 class Vary(str, Enum):
     scale = "scale"
     source = "source"
@@ -72,6 +77,9 @@ def study(
     layout: LayoutOption = "calibrated",
     mitigation: Annotated[str, typer.Option(help="none, readout, or none,readout: readout mitigation (mthree, with "
                                             "the readout errors the emulation applied) on the same shots.")] = "none",
+    engine: Annotated[StudyEngine, typer.Option(help="density (fast, exact noisy values or shots from them) or "
+                                                "runtime (the runtime's local mode, as run-hardware; the slower "
+                                                "reference; --vary shots, backend or layout).")] = StudyEngine.density,
     split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.test,
     seed: Annotated[int, typer.Option(help="Seed of the shot sampling (repetition r uses seed + r).")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Study folder under <run>/noise/ [default: "
@@ -92,7 +100,7 @@ def study(
 
     config = StudyConfig(vary=vary.value, values=parse_values(vary.value, values), backend=backend, layout=layout,
                          shots=shots, repeat=repeat, split=split.value, seed=seed,
-                         mitigation=parse_mitigation(mitigation))
+                         mitigation=parse_mitigation(mitigation), engine=engine.value)
     check_config(config)
     if layout != "calibrated":
         from qkit.hardware.prepare import parse_layout

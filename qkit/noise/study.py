@@ -48,6 +48,7 @@ class StudyConfig:
     split: str = "test"
     seed: int = 0
     mitigation: list = field(default_factory=lambda: ["none"])
+    engine: str = "density"
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -109,6 +110,12 @@ def check_config(config: StudyConfig) -> None:
         raise QkitError("--repeat needs --shots: exact noisy values are the same every time")
     if "readout" in config.mitigation and config.shots is None and config.vary != "shots":
         raise QkitError("--mitigation readout corrects shot counts: give --shots")
+    if config.engine not in ("density", "runtime"):
+        raise QkitError(f"--engine must be density or runtime, got {config.engine!r}")
+    if config.engine == "runtime":
+        from qkit.noise.runtime import check_runtime
+
+        check_runtime(config)
 
 
 def points(config: StudyConfig, layouts: dict) -> list[Point]:
@@ -196,10 +203,21 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
     weights = model.head.quantum.weight.detach().double()
     rows = np.concatenate([angles, np.repeat(weights.numpy()[None], len(angles), axis=0)], axis=1)
     todo = points(config, _layouts(program, config, rows))
+    lines, done = out / "points.jsonl", _done(out / "points.jsonl")
+
+    def write(record: dict) -> None:                    # one line per point, repetition and mitigation
+        with open(lines, "a") as f:
+            f.write(json.dumps(runs.redact(record)) + "\n")
+
+    if config.engine == "runtime":
+        from qkit.noise.runtime import run_points
+
+        runs.atomic_write_json(saved, config.to_dict())
+        run_points(run.path, config, todo, env, done, write, on_progress)
+        return _finish(run, out, config)
     engines = [DensityEngine(program, torch.float64, seed=config.seed, **p.options) for p in todo]
     threshold = (run.test_metrics or {}).get("val_threshold")
     runs.atomic_write_json(saved, config.to_dict())
-    lines, done = out / "points.jsonl", _done(out / "points.jsonl")
     repeat = config.repeat if any(e.shots for e in engines) else 1
     total, count = len(todo) * repeat, 0
     for point, engine in zip(todo, engines):
@@ -219,10 +237,14 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
                     scored, _ = score_repetitions(values[None], model.head.post, labels, exact_values, exact_probs,
                                                   bundle.positive_class, threshold)
                     record["metrics"] = scored["repetitions"][0]
-                with open(lines, "a") as f:             # one line per point, repetition and mitigation
-                    f.write(json.dumps(runs.redact(record)) + "\n")
+                write(record)
             if on_progress:
                 on_progress(count, total, str(point.label))
+    return _finish(run, out, config)
+
+
+def _finish(run: Any, out: Path, config: StudyConfig) -> dict:
+    from qkit import runs
     from qkit.noise.report import write_report
 
     return write_report(out, config, runs.read_json(run.path / "test_metrics.json") if

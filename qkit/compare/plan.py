@@ -1,0 +1,126 @@
+"""Sweep planning: which runs a comparison needs, where they live and which are already done.
+
+A sweep is presets x seeds on one dataset with one set of overrides, so every run of a
+preset differs only in its training seed and every hybrid differs from its twin only in the
+quantum layer. The split seed is never varied: all runs see the same train/val/test images,
+which the paired statistics need. Planning reads only ``config.json`` files: it is instant
+and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qkit.errors import QkitError
+
+_NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+FINISHED, INTERRUPTED, FRESH = "finished", "interrupted", "fresh"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a sweep: preset ``preset`` with training seed ``seed`` in ``run_dir``."""
+
+    preset: str
+    seed: int
+    run_dir: Path
+    options: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.preset}/seed{self.seed}"
+
+    def config(self):
+        """The run's ``TrainConfig`` (the preset's recipe plus the sweep's overrides)."""
+        from qkit.config import TrainConfig
+
+        return TrainConfig.from_options(preset=self.preset, seed=self.seed, name=self.run_dir.name,
+                                        **self.options)
+
+    def status(self) -> str:
+        """``finished`` (test_metrics.json), ``interrupted`` (a run record to resume) or ``fresh``."""
+        if (self.run_dir / "test_metrics.json").is_file():
+            return FINISHED
+        if (self.run_dir / "config.json").is_file():
+            return INTERRUPTED
+        return FRESH
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Presets x seeds in ``root`` (``runs/compare-<name>``); ``presets`` keeps twins next to hybrids."""
+
+    name: str
+    root: Path
+    presets: tuple[str, ...]
+    seeds: int
+    options: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+
+    def jobs(self) -> list[Job]:
+        """Seed-major order: seed 0 of every preset finishes first, so a partial sweep is already paired."""
+        return [Job(p, s, self.root / p / f"seed{s}", dict(self.options)) for s in range(self.seeds)
+                for p in self.presets]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(hybrid, twin) pairs both present in the sweep."""
+        from qkit.presets import TWIN_SUFFIX
+
+        return [(p, p + TWIN_SUFFIX) for p in self.presets if p + TWIN_SUFFIX in self.presets]
+
+
+def plan_sweep(presets: list[str], seeds: int, name: str | None = None, runs_root: str | Path = "runs",
+               twins: bool = True, options: dict | None = None, env: dict | None = None) -> Sweep:
+    """Check the request and lay out the sweep; bad input is a one-line QkitError.
+
+    ``options``: flat ``qkit train`` overrides shared by every run (``epochs``, ``dataset``...);
+    ``env``: ``EnvConfig`` fields (data_dir, device). Existing runs must have been trained with
+    the same options, else mixing them would compare different things.
+    """
+    if seeds < 1:
+        raise QkitError(f"--seeds must be at least 1 (got {seeds}); the paired test needs several, 5 or more")
+    if not presets:
+        raise QkitError("name at least one preset (qkit presets lists them)")
+    expanded = expand_presets(presets, twins)
+    name = name or "-".join(p for p in expanded if not p.endswith("-classical")) or expanded[0]
+    if not _NAME_OK.fullmatch(name):
+        raise QkitError(f"invalid sweep name {name!r}: use letters, digits, '.', '_', '-'")
+    sweep = Sweep(name, Path(runs_root) / f"compare-{name}", tuple(expanded), seeds, dict(options or {}),
+                  dict(env or {}))
+    for job in sweep.jobs():
+        _check_job(job)
+    return sweep
+
+
+def expand_presets(presets: list[str], twins: bool) -> list[str]:
+    """Known names in the order given, each hybrid followed by its twin (unless ``twins`` is off)."""
+    from qkit.presets import get_preset
+
+    out: list[str] = []
+    for name in presets:
+        preset = get_preset(name)          # unknown name -> one-line QkitError listing the presets
+        for p in (name, name + "-classical") if twins and not preset.classical else (name,):
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def _check_job(job: Job) -> None:
+    """The options must make a valid config, and an existing run must match them."""
+    from qkit.config import ConfigError
+
+    try:
+        cfg = job.config().resolved()
+    except ConfigError as exc:
+        raise QkitError(f"{job.preset}: {exc}") from None
+    if job.status() == FRESH:
+        return
+    from qkit.runs import read_record
+
+    saved = read_record(job.run_dir).config.flat()
+    differ = sorted(k for k, v in cfg.flat().items() if saved.get(k) != v)
+    if differ:
+        raise QkitError(f"{job.run_dir} was trained with other options ({', '.join(differ)}); "
+                        "use another --name or the sweep's original options")
