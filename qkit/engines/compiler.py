@@ -11,8 +11,9 @@ carry over as they are). All of it runs at engine construction, in numpy:
 2. Groups. Parametric gates of one type whose angles come from the same table (inputs,
    or weights only) form a group, so one builder call makes all their matrices.
 3. Product-state prefix. Until a qubit meets its first multi-qubit gate, it is in a
-   product state, so its single-qubit gates can run on ``[B, n_qubits, 2]`` local vectors
-   (leading constant gates even act on |0> here, at compile time).
+   product state, so its single-qubit gates up to its last input-dependent one can run on
+   ``[B, n_qubits, 2]`` local vectors (leading constant gates even act on |0> here, at
+   compile time); the weight-only gates after it go to the fused body.
 4. Body. Constant gates with one nonzero per row (CNOT, CZ, SWAP, X, S, ...) become
    permutation-with-phase steps, and consecutive ones compose into one. A run of gates
    that depends on weights only is planned as one fused step, whose unitary does not
@@ -154,7 +155,7 @@ def compile_program(program: LayerProgram, fuse: bool = True) -> CompiledCircuit
     real = all(g.name in NATIVE and NATIVE[g.name].real if g.is_parametric
                else np.allclose(g.matrix.imag, 0) for g in gates)
     tables, groups, refs, constants = plan_angles(program, gates)
-    prefix, body = _split_prefix(gates, n)
+    prefix, body = _split_prefix(gates, refs, n)
     v0, prefix_layers = _plan_prefix(gates, refs, prefix, n)
     steps = _plan_body(gates, refs, body, n, fuse)
     return CompiledCircuit(n, real, tables, groups, constants, v0, prefix_layers, steps,
@@ -188,8 +189,14 @@ def plan_angles(program: LayerProgram, gates: list[FlatGate]):
     return tables, groups, refs, constants
 
 
-def _split_prefix(gates: list[FlatGate], n: int):
-    """Single-qubit gates before a qubit's first multi-qubit gate act on a product state."""
+def _split_prefix(gates: list[FlatGate], refs: list[GateRef], n: int):
+    """Single-qubit gates before a qubit's first multi-qubit gate act on a product state.
+
+    Only up to the qubit's last input-dependent gate, though: the weight-only and constant
+    gates after it (the first layer of an ansatz, e.g. Rot = RZ RY RZ on every qubit) join the
+    body, where the fused path multiplies them into the batch-independent unitary instead of
+    applying them to every sample's local state.
+    """
     entangled = [False] * n
     prefix: list[list[int]] = [[] for _ in range(n)]
     body: list[int] = []
@@ -200,7 +207,12 @@ def _split_prefix(gates: list[FlatGate], n: int):
             body.append(i)
             for q in g.qubits:
                 entangled[q] = True
-    return prefix, body
+    for q, idx in enumerate(prefix):
+        inputs = [k for k, i in enumerate(idx) if refs[i].group is not None and refs[i].group[0] == "x"]
+        keep = inputs[-1] + 1 if inputs else 0
+        body.extend(idx[keep:])
+        prefix[q] = idx[:keep]
+    return prefix, sorted(body)
 
 
 def _plan_prefix(gates, refs, prefix: list[list[int]], n: int):
