@@ -15,7 +15,7 @@ from qkit.compare.plan import Job, Sweep, plan_sweep
 __all__ = ["Job", "Sweep", "plan_sweep", "run_sweep", "write_report"]
 
 
-def run_sweep(sweep: Sweep, workers: int = 1, callback=None) -> list:
+def run_sweep(sweep: Sweep, workers: int | None = None, callback=None) -> list:
     """Train the sweep's unfinished runs (see ``qkit.compare.execute.run_sweep``)."""
     from qkit.compare.execute import run_sweep as run
 

@@ -58,6 +58,7 @@ class Sweep:
     seeds: int
     options: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
+    threads: int = 1
 
     def jobs(self) -> list[Job]:
         """Seed-major order: seed 0 of every preset finishes first, so a partial sweep is already paired."""
@@ -72,13 +73,20 @@ class Sweep:
 
 
 def plan_sweep(presets: list[str], seeds: int, name: str | None = None, runs_root: str | Path = "runs",
-               twins: bool = True, options: dict | None = None, env: dict | None = None) -> Sweep:
+               twins: bool = True, options: dict | None = None, env: dict | None = None,
+               threads: int = 1) -> Sweep:
     """Check the request and lay out the sweep; bad input is a one-line QkitError.
 
     ``options``: flat ``qkit train`` overrides shared by every run (``epochs``, ``dataset``...);
     ``env``: ``EnvConfig`` fields (data_dir, device). Existing runs must have been trained with
-    the same options, else mixing them would compare different things.
+    the same options, else mixing them would compare different things. ``threads``: torch
+    threads of every run. It is part of the sweep, not of the executor: a CPU run's floating-point
+    sums depend on the thread count (1 and 2 threads differ in the 6th digit of the loss after
+    one epoch), so a run gives the same metrics whichever worker count ran it only if its
+    thread count is fixed.
     """
+    if threads < 1:
+        raise QkitError(f"--threads must be at least 1 (got {threads})")
     if seeds < 1:
         raise QkitError(f"--seeds must be at least 1 (got {seeds}); the paired test needs several, 5 or more")
     if not presets:
@@ -88,9 +96,9 @@ def plan_sweep(presets: list[str], seeds: int, name: str | None = None, runs_roo
     if not _NAME_OK.fullmatch(name):
         raise QkitError(f"invalid sweep name {name!r}: use letters, digits, '.', '_', '-'")
     sweep = Sweep(name, Path(runs_root) / f"compare-{name}", tuple(expanded), seeds, dict(options or {}),
-                  dict(env or {}))
+                  dict(env or {}), threads)
     for job in sweep.jobs():
-        _check_job(job)
+        _check_job(job, threads)
     return sweep
 
 
@@ -107,8 +115,8 @@ def expand_presets(presets: list[str], twins: bool) -> list[str]:
     return out
 
 
-def _check_job(job: Job) -> None:
-    """The options must make a valid config, and an existing run must match them."""
+def _check_job(job: Job, threads: int) -> None:
+    """The options must make a valid config, and an existing run must match them and the thread count."""
     from qkit.config import ConfigError
 
     try:
@@ -119,7 +127,11 @@ def _check_job(job: Job) -> None:
         return
     from qkit.runs import read_record
 
-    saved = read_record(job.run_dir).config.flat()
+    record = read_record(job.run_dir)
+    if record.env.threads != threads:
+        raise QkitError(f"{job.run_dir} was trained with {record.env.threads} thread(s) per run; give --threads "
+                        f"{record.env.threads} (the thread count changes a CPU run's floating-point sums)")
+    saved = record.config.flat()
     differ = sorted(k for k, v in cfg.flat().items() if saved.get(k) != v)
     if differ:
         raise QkitError(f"{job.run_dir} was trained with other options ({', '.join(differ)}); "
