@@ -183,10 +183,12 @@ class StatevectorEngine(Engine):
 
     def _fused_matrix(self, steps, mats, device) -> torch.Tensor:
         """F with ``state @ F`` equal to running ``steps``; its cost is independent of B."""
+        layers = [step[1] for step in steps if step[0] == "layer"]
+        krons = iter(self._layer_krons(layers, mats, device).transpose(1, 2)) if layers else iter(())
         fused = None
         for step in steps:
             if step[0] == "layer":
-                kron_t = self._layer_kron(step[1], mats, device).transpose(0, 1)
+                kron_t = next(krons)
                 fused = kron_t if fused is None else fused @ kron_t
                 continue
             if fused is None:
@@ -194,26 +196,23 @@ class StatevectorEngine(Engine):
             fused = self._run([step], fused, mats)
         return fused
 
-    def _layer_kron(self, refs: list[GateRef], mats, device) -> torch.Tensor:
-        """kron(M_{n-1}, ..., M_0) of weight-only single-qubit gates, identity elsewhere."""
-        by_qubit: dict[int, torch.Tensor] = {}
-        for ref in refs:                    # in time order: a later gate on a qubit multiplies from the left
-            m = self._matrix(ref, mats)[0]
-            q = ref.qubits[0]
-            by_qubit[q] = m if q not in by_qubit else m @ by_qubit[q]
-        eye = None
-        kron = None
-        for q in range(self.n - 1, -1, -1):
-            if q in by_qubit:
-                m = by_qubit[q]
-            else:
-                eye = eye if eye is not None else torch.eye(2, dtype=self.cdtype, device=device)
-                m = eye
-            if kron is None:
-                kron = m
-            else:
-                size = kron.shape[0] * 2
-                kron = (kron[:, None, :, None] * m[None, :, None, :]).reshape(size, size)
+    def _layer_krons(self, layers: list[list[GateRef]], mats, device) -> torch.Tensor:
+        """``[L, dim, dim]``: kron(M_{n-1}, ..., M_0) of every layer's weight-only single-qubit
+        gates (identity elsewhere), all layers at once: n - 1 batched products, not n - 1 per layer."""
+        eye = torch.eye(2, dtype=self.cdtype, device=device)
+        per_qubit = []
+        for refs in layers:
+            by_qubit: dict[int, torch.Tensor] = {}
+            for ref in refs:                # in time order: a later gate on a qubit multiplies from the left
+                m = self._matrix(ref, mats)[0]
+                q = ref.qubits[0]
+                by_qubit[q] = m if q not in by_qubit else m @ by_qubit[q]
+            per_qubit.append(torch.stack([by_qubit.get(q, eye) for q in range(self.n - 1, -1, -1)]))
+        m = torch.stack(per_qubit)          # [L, n, 2, 2], most significant qubit first
+        kron = m[:, 0]
+        for j in range(1, self.n):
+            size = kron.shape[-1] * 2
+            kron = (kron[:, :, None, :, None] * m[:, j, None, :, None, :]).reshape(len(layers), size, size)
         return kron
 
     def _expectations(self, state: torch.Tensor) -> torch.Tensor:
