@@ -246,3 +246,13 @@ def test_bad_options_are_one_line_errors(options, message):
 def test_more_than_ten_active_qubits_is_refused():
     with pytest.raises(QkitError, match="at most 10"):
         DensityEngine(program("dressed", 12), backend="fake_sherbrooke", layout="default")
+
+
+def test_shots_of_mixed_pauli_observables_average_to_the_exact_values():
+    prog = _small_random_programs(count=2)[1][1]            # X, Y and Z terms with coefficients
+    x, w = rows(prog, n=4, seed=5)
+    exact = DensityEngine(prog, torch.float64, backend="fake_lagos", layout="default").execute(x, w)
+    shots = DensityEngine(prog, torch.float64, backend="fake_lagos", layout="default", shots=2000, seed=3)
+    mean = torch.stack([shots.execute(x, w) for _ in range(30)]).mean(0)
+    scale = sum(float(abs(c)) for op in prog.observables for c in op.coeffs)   # |each term| <= |coeff|
+    assert float((mean - exact).abs().max()) < 5 * scale / np.sqrt(2000 * 30)

@@ -5,8 +5,6 @@ Expectation values from the measured ISA circuits are checked against Qiskit's
 observables in X, Y and Z with coefficients and identities, on a real fake backend's layout.
 """
 
-import dataclasses
-
 import numpy as np
 import pytest
 from qiskit.primitives import BitArray
@@ -27,8 +25,11 @@ def lagos():
 
 
 def _program(observables):
+    from qkit.engines.base import LayerProgram
+
     spec = build_circuit("strongly_entangling", 3, 1)
-    return dataclasses.replace(spec, observables=tuple(SparsePauliOp.from_list(o) for o in observables))
+    return LayerProgram(spec.circuit, tuple(spec.inputs), tuple(spec.weights),
+                        tuple(SparsePauliOp.from_list(o) for o in observables))
 
 
 def _bind(basis, row):

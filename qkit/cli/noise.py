@@ -102,10 +102,6 @@ def study(
                          shots=shots, repeat=repeat, split=split.value, seed=seed,
                          mitigation=parse_mitigation(mitigation), engine=engine.value)
     check_config(config)
-    if layout != "calibrated":
-        from qkit.hardware.prepare import parse_layout
-
-        parse_layout(layout)
     run_dir = runs.find_run(runs_dir, run)
     env = env_with(runs.read_record(run_dir).env, {"data_dir": data_dir} if data_dir else {})
     console = Console()

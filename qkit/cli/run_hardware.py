@@ -147,14 +147,9 @@ def run_hardware(
     finished jobs are not sent again.
     """
     from qkit import runs
-    from qkit.errors import QkitError
     from qkit.hardware.prepare import check_options, prepare_hardware_run
     from qkit.hardware.results import execute_hardware_run
 
-    if shots < 1:
-        raise QkitError(f"--shots must be >= 1, got {shots}")
-    if repeat < 1:
-        raise QkitError(f"--repeat must be >= 1, got {repeat}")
     check_options(shots, repeat, seed, split.value, mitigation.value, readout_from.value, layout)
     run_dir = runs.find_run(runs_dir, run)
     env = env_with(runs.read_record(run_dir).env, {"data_dir": data_dir} if data_dir else {})

@@ -38,6 +38,17 @@ class LayerProgram:
     def n_qubits(self) -> int:
         return self.circuit.num_qubits
 
+    def columns(self, parameters) -> list[int]:
+        """Where each of ``parameters`` sits in a row ``[inputs..., weights...]``.
+
+        A transpiled circuit orders its parameters by name (w before x), so rows are bound by
+        Parameter, never by position. A parameter the layer does not have is a QkitError."""
+        index = {p: i for i, p in enumerate(tuple(self.inputs) + tuple(self.weights))}
+        unknown = [p.name for p in parameters if p not in index]
+        if unknown:
+            raise QkitError(f"the transpiled circuit has unexpected parameters: {', '.join(unknown)}")
+        return [index[p] for p in parameters]
+
 
 class Engine(torch.nn.Module, ABC):
     """Evaluates a LayerProgram. Subclasses implement ``execute``, set ``name`` and declare

@@ -229,7 +229,14 @@ class DensityEngine(Engine):
         if self.shots is not None:
             from qkit.noise.shots import plan_sampling
 
-            self.sampling = plan_sampling(self, self._terms, len(observables))
+            self.sampling = plan_sampling(self, [self._local_observable(terms) for terms in self._terms])
+
+    def _local_observable(self, terms: list) -> Any:
+        """An output's terms as a ``SparsePauliOp`` on the k active qubits (qubit j = active_qubits[j])."""
+        from qiskit.quantum_info import SparsePauliOp
+
+        sparse = [("".join("IXYZ"[d] for _, d in digits), [q for q, _ in digits], coeff) for digits, coeff in terms]
+        return SparsePauliOp.from_sparse_list(sparse, num_qubits=self.k)
 
     # ------------------------------------------------------------------ execution
     def _group_ptms(self, mats: dict) -> dict:
@@ -289,6 +296,10 @@ class DensityEngine(Engine):
 
         sampled = sample_values(self, state.detach())
         return (exact + (sampled - exact).detach()).to(inputs.dtype)
+
+    def reseed(self, seed: int | None) -> None:
+        """Restart shot sampling from ``seed`` (a study's repetition r uses seed + r)."""
+        self.seed, self._generator = seed, None
 
     def generator(self, device: torch.device) -> torch.Generator | None:
         if self.seed is None:

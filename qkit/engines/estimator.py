@@ -156,11 +156,10 @@ class EstimatorEngine(Engine):
         self.isa_observables = [op.apply_layout(isa.layout) for op in self.program.observables]
         # The ISA circuit orders its parameters by name (w before x); bind by Parameter.
         # A parameter the transpiler removed has no effect and is left out; a new one is a bug.
-        columns = {p: i for i, p in enumerate(self.program.inputs + self.program.weights)}
-        unknown = [p.name for p in isa.parameters if p not in columns]
-        if unknown:
-            raise _error(f"the transpiled circuit has unexpected parameters: {', '.join(unknown)}")
-        self._columns = np.array([columns[p] for p in isa.parameters], dtype=np.int64)
+        try:
+            self._columns = np.array(self.program.columns(isa.parameters), dtype=np.int64)
+        except QkitError as exc:
+            raise _error(str(exc)) from None
 
     def _make_estimator(self, device):
         from qiskit_ibm_runtime.executor_estimator import Estimator

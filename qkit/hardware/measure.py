@@ -43,7 +43,7 @@ class Term:
     coeff: float
 
 
-def _basis_labels(observables: Sequence[Any]) -> tuple[list[str], list[Term]]:
+def measurement_bases(observables: Sequence[Any]) -> tuple[list[str], list[Term]]:
     """Qubit-wise commuting groups of all terms, and each term's basis and support mask."""
     from qiskit.quantum_info import PauliList
 
@@ -188,16 +188,12 @@ def measured_circuits(program: Any, backend: Any, layout: Sequence[int], seed: i
     n = program.n_qubits
     if n > MAX_BITS:
         raise QkitError(f"the sampler path reads at most {MAX_BITS} qubits, the circuit has {n}")
-    labels, terms = _basis_labels(program.observables)
+    labels, terms = measurement_bases(program.observables)
     if not labels:                 # only identities: still one circuit, so that shots are spent honestly
         labels = ["Z" * n]
-    column = {p: i for i, p in enumerate(tuple(program.inputs) + tuple(program.weights))}
     bases = []
     for label in labels:
         isa = transpile_with_layout(_measured(program.circuit, label), backend, layout, seed=seed)
-        unknown = [p.name for p in isa.parameters if p not in column]
-        if unknown:
-            raise QkitError(f"the transpiled circuit has unexpected parameters: {', '.join(unknown)}")
         mapping = _measurement_mapping(isa)
-        bases.append(Basis(label, isa, np.array([column[p] for p in isa.parameters], dtype=np.int64), mapping))
+        bases.append(Basis(label, isa, np.array(program.columns(isa.parameters), dtype=np.int64), mapping))
     return MeasuredCircuits(bases, terms, len(program.observables), n, [int(q) for q in layout])

@@ -106,6 +106,12 @@ def check_options(shots, repeat, seed, split, mitigation, readout_from, layout) 
     return parse_layout(layout)
 
 
+def layout_sample(program: Any, rows: np.ndarray | None) -> np.ndarray | None:
+    """The first rows (inputs then weights) in ``circuit.parameters`` order, as ``choose_layout``
+    scores them; None (outputs taken uniform in [-1, 1]) without rows."""
+    return None if rows is None else rows[:LAYOUT_SAMPLES][:, program.columns(program.circuit.parameters)]
+
+
 def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int], rows: np.ndarray | None) -> dict:
     """The initial layout and how it was chosen (``rows``: sample parameter rows, inputs then weights)."""
     from qkit.hardware.layout import choose_layout, transpile_with_layout
@@ -122,11 +128,7 @@ def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int],
     if layout == "default":
         isa = transpile_with_layout(program.circuit, device)
         return {"method": "default", "physical_qubits": [int(q) for q in isa.layout.initial_index_layout()[:n]]}
-    sample = None                   # without rows: the error averaged over outputs uniform in [-1, 1]
-    if rows is not None:
-        column = {p: i for i, p in enumerate(tuple(program.inputs) + tuple(program.weights))}
-        sample = rows[:LAYOUT_SAMPLES][:, [column[p] for p in program.circuit.parameters]]
-    choice = choose_layout(program, None, device, snapshot=resolved.calibration(), values=sample)
+    choice = choose_layout(program, None, device, snapshot=resolved.calibration(), values=layout_sample(program, rows))
     return {"method": "calibrated", "physical_qubits": choice.physical_qubits,
             "estimate": choice.chosen.estimate, "default": choice.default.layout,
             "default_estimate": choice.default.estimate,

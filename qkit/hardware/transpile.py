@@ -55,9 +55,7 @@ def _program_and_values(run: Any, samples: int, seed: int) -> tuple[Any, Any]:
     inputs = rng.uniform(-scale, scale, size=(samples, len(program.inputs)))
     weights = quantum.weight.detach().double().cpu().numpy().reshape(1, -1).repeat(samples, axis=0)
     rows = np.concatenate([inputs, weights], axis=1)
-    column = {p: i for i, p in enumerate(program.inputs + program.weights)}
-    order = [column[p] for p in program.circuit.parameters]
-    return program, rows[:, order]
+    return program, rows[:, program.columns(program.circuit.parameters)]
 
 
 def draw_circuit_png(circuit: Any, path: Path) -> Path:

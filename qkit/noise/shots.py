@@ -1,6 +1,7 @@
 """Shot noise for the density engine: outcomes sampled from the exact noisy distribution.
 
-The observables' Pauli terms are grouped into qubit-wise commuting measurement bases. For a
+The observables' Pauli terms are grouped into qubit-wise commuting measurement bases (as the
+hardware sampler path groups them). For a
 basis reading qubits M (m of them), the outcome distribution with readout error is linear in
 the Pauli components ``<Q_U>`` of the subsets U of M:
 ``p = v[:, idx] @ K`` with ``K = K_{m-1} (x) ... (x) K_0`` and, per qubit,
@@ -27,53 +28,41 @@ class BasisPlan:
     measured: list    # local qubits read in this basis; outcome bit j is measured[j]
 
 
-def _bases(terms: list[list[tuple[list, float]]]) -> list[dict]:
-    """Greedy qubit-wise commuting groups: each basis is {local qubit: Pauli digit}."""
-    bases: list[dict] = []
-    for obs_terms in terms:
-        for digits, _ in obs_terms:
-            if not digits:
-                continue
-            for basis in bases:
-                if all(basis.get(q, d) == d for q, d in digits):
-                    basis.update(digits)
-                    break
-            else:
-                bases.append(dict(digits))
-    return bases
+def plan_sampling(engine: Any, observables: list) -> list[BasisPlan]:
+    """Buffers on ``engine`` for every measurement basis of ``observables`` (``SparsePauliOp`` on the
+    engine's k active qubits, grouped as the hardware sampler path groups them:
+    ``qkit.hardware.measure.measurement_bases``); identity terms become ``_shot_const``."""
+    from qkit.hardware.measure import measurement_bases
 
-
-def plan_sampling(engine: Any, terms: list[list[tuple[list, float]]], n_obs: int) -> list[BasisPlan]:
-    """Buffers on ``engine`` for every basis; identity terms become the constant ``_shot_const``."""
     dtype = engine.dtype
-    const = np.zeros(n_obs)
-    for k, obs_terms in enumerate(terms):
-        const[k] += sum(c for digits, c in obs_terms if not digits)
+    labels, terms = measurement_bases(observables)
+    const = np.zeros(len(observables))
+    for term in terms:
+        if term.basis < 0:
+            const[term.observable] += term.coeff
     engine.register_buffer("_shot_const", torch.tensor(const, dtype=dtype)[None], persistent=False)
-    plans, read = [], set()                  # each term is read in one basis only
-    for b, basis in enumerate(_bases(terms)):
-        measured = sorted(basis)
+    plans = []
+    for b, label in enumerate(labels):
+        measured = [q for q in range(len(label)) if label[-1 - q] != "I"]
         m = len(measured)
-        idx = [sum(basis[q] << (2 * q) for j, q in enumerate(measured) if u >> j & 1) for u in range(2 ** m)]
+        digit = {q: "IXYZ".index(label[-1 - q]) for q in measured}
+        idx = [sum(digit[q] << (2 * q) for j, q in enumerate(measured) if u >> j & 1) for u in range(2 ** m)]
         kernel = np.ones((1, 1))
         for q in measured:                          # kron(K_new, K_old): qubit j of M is bit j
             p01, p10 = engine.noise.readout.get(engine.active_qubits[q], (0.0, 0.0))
             a, s = p01 - p10, 1 - p01 - p10
             kernel = np.kron(0.5 * np.array([[1 + a, 1 - a], [s, -s]]), kernel)
-        signs = np.zeros((2 ** m, n_obs))
+        signs = np.zeros((2 ** m, len(observables)))
         outcomes = np.arange(2 ** m)
-        for k, obs_terms in enumerate(terms):
-            for t, (digits, coeff) in enumerate(obs_terms):
-                if digits and (k, t) not in read and all(basis.get(q) == d for q, d in digits):
-                    mask = sum(1 << measured.index(q) for q, _ in digits)
-                    signs[:, k] += coeff * (1.0 - 2.0 * (np.bitwise_count(outcomes & mask) & 1))
-                    read.add((k, t))
+        for term in terms:
+            if term.basis == b:                     # the term's qubits as outcome bits of this basis
+                mask = sum(1 << j for j, q in enumerate(measured) if term.mask >> q & 1)
+                signs[:, term.observable] += term.coeff * (1.0 - 2.0 * (np.bitwise_count(outcomes & mask) & 1))
         names = []
-        for label, array, kind in (("idx", np.array(idx), torch.long), ("kernel", kernel, dtype),
-                                   ("signs", signs, dtype)):
-            name = f"_shot_{label}{b}"
-            engine.register_buffer(name, torch.tensor(array, dtype=kind), persistent=False)
-            names.append(name)
+        for name, array, kind in (("idx", np.array(idx), torch.long), ("kernel", kernel, dtype),
+                                  ("signs", signs, dtype)):
+            engine.register_buffer(f"_shot_{name}{b}", torch.tensor(array, dtype=kind), persistent=False)
+            names.append(f"_shot_{name}{b}")
         plans.append(BasisPlan(*names, measured))
     return plans
 

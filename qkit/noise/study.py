@@ -110,6 +110,10 @@ def check_config(config: StudyConfig) -> None:
         raise QkitError("--repeat needs --shots: exact noisy values are the same every time")
     if "readout" in config.mitigation and config.shots is None and config.vary != "shots":
         raise QkitError("--mitigation readout corrects shot counts: give --shots")
+    if config.layout != "calibrated":
+        from qkit.hardware.prepare import parse_layout
+
+        parse_layout(config.layout)
     if config.engine not in ("density", "runtime"):
         raise QkitError(f"--engine must be density or runtime, got {config.engine!r}")
     if config.engine == "runtime":
@@ -149,17 +153,15 @@ def _layouts(program: Any, config: StudyConfig, rows: np.ndarray) -> dict:
     a large device); otherwise only the best few are transpiled."""
     from qkit.hardware.backends import resolve_backend
     from qkit.hardware.layout import choose_layout
-    from qkit.hardware.prepare import LAYOUT_SAMPLES
+    from qkit.hardware.prepare import layout_sample
 
     if config.vary == "backend":
         return {"best": "calibrated"}
     if config.vary != "layout" and config.layout != "calibrated":
         return {}
     resolved = resolve_backend(config.backend)
-    column = {p: i for i, p in enumerate(tuple(program.inputs) + tuple(program.weights))}
-    sample = rows[:LAYOUT_SAMPLES][:, [column[p] for p in program.circuit.parameters]]
     choice = choose_layout(program, None, resolved.backend, snapshot=resolved.calibration(),
-                           top=10_000 if config.vary == "layout" else 5, values=sample)
+                           top=10_000 if config.vary == "layout" else 5, values=layout_sample(program, rows))
     return {"best": choice.chosen.layout, "default": choice.default.layout, "worst": choice.candidates[-1].layout}
 
 
@@ -227,7 +229,7 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
             if not missing:
                 continue
             if engine.seed is not None:
-                engine.seed, engine._generator = config.seed + r, None
+                engine.reseed(config.seed + r)
             for mitigation, values in _evaluate(engine, torch.as_tensor(angles), weights, missing):
                 record = {"point": point.label, "repetition": r, "mitigation": mitigation, "vary": config.vary,
                           "settings": _settings(engine), "metrics": {}}
