@@ -32,6 +32,7 @@ __all__ = ["BALANCE", "BACKBONES", "CIRCUITS", "ConfigError", "DataConfig", "Env
 BALANCE = ("none", "undersample", "oversample", "weighted")
 NORMALIZE = ("none", "imagenet")
 SCHEDULERS = ("cosine", "step", "none")
+SCHEDULES = ("scaled", "fixed")
 MONITORS = ("auc", "g_mean", "balanced_accuracy", "loss")
 SIZES = (28, 64, 128, 224)
 HEADS = ("quantum", "linear")
@@ -173,7 +174,11 @@ _STOP = "Early stopping"
 class OptimConfig:
     """Optimisation, schedule, weight averaging and early stopping."""
 
-    epochs: int = option(150, "Maximum number of passes over the training set.", ge=1)
+    epochs: int = option(150, "Maximum number of passes over the training set (for a 546-image set when "
+                         "--schedule scaled).", ge=1)
+    schedule: str = option("scaled", "scaled: --epochs, --patience and --step-size are for a 546-image training "
+                           "set (BreastMNIST's) and shrink as (546/n)^0.75 on larger ones, so the step budget "
+                           "grows as n^0.25; fixed: as given.", choices=SCHEDULES)
     batch_size: int = option(32, "Images per optimisation step.", ge=1)
     lr: float = option(1e-3, "Adam learning rate.", gt=0)
     head_lr_scale: float = option(10.0, "The head learns at lr times this (a quantum head's bounded outputs "
@@ -213,6 +218,8 @@ class EnvConfig:
                          check=_check_device)
     num_workers: int = option(0, "DataLoader worker processes (0: load in the main process).", ge=0)
     threads: int | None = option(None, "CPU threads for torch (default: torch's choice).", ge=1)
+    feature_cache: str | None = option(None, "Folder where frozen-backbone features are kept and shared between "
+                                       "runs (qkit compare: <sweep>/features); hits are bit-identical.")
 
 
 GROUPS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "run": RunConfig}
@@ -260,7 +267,9 @@ class TrainConfig:
         """Inverse of ``to_dict`` (JSON turns tuples into lists); unknown keys are an error."""
         if not isinstance(d, dict) or set(d) - set(GROUPS):
             raise QkitError(f"a config must have the groups {', '.join(GROUPS)}; got {sorted(d) if isinstance(d, dict) else d!r}")
-        return cls(**{g: _group_from_dict(GROUPS[g], d.get(g, {})) for g in GROUPS})
+        optim = dict(d.get("optim", {}))
+        optim.setdefault("schedule", "fixed")      # records from before schedules scaled trained as given
+        return cls(**{g: _group_from_dict(GROUPS[g], optim if g == "optim" else d.get(g, {})) for g in GROUPS})
 
     def validate(self) -> TrainConfig:
         """Check every value up front; returns self. Problems are one-line QkitErrors."""

@@ -44,6 +44,36 @@ def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
     return {f"lr_{group.get('name', i)}": group["lr"] for i, group in enumerate(optimizer.param_groups)}
 
 
+# The default schedule (150 epochs, patience 40) was tuned on BreastMNIST's 546 training
+# images. Scaled schedules keep it there and shrink the epochs on larger sets so that the number
+# of optimizer steps grows as n^(1 - 0.75) = n^0.25: validation AUC on a larger set plateaus
+# within fewer epochs, and 2 cores must finish a 5,000-image set in minutes, not an hour.
+REFERENCE_IMAGES = 546
+SCALE_EXPONENT = 0.75
+MIN_PATIENCE = 3
+
+
+def training_budget(optim: OptimConfig, n_train: int) -> dict:
+    """The epochs, patience and StepLR step a run uses on ``n_train`` training images, with its
+    step budget; ``optim.schedule == "fixed"`` or a set of at most 546 images keeps them as given."""
+    small = optim.schedule == "fixed" or n_train <= REFERENCE_IMAGES
+    factor = 1.0 if small else (REFERENCE_IMAGES / n_train) ** SCALE_EXPONENT
+    epochs = max(1, round(optim.epochs * factor))
+    patience = optim.patience if optim.patience == 0 else min(optim.patience,
+                                                               max(MIN_PATIENCE, round(optim.patience * factor)))
+    steps = math.ceil(n_train / optim.batch_size)
+    return {"schedule": optim.schedule, "n_train": n_train, "factor": round(factor, 6), "epochs": epochs,
+            "patience": patience, "step_size": max(1, round(optim.step_size * factor)),
+            "steps_per_epoch": steps, "max_steps": epochs * steps}
+
+
+def with_budget(optim: OptimConfig, budget: dict) -> OptimConfig:
+    """``optim`` with the budget's epochs, patience and step size in place of the stated ones."""
+    from dataclasses import replace
+
+    return replace(optim, epochs=budget["epochs"], patience=budget["patience"], step_size=budget["step_size"])
+
+
 def make_scheduler(optim: OptimConfig, optimizer: torch.optim.Optimizer):
     if optim.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=optim.epochs)

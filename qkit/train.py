@@ -38,9 +38,11 @@ from torch.optim.swa_utils import AveragedModel
 
 from qkit import __version__, runs
 from qkit.config import EnvConfig, TrainConfig, validate
-from qkit.epoch import NonFiniteLoss, evaluate, extract_features, make_ema, recompute_batchnorm, train_one_epoch
+from qkit.epoch import NonFiniteLoss, evaluate, make_ema, recompute_batchnorm, train_one_epoch
+from qkit.features import cached_features
 from qkit.errors import QkitError
-from qkit.optim import improved, learning_rates, loss_weights, make_optimizer, make_scheduler, monitor_value
+from qkit.optim import (improved, learning_rates, loss_weights, make_optimizer, make_scheduler, monitor_value,
+                        training_budget, with_budget)
 from qkit.repro import epoch_seed, make_loader, resolve_device, rng_state, seed_everything, set_rng_state
 
 CURVE_METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "g_mean")
@@ -147,6 +149,7 @@ def _record_run(run_dir: Path, cfg: TrainConfig, env: EnvConfig, bundle: Any, mo
     record = runs.RunRecord(
         name=run_dir.name, config=cfg, env=recorded_env,
         data={"source": bundle.source, **describe(bundle)}, model=dict(model.config),
+        budget=training_budget(cfg.optim, len(bundle.train)),
         parameters={"trainable": trainable, "total": total},
         created=dt.datetime.now().isoformat(timespec="seconds"), device_used=str(device),
         git=environment.get("git"), qkit_version=__version__)
@@ -190,6 +193,8 @@ def scored_state(model: nn.Module, net: nn.Module, ema: AveragedModel | None) ->
 def _fit(cfg: TrainConfig, env: EnvConfig, run_dir: Path, bundle: Any, model: nn.Module, device: torch.device,
          checkpoint: dict | None, callback: Callback) -> None:
     """Epoch loop with checkpoints, then the final evaluation."""
+    # Epochs, patience and StepLR step as the training-set size makes them (see training_budget).
+    cfg = replace(cfg, optim=with_budget(cfg.optim, training_budget(cfg.optim, len(bundle.train))))
     o = cfg.optim
     weights = loss_weights(o, bundle)
     criterion = nn.CrossEntropyLoss(weight=weights.to(device) if weights is not None else None)
@@ -211,8 +216,8 @@ def _fit(cfg: TrainConfig, env: EnvConfig, run_dir: Path, bundle: Any, model: nn
     workers = env.num_workers
     if cfg.model.freeze_backbone:
         # The backbone never changes: one pass per split, then epochs only touch the head.
-        splits = {k: extract_features(model.backbone, make_loader(ds, o.batch_size, num_workers=workers), device)
-                  for k, ds in splits.items()}
+        splits = {k: cached_features(model.backbone, make_loader(ds, o.batch_size, num_workers=workers), device,
+                                     env.feature_cache) for k, ds in splits.items()}
         net, workers = model.head, 0
     # The EMA copy averages the trained module (parameters and BatchNorm statistics); when on,
     # it is what validation scores, what early stopping keeps and what model.pt holds.

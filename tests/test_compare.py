@@ -35,8 +35,10 @@ def test_plan_pairs_each_hybrid_with_its_twin_in_seed_major_order(tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["no-such-preset", "--seeds", "2"], "unknown preset 'no-such-preset'"),
     (["qkit-default", "--seeds", "0"], "--seeds must be at least 1"),
-    (["qkit-default", "--seeds", "2", "--ray", "ray://localhost:10001"],
-     "ray is not installed (pip install ray); use --workers N"),
+    (["qkit-default", "--seeds", "2", "--ray", "127.0.0.1:9"], "no Ray head answers at 127.0.0.1:9"),
+    (["qkit-default", "--seeds", "2", "--ray", "ray://nohost"], "invalid Ray address 'ray://nohost'"),
+    (["qkit-default", "--seeds", "2", "--epochs", "0"], "--epochs"),
+    (["qtl", "--seeds", "2", "--pretrained", "no/such/model.pt"], "no/such/model.pt"),
     (["qkit-default", "--seeds", "2", "--name", "bad/name"], "invalid sweep name"),
     (["qkit-default", "--seeds", "2", "--dataset", "nosuchmnist"], "unknown dataset"),
 ])
@@ -83,6 +85,19 @@ def test_sweep_end_to_end_report_and_resume(tmp_path, data_root):
     threads = runner.invoke(app, [*args, "--threads", "2"])
     assert "trained with 1 thread(s) per run; give --threads 1" in one_line_error(threads)
 
+    # The same sweep as tasks on a local Ray instance: the same runs, bit for bit.
+    on_ray = runner.invoke(app, ["compare", "qkit-default", "--seeds", "2", "--epochs", "1", "--name", "t-ray",
+                                 "--ray", "local", "--runs-dir", str(tmp_path), "--data-dir", str(data_root)])
+    assert on_ray.exit_code == 0, on_ray.output
+    assert "4 of 4 runs to train, as Ray tasks (local) of 1 CPU(s) each" in on_ray.stdout
+    ray_summary = json.loads((tmp_path / "compare-t-ray" / "summary.json").read_text())
+    for preset, p in summary["presets"].items():
+        assert ray_summary["presets"][preset]["metrics"] == p["metrics"]
+    for run in runs:
+        twin = tmp_path / "compare-t-ray" / run.relative_to(root)
+        assert (twin / "predictions-test-statevector.csv").read_text() == \
+            (run / "predictions-test-statevector.csv").read_text()
+
 
 def _interrupt_after_first_epoch(event, info):
     if event == "epoch" and info["epoch"] == 1:
@@ -125,3 +140,41 @@ def test_a_folder_without_run_record_counts_as_fresh_and_workers_must_be_positiv
     assert job.status() == "fresh"
     with pytest.raises(QkitError, match="--workers must be at least 1"):
         run_sweep(sweep, workers=0)
+
+
+def _three_class_folder(root):
+    """90 small grey images in 3 class folders, told apart by brightness (a learnable task)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("benign", "malignant", "normal")):
+        (root / name).mkdir(parents=True)
+        for i in range(30):
+            pixels = np.clip(rng.normal(50 + 70 * c, 40, (28, 28)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i:03d}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_multiclass_image_folder_sweep_and_a_binary_subset(tmp_path):
+    """A 3-class folder end to end through qkit compare, then two of its classes through --classes."""
+    folder = _three_class_folder(tmp_path / "images")
+    common = ["--seeds", "2", "--epochs", "2", "--dataset", str(folder), "--runs-dir", str(tmp_path), "-q"]
+    three = runner.invoke(app, ["compare", "hqnn-quanv", "--name", "three", *common])
+    assert three.exit_code == 0, three.output
+    summary = json.loads((tmp_path / "compare-three" / "summary.json").read_text())
+    assert set(summary["presets"]) == {"hqnn-quanv", "hqnn-quanv-classical"}
+    run = tmp_path / "compare-three" / "hqnn-quanv" / "seed1"
+    header = (run / "predictions-test-statevector.csv").read_text().splitlines()[0]
+    assert header.count("prob_") == 3                                  # one probability per class
+    assert 0.0 <= summary["presets"]["hqnn-quanv"]["metrics"]["auc"]["mean"] <= 1.0
+    (pair,) = summary["pairs"]
+    assert pair["wilcoxon"]["auc"]["n"] == 2
+
+    binary = runner.invoke(app, ["compare", "qkit-default", "--name", "two", "--classes", "2,1", "--no-twins",
+                                 *common])
+    assert binary.exit_code == 0, binary.output
+    metrics = json.loads((tmp_path / "compare-two" / "qkit-default" / "seed0" / "test_metrics.json").read_text())
+    assert len(metrics["confusion_matrix"]) == 2 and sum(map(sum, metrics["confusion_matrix"])) == metrics["n"]
+    assert metrics["positive_class"] == 1 and "g_mean" in metrics     # malignant, listed second by --classes

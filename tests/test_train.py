@@ -170,6 +170,43 @@ def test_frozen_backbone_features_are_computed_once(tiny, env, tmp_path):
     assert "lr_backbone" not in history[0] and history[0]["lr_head"] == pytest.approx(1e-2 * 10)
 
 
+def test_frozen_features_are_shared_through_a_cache_folder_and_hits_change_nothing(tiny, env, tmp_path):
+    """Runs with one --feature-cache compute each split's features once; a hit is bit-identical.
+
+    The key is made of the inputs themselves: another training seed with an undersampled
+    training set gets new training features but reuses the validation and test ones.
+    """
+    from dataclasses import replace
+
+    calls = []
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, out: calls.append(1) if isinstance(module, SmallCNN) else None)
+    cache = tmp_path / "features"
+    base = train(tiny.with_options(freeze_backbone=True, epochs=1), env, tmp_path / "base")
+    # Pretrained weights: every seed starts from the same frozen backbone, as in qtl.
+    cfg = tiny.with_options(freeze_backbone=True, epochs=2, balance="undersample",
+                            pretrained=str(base / "model.pt"))
+    calls.clear()
+    try:
+        plain = train(cfg, env, tmp_path / "plain")
+        n_plain = len(calls)
+        first = train(cfg, replace(env, feature_cache=str(cache)), tmp_path / "a")
+        n_first = len(calls) - n_plain
+        again = train(cfg, replace(env, feature_cache=str(cache)), tmp_path / "b")
+        n_again = len(calls) - n_plain - n_first
+        other = train(cfg.with_options(seed=1), replace(env, feature_cache=str(cache)), tmp_path / "c")
+        n_other = len(calls) - n_plain - n_first - n_again
+    finally:
+        hook.remove()
+    assert n_first == n_plain > 0 and n_again == 0
+    assert len(list(cache.glob("*.pt"))) == 4                      # train, val, test + seed 1's train
+    assert n_other == math.ceil(2 * 147 / 64)                       # only its balanced training set
+    for run in (first, again):
+        assert (run / "predictions-test-statevector.csv").read_text() == (plain / "predictions-test-statevector.csv").read_text()
+        assert runs.read_json(run / "test_metrics.json") == runs.read_json(plain / "test_metrics.json")
+    assert runs.read_json(other / "config.json")["env"]["feature_cache"] == str(cache)
+
+
 def test_breastmnist_end_to_end_quantum_head(env, tmp_path):
     """The default head (4-qubit dressed circuit) on real data reaches a useful test AUC."""
     cfg = TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=6, batch_size=32, lr=3e-3,

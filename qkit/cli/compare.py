@@ -13,58 +13,60 @@ import typer
 from rich.console import Console
 
 from qkit.cli.app import app
-from qkit.errors import QkitError
+from qkit.cli.options import with_config_options
+from qkit.config import DataConfig, EnvConfig, ModelConfig, OptimConfig
+
+
+SWEEP = "Sweep"
 
 
 @app.command()
+@with_config_options({"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "env": EnvConfig},
+                     exclude=("preset",))
 def compare(
+    ctx: typer.Context,
+    given: dict,
     presets: Annotated[list[str], typer.Argument(help="Preset names (qkit presets lists them); each hybrid brings "
                                                  "its classical twin unless --no-twins.")],
     seeds: Annotated[int, typer.Option(help="Training seeds 0..N-1 per preset (the paired test needs 6 to reach "
-                                       "p < 0.05).")] = 5,
+                                       "p < 0.05).", rich_help_panel=SWEEP)] = 5,
     name: Annotated[Optional[str], typer.Option(help="Sweep name: runs go to <runs-dir>/compare-<name>/ "
-                                                "(default: the hybrid presets' names).")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset for every run (default: each preset's).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs for every run (default: each preset's recipe).",
-                                                  min=1)] = None,
+                                                "(default: the hybrid presets' names).", rich_help_panel=SWEEP)] = None,
     workers: Annotated[Optional[int], typer.Option(help="Local processes training runs at once (default: "
-                                                   "cores // threads).", min=1)] = None,
-    threads: Annotated[int, typer.Option(help="Torch threads of every run. Fixed per sweep, whatever --workers: "
-                                         "the thread count changes a CPU run's floating-point sums.", min=1)] = 1,
-    twins: Annotated[bool, typer.Option("--twins/--no-twins", help="Also train each hybrid's classical twin.")] = True,
-    ray: Annotated[Optional[str], typer.Option(help="Address of a Ray cluster to run on (needs ray).")] = None,
-    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.")] = Path("runs"),
-    data_dir: Annotated[Optional[str], typer.Option(help="Folder holding the MedMNIST .npz files "
-                                                    "(default: $QKIT_DATA_DIR).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+                                                   "cores // threads).", min=1, rich_help_panel=SWEEP)] = None,
+    twins: Annotated[bool, typer.Option("--twins/--no-twins", help="Also train each hybrid's classical twin.",
+                                        rich_help_panel=SWEEP)] = True,
+    ray: Annotated[Optional[str], typer.Option(help="Run the sweep as Ray tasks: HOST:PORT or ray://HOST:PORT of a "
+                                               "running head, auto (this machine's cluster) or local (a Ray "
+                                               "instance started here). Needs the ray extra.",
+                                               rich_help_panel=SWEEP)] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds the runs.", rich_help_panel=SWEEP)] = Path("runs"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.", rich_help_panel=SWEEP)] = False,
 ) -> None:
     """Train presets (and their classical twins) over several seeds on the same splits, then compare.
 
-    Finished runs are skipped and interrupted ones resumed, so re-running the same command
-    continues a sweep. Writes summary.json, summary.md and compare.png in the sweep folder.
+    Every qkit train option below applies to every run (each preset's own recipe otherwise).
+
+    --threads (default 1) is fixed per sweep: the thread count changes a CPU run's sums.
+
+    Re-running the same command continues a sweep: finished runs are skipped, interrupted ones resumed.
+
+    Writes summary.json, summary.md and compare.png in the sweep folder.
 
     Example: qkit compare hqcnn qkit-default --seeds 5 --workers 2
     """
+    from qkit.cli.train import ENV_OPTIONS, env_with
     from qkit.compare import plan_sweep, run_sweep, write_report
 
-    if ray is not None:
-        _refuse_ray()
-    options = {k: v for k, v in {"dataset": dataset, "epochs": epochs}.items() if v is not None}
-    env = {"data_dir": data_dir, "device": device}
-    sweep = plan_sweep(presets, seeds, name, runs_dir, twins, options, env, threads)
+    options = {k: v for k, v in given.items() if k not in ENV_OPTIONS}
+    env = env_with(EnvConfig(), given)
+    threads = env.threads or 1
+    env_fields = {"data_dir": env.data_dir, "device": env.device, "num_workers": env.num_workers}
+    sweep = plan_sweep(presets, seeds, name, runs_dir, twins, options, env_fields, threads)
     with SweepProgress(enabled=not quiet) as progress:
-        run_sweep(sweep, workers, progress)
+        run_sweep(sweep, workers, progress, ray=ray)
     summary = write_report(sweep)
     print_summary(summary)
-
-
-def _refuse_ray() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("ray") is None:
-        raise QkitError("ray is not installed (pip install ray); use --workers N")
-    raise QkitError("--ray is not supported yet; use --workers N")
 
 
 class SweepProgress:
@@ -89,8 +91,10 @@ class SweepProgress:
             self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             self.bar.__enter__()
             self.task = self.bar.add_task("runs", total=info["total"], completed=info["done"])
-            self.bar.console.print(f"{info['total'] - info['done']} of {info['total']} runs to train, "
-                                   f"{info['workers']} worker(s) x {info['threads']} thread(s)", highlight=False)
+            where = (f"as Ray tasks ({info['ray']}) of {info['threads']} CPU(s) each" if info.get("ray")
+                     else f"{info['workers']} worker(s) x {info['threads']} thread(s)")
+            self.bar.console.print(f"{info['total'] - info['done']} of {info['total']} runs to train, {where}",
+                                   highlight=False)
         elif event == "run_done":
             self.bar.update(self.task, advance=1)
             auc = f"AUC {info['auc']:.4f}" if info.get("auc") is not None else "AUC n/a"

@@ -93,9 +93,9 @@ def parse_value(f, value: Any) -> Any:
     return value
 
 
-def with_config_options(groups: dict[str, type]) -> Callable:
-    """Decorator: add every field of ``groups`` as an option; the command gets ``given`` (a dict
-    of the options set on the command line or by environment, parsed) instead of them."""
+def with_config_options(groups: dict[str, type], exclude: tuple[str, ...] = ()) -> Callable:
+    """Decorator: add every field of ``groups`` (but ``exclude``) as an option; the command gets
+    ``given`` (a dict of the options set on the command line or by environment, parsed) instead."""
     def decorator(func: Callable) -> Callable:
         own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "given"]
         assert any(p.name == "ctx" for p in own), "the command must take ctx: typer.Context"
@@ -103,6 +103,8 @@ def with_config_options(groups: dict[str, type]) -> Callable:
         for group, cls in groups.items():
             defaults = defaults_of(cls)
             for f in fields(cls):
+                if f.name in exclude:
+                    continue
                 generated.append(_parameter(cls, f, PANELS[group], defaults[f.name]))
                 by_name[f.name] = f
 

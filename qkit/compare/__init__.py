@@ -15,11 +15,11 @@ from qkit.compare.plan import Job, Sweep, plan_sweep
 __all__ = ["Job", "Sweep", "plan_sweep", "run_sweep", "write_report"]
 
 
-def run_sweep(sweep: Sweep, workers: int | None = None, callback=None) -> list:
-    """Train the sweep's unfinished runs (see ``qkit.compare.execute.run_sweep``)."""
+def run_sweep(sweep: Sweep, workers: int | None = None, callback=None, ray: str | None = None) -> list:
+    """Train the sweep's unfinished runs, locally or on Ray (see ``qkit.compare.execute.run_sweep``)."""
     from qkit.compare.execute import run_sweep as run
 
-    return run(sweep, workers, callback)
+    return run(sweep, workers, callback, ray=ray)
 
 
 def write_report(sweep: Sweep, **kwargs) -> dict:

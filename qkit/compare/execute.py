@@ -12,7 +12,7 @@ whatever the parent had imported. Finished runs are skipped; an interrupted one 
 without test metrics) continues from its checkpoint through ``train(..., resume=...)``, which
 ends bit-for-bit like an uninterrupted run.
 
-Progress goes to ``callback(event, info)``: ``start`` (total, done, workers, threads),
+Progress goes to ``callback(event, info)``: ``start`` (total, done, workers, threads, ray),
 ``run_start`` (key, resumed; in-process only: a pool's runs start when a worker is free), ``run_done`` (key, run_dir, seconds, auc, resumed). Wall times
 are kept in ``<sweep>/timings.json`` (seconds per run, summed over resumed sessions).
 """
@@ -45,19 +45,29 @@ def default_workers(threads: int, cores: int | None = None) -> int:
     return max(1, (cores or available_cores()) // max(1, threads))
 
 
-def run_sweep(sweep: Sweep, workers: int | None = None, callback: Callback | None = None) -> list[Path]:
-    """Train every unfinished run of ``sweep`` with ``workers`` processes (default: cores // threads);
-    return all run folders."""
+def run_sweep(sweep: Sweep, workers: int | None = None, callback: Callback | None = None,
+              ray: str | None = None) -> list[Path]:
+    """Train every unfinished run of ``sweep`` with ``workers`` processes (default: cores // threads),
+    or as tasks on the Ray cluster at ``ray`` (see ``qkit.compare.on_ray``); return all run folders."""
     workers = default_workers(sweep.threads) if workers is None else workers
     if workers < 1:
         raise QkitError(f"--workers must be at least 1 (got {workers})")
+    if ray is not None:
+        from qkit.compare.on_ray import check_ray_address
+
+        check_ray_address(ray)          # before anything is trained or deleted
     callback = callback or (lambda event, info: None)
     jobs = sweep.jobs()
     todo = [j for j in jobs if j.status() != FINISHED]
     workers, threads = min(workers, len(todo)) or 1, sweep.threads
-    callback("start", {"total": len(jobs), "done": len(jobs) - len(todo), "workers": workers, "threads": threads})
+    callback("start", {"total": len(jobs), "done": len(jobs) - len(todo), "workers": workers, "threads": threads,
+                       "ray": ray})
     tasks = [_task(job, sweep.env, threads) for job in todo]
-    if workers == 1:
+    if ray is not None and tasks:
+        from qkit.compare.on_ray import run_on_ray
+
+        run_on_ray(tasks, ray, threads, train_task, lambda result: _done(sweep, result, callback))
+    elif workers == 1:
         for task in tasks:
             callback("run_start", {"key": task["key"], "resumed": task["resume"]})
             _done(sweep, train_task(task), callback)
@@ -72,8 +82,14 @@ def _task(job: Job, env: dict, threads: int) -> dict:
     if status == FRESH and job.run_dir.exists():
         # Killed before the run record was written: nothing to resume, start over.
         shutil.rmtree(job.run_dir)
-    return {"key": job.key, "preset": job.preset, "seed": job.seed, "run_dir": str(job.run_dir),
-            "options": job.options, "env": {**env, "threads": threads}, "resume": status == INTERRUPTED}
+    # Absolute paths: a Ray worker need not start in this process's working directory.
+    # The data folder is resolved here ($QKIT_DATA_DIR too): a cluster's workers do not share our environment.
+    from qkit.data.medmnist_files import resolve_data_dir
+
+    env = {**env, "data_dir": str(resolve_data_dir(env.get("data_dir")))}
+    paths = {k: str(Path(env[k]).expanduser().resolve()) for k in ("data_dir", "feature_cache") if env.get(k)}
+    return {"key": job.key, "preset": job.preset, "seed": job.seed, "run_dir": str(job.run_dir.resolve()),
+            "options": job.options, "env": {**env, **paths, "threads": threads}, "resume": status == INTERRUPTED}
 
 
 def train_task(task: dict) -> dict:

@@ -95,8 +95,11 @@ def plan_sweep(presets: list[str], seeds: int, name: str | None = None, runs_roo
     name = name or "-".join(p for p in expanded if not p.endswith("-classical")) or expanded[0]
     if not _NAME_OK.fullmatch(name):
         raise QkitError(f"invalid sweep name {name!r}: use letters, digits, '.', '_', '-'")
-    sweep = Sweep(name, Path(runs_root) / f"compare-{name}", tuple(expanded), seeds, dict(options or {}),
-                  dict(env or {}), threads)
+    root = Path(runs_root) / f"compare-{name}"
+    env = {k: v for k, v in (env or {}).items() if v is not None}
+    # Frozen-backbone features are shared by every run of the sweep (bit-identical on a hit).
+    env.setdefault("feature_cache", str(root / "features"))
+    sweep = Sweep(name, root, tuple(expanded), seeds, dict(options or {}), env, threads)
     for job in sweep.jobs():
         _check_job(job, threads)
     return sweep
@@ -123,6 +126,14 @@ def _check_job(job: Job, threads: int) -> None:
         cfg = job.config().resolved()
     except ConfigError as exc:
         raise QkitError(f"{job.preset}: {exc}") from None
+    if job.seed == 0:
+        # A missing weights file would otherwise surface in a worker, after other runs started.
+        from qkit.models.pretrained import resolve_pretrained
+
+        try:
+            resolve_pretrained(cfg.model.pretrained)
+        except QkitError as exc:
+            raise QkitError(f"{job.preset}: {exc}") from None
     if job.status() == FRESH:
         return
     from qkit.runs import read_record

@@ -17,7 +17,7 @@ from torch import nn
 from qkit.errors import QkitError
 from qkit.models.backbones import _BACKBONES, list_backbones
 from qkit.models.heads import _HEADS, list_heads
-from qkit.models.pretrained import _resolve_pretrained, load_backbone_state
+from qkit.models.pretrained import resolve_pretrained, load_backbone_state
 
 
 class HybridModel(nn.Module):
@@ -94,7 +94,7 @@ def make_backbone(backbone: str, pretrained: str = "none", small_input: bool = T
     """
     if backbone not in _BACKBONES:
         raise QkitError(f"unknown backbone {backbone!r}; choose from: {', '.join(list_backbones())}")
-    state_path = _resolve_pretrained(pretrained)
+    state_path = resolve_pretrained(pretrained)
     net, n_features = _BACKBONES[backbone](str(pretrained) == "imagenet", bool(small_input))
     if state_path is None:
         return net, n_features, str(pretrained)

@@ -21,7 +21,7 @@ from qkit.errors import QkitError
 PRETRAINED_CHOICES = ("none", "imagenet")
 
 
-def _resolve_pretrained(pretrained: str | Path) -> Path | None:
+def resolve_pretrained(pretrained: str | Path) -> Path | None:
     """Validate ``pretrained``: None for "none"/"imagenet", else the existing file's Path."""
     if str(pretrained) in PRETRAINED_CHOICES:
         return None

@@ -36,6 +36,6 @@ register_preset(Preset(
     model={"backbone": "hqcnn_cnn", "head": "quantum", "circuit": "strongly_entangling", "n_qubits": 4,
            "depth": 3},
     train={"lr": 1e-3, "head_lr_scale": 1.0, "weight_decay": 0.0, "ema_decay": 0.0, "scheduler": "none",
-           "batch_size": 64, "epochs": 10, "patience": 0},
+           "batch_size": 64, "epochs": 10, "patience": 0, "schedule": "fixed"},   # the paper's 10 epochs
     tunable=("n_qubits", "depth"),
 ))

@@ -19,7 +19,7 @@ from qkit.presets.registry import Preset, register_preset
 
 CIRCUITS = 4
 TRAINING = {"lr": 1e-3, "head_lr_scale": 1.0, "weight_decay": 0.0, "ema_decay": 0.0, "scheduler": "none",
-            "batch_size": 32, "epochs": 20, "patience": 0}
+            "batch_size": 32, "epochs": 20, "patience": 0, "schedule": "fixed"}     # the paper's epochs
 
 
 def build_parallel(n_classes: int, *, n_qubits: int = 5, depth: int = 3, **engine: Any):

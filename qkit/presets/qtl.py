@@ -36,7 +36,7 @@ register_preset(Preset(
     model={"backbone": "resnet18", "pretrained": "imagenet", "freeze_backbone": True, "head": "quantum",
            "circuit": "dressed", "n_qubits": 4, "depth": 1},
     train={**PAPER_TRAINING, "lr": 4e-4, "scheduler": "step", "step_size": 15, "gamma": 0.1, "epochs": 42,
-           "batch_size": 32, "patience": 0},
+           "batch_size": 32, "patience": 0, "schedule": "fixed"},          # the paper's Table 1
     tunable=("backbone", "pretrained", "n_qubits", "depth", "small_input"),
     choices={"backbone": ("resnet18", "resnext50_32x4d", "resnet50")},
 ))

@@ -34,6 +34,7 @@ class RunRecord:
     data: dict = field(default_factory=dict)        # source (file/md5 or folder/fingerprint), splits, classes
     model: dict = field(default_factory=dict)       # qkit.models.build_model arguments
     parameters: dict = field(default_factory=dict)  # trainable / total
+    budget: dict = field(default_factory=dict)      # epochs, patience, steps as the training-set size made them
     created: str = ""
     device_used: str = ""
     git: dict | None = None
@@ -56,7 +57,8 @@ class RunRecord:
         return {"schema": self.schema, "name": self.name, "created": self.created,
                 "qkit_version": self.qkit_version, "config": self.config.to_dict(),
                 "env": vars(self.env).copy(), "data": self.data, "model": self.model,
-                "parameters": self.parameters, "device_used": self.device_used, "git": self.git}
+                "parameters": self.parameters, "budget": self.budget, "device_used": self.device_used,
+                "git": self.git}
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "config.json") -> RunRecord:
@@ -71,7 +73,8 @@ class RunRecord:
         try:
             return cls(name=d["name"], config=TrainConfig.from_dict(d["config"]), env=env_from_dict(d.get("env")),
                        data=d.get("data") or {}, model=d.get("model") or {},
-                       parameters=d.get("parameters") or {}, created=d.get("created", ""),
+                       parameters=d.get("parameters") or {}, budget=d.get("budget") or {},
+                       created=d.get("created", ""),
                        device_used=d.get("device_used", ""), git=d.get("git"),
                        qkit_version=d.get("qkit_version"), schema=SCHEMA)
         except KeyError as exc:
