@@ -112,7 +112,7 @@ def test_metrics_do_not_depend_on_the_worker_count_and_interrupted_runs_resume(t
     env = {"data_dir": str(data_root)}
     options = {"epochs": 2}
     one = plan_sweep(["qkit-default"], 2, "w1", tmp_path, twins=False, options=options, env=env)
-    two = plan_sweep(["qkit-default"], 2, "w2", tmp_path, twins=False, options=options, env=env)
+    two = plan_sweep(["qkit-default"], 3, "w2", tmp_path, twins=False, options=options, env=env)
     # Seed 0 of the 1-worker sweep is interrupted after its first epoch, as Ctrl-C would.
     job = one.jobs()[0]
     with pytest.raises(TrainingInterrupted):
@@ -121,7 +121,15 @@ def test_metrics_do_not_depend_on_the_worker_count_and_interrupted_runs_resume(t
 
     events = []
     run_sweep(one, workers=1, callback=lambda event, info: events.append((event, info)))
-    run_sweep(two, workers=2)
+    unfinished_at_first_report = []
+
+    def first_report(event, info):
+        if event == "run_done" and not unfinished_at_first_report:
+            unfinished_at_first_report.append(sum(j.status() != "finished" for j in two.jobs()))
+
+    run_sweep(two, workers=2, callback=first_report)
+    # Each run is reported as it finishes, not all at the end: the third had not finished yet.
+    assert unfinished_at_first_report[0] >= 1
     done = [info for event, info in events if event == "run_done"]
     assert [(d["key"], d["resumed"]) for d in done] == [("qkit-default/seed0", True), ("qkit-default/seed1", False)]
     assert events[0][1]["threads"] == 1 and events[0][1]["workers"] == 1

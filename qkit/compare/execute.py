@@ -113,7 +113,7 @@ def train_task(task: dict) -> dict:
 def _run_pool(sweep: Sweep, tasks: list[dict], workers: int, callback: Callback) -> None:
     """``workers`` spawned processes; the first failure cancels what has not started and is raised."""
     import multiprocessing
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
@@ -122,7 +122,9 @@ def _run_pool(sweep: Sweep, tasks: list[dict], workers: int, callback: Callback)
             futures[pool.submit(train_task, task)] = task
         pending = set(futures)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            # FIRST_COMPLETED, not FIRST_EXCEPTION: the latter returns only once every run is
+            # done when none fails, so progress would arrive all at the end.
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 error = future.exception()
                 if error is not None:

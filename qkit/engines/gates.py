@@ -27,7 +27,8 @@ IGNORED = {"barrier", "global_phase"}  # no effect on expectation values
 
 
 def _cs(t):
-    return torch.cos(t / 2), torch.sin(t / 2)
+    h = t * 0.5
+    return torch.cos(h), torch.sin(h)
 
 
 def _mat(entries, k=2):
@@ -38,10 +39,16 @@ def _cmat(re, im, k=2):
     return torch.complex(_mat(re, k), _mat(im, k))
 
 
+def _complex_dtype(t: torch.Tensor) -> torch.dtype:
+    return torch.complex128 if t.dtype == torch.float64 else torch.complex64
+
+
+# RX, RY and RZ are built in as few torch ops as possible: a layer of a few hundred samples
+# pays per op (forward and backward), not per element.
 def _rx(p):
     c, s = _cs(p[..., 0])
-    z = torch.zeros_like(c)
-    return _cmat([c, z, z, c], [z, -s, -s, z])
+    c, ms = c.to(_complex_dtype(c)), s * -1j        # cos(t/2) I - i sin(t/2) X
+    return _mat([c, ms, ms, c])
 
 
 def _ry(p):
@@ -51,8 +58,8 @@ def _ry(p):
 
 def _rz(p):
     c, s = _cs(p[..., 0])
-    z = torch.zeros_like(c)
-    return _cmat([c, z, z, c], [-s, z, z, s])
+    e = torch.complex(c, -s)                        # diag(e^{-it/2}, e^{it/2})
+    return torch.diag_embed(torch.stack([e, e.conj()], dim=-1))
 
 
 def _phase(p):

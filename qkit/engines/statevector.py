@@ -63,6 +63,7 @@ class StatevectorEngine(Engine):
         self._constants: dict[int, str] = {}  # CompiledCircuit.constants index -> buffer
         self.angles = GateAngles(self.compiled.tables, self.compiled.groups, dtype, self.cdtype)
         self._v0 = self._buffer(self._complex(self.compiled.v0)[None])
+        self._v0_is_zero = bool(np.all(self.compiled.v0 == np.array([1.0, 0.0])))
         self.prefix_layers = self.compiled.prefix_layers
         for layer in self.prefix_layers:
             for _, ref in layer:
@@ -100,7 +101,7 @@ class StatevectorEngine(Engine):
                 phase = None if phase is None else self._buffer(self._complex(phase))
                 step = ("perm", self._buffer(torch.tensor(src, dtype=torch.long)), phase)
             elif step[0] == "fused":
-                step = ("fused", self._load_steps(step[1]))
+                step = ("fused", self._load_steps(step[1]), self._kron_plan(step[1]))
             elif step[0] == "layer":
                 for ref in step[1]:
                     self._load_constant(ref)
@@ -108,6 +109,38 @@ class StatevectorEngine(Engine):
                 self._load_constant(step[1])
             loaded.append(step)
         return loaded
+
+    def _kron_plan(self, steps) -> tuple | None:
+        """How ``_layer_krons`` gathers a fused run's single-qubit matrices in a few indexing ops.
+
+        A bank ``[identity, constants..., each weight group's matrices...]`` is concatenated per
+        forward pass; ``index[j, l, i]`` is the bank row of the j-th gate (in time order) on the
+        i-th qubit (most significant first) of layer l, identity where a qubit has fewer gates.
+        Selecting the matrices one by one instead cost two ops per gate, in forward and backward.
+        """
+        layers = [step[1] for step in steps if step[0] == "layer"]
+        if not layers:
+            return None
+        consts = sorted({ref.const for refs in layers for ref in refs if ref.const is not None})
+        groups = sorted({ref.group for refs in layers for ref in refs if ref.const is None})
+        offsets, row = {}, 1 + len(consts)
+        for group in groups:
+            offsets[group] = row
+            row += len(self.compiled.groups[group].slots)
+        rows = [[[] for _ in range(self.n)] for _ in layers]
+        for l, refs in enumerate(layers):
+            for ref in refs:
+                i = self.n - 1 - ref.qubits[0]
+                rows[l][i].append(1 + consts.index(ref.const) if ref.const is not None
+                                  else offsets[ref.group] + ref.position)
+        depth = max(len(r) for layer in rows for r in layer)
+        index = torch.zeros(depth, len(layers), self.n, dtype=torch.long)
+        for l, layer in enumerate(rows):
+            for i, gates in enumerate(layer):
+                index[:len(gates), l, i] = torch.tensor(gates, dtype=torch.long)
+        static = torch.cat([torch.eye(2, dtype=self.cdtype)[None]] +
+                           [self._complex(self.compiled.constants[c])[None] for c in consts])
+        return self._buffer(static), tuple(groups), self._buffer(index)
 
     def _load_observables(self, blocks) -> None:
         self.observable_blocks = []
@@ -133,19 +166,28 @@ class StatevectorEngine(Engine):
         return m[None, ref.position] if m.dim() == 3 else m[:, ref.position]
 
     def _prefix_state(self, mats: dict, batch: int) -> torch.Tensor:
-        local = getattr(self, self._v0)  # [1, n, 2]
+        local = v0 = getattr(self, self._v0)  # [1, n, 2]
         for layer in self.prefix_layers:
             qubits = [q for q, _ in layer]  # ascending
-            if len(qubits) == self.n:  # the common case: one gate on every qubit, no gather
+            if len(qubits) == self.n and local is v0 and self._v0_is_zero:
+                # Every qubit still in |0>: the gates' first columns are the new local states
+                # (a view; a batched matmul of B*n tiny matrices costs ~1 ms at B = 4096).
+                local = self._layer_matrices(layer, mats)[..., 0]
+            elif len(qubits) == self.n:  # the common case: one gate on every qubit, no gather
                 local = (self._layer_matrices(layer, mats) @ local[..., None])[..., 0]
             else:
                 new = (self._layer_matrices(layer, mats) @ local[:, qubits, :, None])[..., 0]
                 size = max(new.shape[0], local.shape[0])
                 local = local.expand(size, -1, -1).index_copy(
                     1, torch.tensor(qubits, device=new.device), new.expand(size, -1, -1))
-        state = local[:, self.n - 1]
+        # amplitude i = prod_q local[q, bit q of i]: every qubit's vector viewed along its own
+        # axis and multiplied by broadcasting (2n ops in all; the op count is what a batch of a
+        # few hundred pays for, forward and backward).
+        b, parts = local.shape[0], local.unbind(1)
+        state = parts[self.n - 1].view(b, 2, *(1,) * (self.n - 1))
         for q in range(self.n - 2, -1, -1):
-            state = (state[:, :, None] * local[:, q, None, :]).reshape(local.shape[0], -1)
+            state = state * parts[q].view(b, *(1,) * (self.n - 1 - q), 2, *(1,) * q)
+        state = state.reshape(b, self.dim)
         return state.expand(batch, -1) if state.shape[0] != batch else state
 
     def _layer_matrices(self, layer, mats: dict):
@@ -176,15 +218,14 @@ class StatevectorEngine(Engine):
                 for ref in step[1]:
                     state = apply_gate(state, self._matrix(ref, mats), ref.qubits, self.n)
             elif self.fused_for(state.shape[0]):
-                state = state @ self._fused_matrix(step[1], mats, state.device)
+                state = state @ self._fused_matrix(step[1], mats, state.device, step[2])
             else:  # a small batch: applying the run's gates costs less than building it
                 state = self._run(step[1], state, mats)
         return state
 
-    def _fused_matrix(self, steps, mats, device) -> torch.Tensor:
+    def _fused_matrix(self, steps, mats, device, plan) -> torch.Tensor:
         """F with ``state @ F`` equal to running ``steps``; its cost is independent of B."""
-        layers = [step[1] for step in steps if step[0] == "layer"]
-        krons = iter(self._layer_krons(layers, mats, device).transpose(1, 2)) if layers else iter(())
+        krons = iter(self._layer_krons(plan, mats).transpose(1, 2)) if plan is not None else iter(())
         fused = None
         for step in steps:
             if step[0] == "layer":
@@ -196,24 +237,25 @@ class StatevectorEngine(Engine):
             fused = self._run([step], fused, mats)
         return fused
 
-    def _layer_krons(self, layers: list[list[GateRef]], mats, device) -> torch.Tensor:
+    def _layer_krons(self, plan: tuple, mats) -> torch.Tensor:
         """``[L, dim, dim]``: kron(M_{n-1}, ..., M_0) of every layer's weight-only single-qubit
-        gates (identity elsewhere), all layers at once: n - 1 batched products, not n - 1 per layer."""
-        eye = torch.eye(2, dtype=self.cdtype, device=device)
-        per_qubit = []
-        for refs in layers:
-            by_qubit: dict[int, torch.Tensor] = {}
-            for ref in refs:                # in time order: a later gate on a qubit multiplies from the left
-                m = self._matrix(ref, mats)[0]
-                q = ref.qubits[0]
-                by_qubit[q] = m if q not in by_qubit else m @ by_qubit[q]
-            per_qubit.append(torch.stack([by_qubit.get(q, eye) for q in range(self.n - 1, -1, -1)]))
-        m = torch.stack(per_qubit)          # [L, n, 2, 2], most significant qubit first
-        kron = m[:, 0]
-        for j in range(1, self.n):
-            size = kron.shape[-1] * 2
-            kron = (kron[:, :, None, :, None] * m[:, j, None, :, None, :]).reshape(len(layers), size, size)
-        return kron
+        gates (identity elsewhere), all layers at once (see ``_kron_plan``)."""
+        static, groups, index = plan
+        bank = torch.cat([getattr(self, static)] + [mats[g] for g in groups]) if groups else getattr(self, static)
+        index = getattr(self, index)
+        m = bank[index[0]]                  # [L, n, 2, 2], most significant qubit first
+        for j in range(1, index.shape[0]):  # a later gate on a qubit multiplies from the left
+            m = bank[index[j]] @ m
+        # kron[r, c] = prod_j m[j, bit j of r, bit j of c] (j = 0 the most significant): each
+        # factor viewed along its row and column axes, multiplied by broadcasting (2n ops).
+        layers, parts, n = m.shape[0], m.unbind(1), self.n
+        kron = None
+        for j, part in enumerate(parts):
+            axes = [1] * (2 * n)
+            axes[j], axes[n + j] = 2, 2
+            factor = part.view(layers, *axes)
+            kron = factor if kron is None else kron * factor
+        return kron.reshape(layers, self.dim, self.dim)
 
     def _expectations(self, state: torch.Tensor) -> torch.Tensor:
         out = None
@@ -221,6 +263,8 @@ class StatevectorEngine(Engine):
             partner = state if gather is None else state[:, getattr(self, gather)]
             if self.real:
                 term = (state * partner) @ getattr(self, real_part)
+            elif gather is None:      # diagonal terms: |amplitude|^2, without a complex product
+                term = torch.view_as_real(state).square().sum(-1) @ getattr(self, real_part)
             else:
                 v = state.conj() * partner
                 term = v.real @ getattr(self, real_part)
