@@ -57,6 +57,15 @@ def pauli_basis(n: int) -> np.ndarray:
     return basis
 
 
+def ptm_map(n: int) -> np.ndarray:
+    """``[(2^n)^4, 16^n]``: the PTM of an n-qubit unitary U, flattened, is
+    ``vec(U[b, c] conj(U[a, d])) @ ptm_map(n)``, since
+    ``Tr(P_i U P_j U^dagger) / 2^n = sum P_i[a, b] U[b, c] P_j[c, d] conj(U[a, d]) / 2^n``."""
+    basis = pauli_basis(n)
+    t = np.einsum("iab,jcd->bcadij", basis, basis) / 2 ** n
+    return t.reshape(4 ** (2 * n), 16 ** n)
+
+
 def ptm(channel: Any, n: int) -> np.ndarray:
     """The real PTM of a unitary matrix or a Qiskit/Aer channel on ``n`` qubits, in this module's order."""
     from qiskit.quantum_info import PTM, Operator
@@ -164,9 +173,7 @@ class DensityEngine(Engine):
             self.steps.append(("gate", gate.qubits, [self._load(item)]))
         for q in sorted(pending):
             self._flush(pending, q)
-        v0 = np.zeros(4 ** self.k)
-        v0[[sum(d << (2 * j) for j, d in enumerate(ds)) for ds in itertools.product((0, 3), repeat=self.k)]] = 1.0
-        self.register_buffer("_v0", torch.tensor(v0, dtype=self.dtype)[None], persistent=False)
+        self._split_steps()
 
     def _flush(self, pending: dict, q: int) -> None:
         """One step for qubit ``q``'s run of single-qubit items; constants multiplied now."""
@@ -180,6 +187,34 @@ class DensityEngine(Engine):
         if merged:
             self.steps.append(("gate", (q,), [self._load(item) for item in merged]))
 
+    def _split_steps(self) -> None:
+        """Sort the steps into three phases that need less work than applying all to the batch.
+
+        ``prefix``: each qubit's single-qubit run before any multi-qubit gate touches it. The
+        state is still a product there, so the run acts on that qubit's 4 components, and the
+        full state is built once (|0> is 1 on I and Z). ``middle``: up to the last
+        input-dependent step, applied to the batch. ``suffix``: the batch-independent rest,
+        applied in the Heisenberg picture: the observables' coefficient vectors go backwards
+        through the transposed PTMs (a batch of n outputs, not of B samples), and the outputs
+        are one matmul of the middle's states with them.
+        """
+        touched: set[int] = set()
+        self.prefix, rest = [], []
+        for step in self.steps:
+            qubits = step[1]
+            if len(qubits) == 1 and qubits[0] not in touched:
+                self.prefix.append(step)
+            else:
+                rest.append(step)
+                if len(qubits) > 1:
+                    touched.update(qubits)
+        batched = [i for i, step in enumerate(rest) if any(item[0] == "param" and item[1].group[0] == "x"
+                                                             for item in step[2])]
+        cut = batched[-1] + 1 if batched else 0
+        self.middle, self.suffix = rest[:cut], rest[cut:]
+        self.steps = self.prefix + rest                # in an order equivalent to the circuit's
+        self.register_buffer("_local0", torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype), persistent=False)
+
     def _buffer(self, array: np.ndarray) -> str:
         name = f"_ptm{len(self._buffers)}"
         self.register_buffer(name, torch.tensor(array, dtype=self.dtype), persistent=False)
@@ -190,10 +225,7 @@ class DensityEngine(Engine):
             return ("const", self._buffer(item[1][None]))
         n = len(item[1].qubits)
         if n not in self._bases:
-            basis = pauli_basis(n)
-            self.register_buffer(f"_pauli{n}", torch.tensor(basis, dtype=self.cdtype), persistent=False)
-            self.register_buffer(f"_pauli_t{n}", torch.tensor(basis.transpose(0, 2, 1).reshape(len(basis), -1),
-                                                              dtype=self.cdtype), persistent=False)
+            self.register_buffer(f"_ptm_map{n}", torch.tensor(ptm_map(n), dtype=self.cdtype), persistent=False)
             self._bases[n] = 2 ** n
         return item
 
@@ -226,6 +258,9 @@ class DensityEngine(Engine):
         self.register_buffer("_obs_idx", torch.tensor(idx, dtype=torch.long), persistent=False)
         self.register_buffer("_obs_coef", torch.tensor(np.array([rows[i] for i in idx]), dtype=self.dtype),
                              persistent=False)
+        dense = np.zeros((len(observables), 4 ** self.k))       # output k = state @ dense[k]
+        dense[:, idx] = np.array([rows[i] for i in idx]).T
+        self.register_buffer("_readout_rows", torch.tensor(dense, dtype=self.dtype), persistent=False)
         if self.shots is not None:
             from qkit.noise.shots import plan_sampling
 
@@ -241,14 +276,16 @@ class DensityEngine(Engine):
     # ------------------------------------------------------------------ execution
     def _group_ptms(self, mats: dict) -> dict:
         """PTMs of every parametric gate, one batched computation per group:
-        ``R_ij = Tr(P_i U P_j U^dagger) / 2^n`` from the unitaries ``[B|1, gates, 2^n, 2^n]``."""
+        ``R_ij = Tr(P_i U P_j U^dagger) / 2^n`` from the unitaries ``[B|1, gates, 2^n, 2^n]``,
+        as one constant matrix times the entries of U (x) conj(U) (see ``ptm_map``): a few
+        elementwise ops and one matmul, instead of batched products of tiny matrices."""
         out = {}
         for key, u in mats.items():
             u = u if u.dim() == 4 else u[None]
             n = u.shape[-1].bit_length() - 1
-            basis, basis_t = getattr(self, f"_pauli{n}"), getattr(self, f"_pauli_t{n}")
-            a = (u[:, :, None] @ basis @ u.conj().transpose(-1, -2)[:, :, None]).flatten(-2)   # U P_j U^dagger
-            out[key] = (basis_t @ a.transpose(-1, -2)).real / self._bases[n]
+            pairs = (u[..., :, :, None, None] * u.conj()[..., None, None, :, :]).flatten(-4)   # [.., (b c a d)]
+            r = (pairs @ getattr(self, f"_ptm_map{n}")).real
+            out[key] = r.unflatten(-1, (4 ** n, 4 ** n))
         return out
 
     def _run_ptm(self, items: list, ptms: dict) -> torch.Tensor:
@@ -275,27 +312,50 @@ class DensityEngine(Engine):
             matrix = f @ matrix
         return matrix
 
-    def noisy_state(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Pauli components ``[B, 4^k]`` of the final density matrix (before readout)."""
-        x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w))
-        state = self._v0
-        for _, qubits, items in self.steps:
+    def _product_state(self, ptms: dict) -> torch.Tensor:
+        """``[b|1, 4^k]`` after the prefix: each qubit's run on its own 4 components, then
+        their Kronecker product (qubit 0 the least significant digit) by broadcasting."""
+        local = [self._local0[None] for _ in range(self.k)]
+        for _, (q,), items in self.prefix:
+            local[q] = (self._run_ptm(items, ptms) @ local[q][..., None])[..., 0]
+        b = max(v.shape[0] for v in local)
+        state = local[self.k - 1].view(-1, 4, *(1,) * (self.k - 1))
+        for q in range(self.k - 2, -1, -1):
+            state = state * local[q].view(-1, *(1,) * (self.k - 1 - q), 4, *(1,) * q)
+        return state.reshape(b, 4 ** self.k)
+
+    def _run_steps(self, steps: list, state: torch.Tensor, ptms: dict) -> torch.Tensor:
+        for _, qubits, items in steps:
             matrix = self._run_ptm(items, ptms)
             if matrix.shape[0] > state.shape[0]:        # the first input-dependent step
                 state = state.expand(matrix.shape[0], -1)
             state = _apply(state, matrix, qubits, self.k)
+        return state
+
+    def noisy_state(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Pauli components ``[B, 4^k]`` of the final density matrix (before readout)."""
+        x, w = inputs.to(self.dtype), weights.to(self.dtype)
+        ptms = self._group_ptms(self.angles.matrices(x, w))
+        state = self._run_steps(self.middle + self.suffix, self._product_state(ptms), ptms)
         return state.expand(x.shape[0], -1) if state.shape[0] != x.shape[0] else state
 
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        state = self.noisy_state(inputs, weights)
-        exact = state[:, self._obs_idx] @ self._obs_coef
-        if self.shots is None:
-            return exact.to(inputs.dtype)
-        from qkit.noise.shots import sample_values
+        if self.shots is not None:
+            state = self.noisy_state(inputs, weights)
+            exact = state[:, self._obs_idx] @ self._obs_coef
+            from qkit.noise.shots import sample_values
 
-        sampled = sample_values(self, state.detach())
-        return (exact + (sampled - exact).detach()).to(inputs.dtype)
+            sampled = sample_values(self, state.detach())
+            return (exact + (sampled - exact).detach()).to(inputs.dtype)
+        x, w = inputs.to(self.dtype), weights.to(self.dtype)
+        ptms = self._group_ptms(self.angles.matrices(x, w))
+        state = self._run_steps(self.middle, self._product_state(ptms), ptms)
+        # Heisenberg picture for the batch-independent rest: readout rows through M^T.
+        readout = self._readout_rows
+        for _, qubits, items in reversed(self.suffix):
+            readout = _apply(readout, self._run_ptm(items, ptms).transpose(-1, -2), qubits, self.k)
+        exact = state @ readout.T
+        return (exact.expand(x.shape[0], -1) if exact.shape[0] != x.shape[0] else exact).to(inputs.dtype)
 
     def reseed(self, seed: int | None) -> None:
         """Restart shot sampling from ``seed`` (a study's repetition r uses seed + r)."""
