@@ -58,7 +58,7 @@ def test_sweep_end_to_end_report_and_resume(tmp_path, data_root):
     root = tmp_path / "compare-t"
     runs = [root / p / f"seed{s}" for p in ("qkit-default", "qkit-default-classical") for s in (0, 1)]
     assert all((r / "test_metrics.json").is_file() and (r / "predictions-test-statevector.csv").is_file() for r in runs)
-    for name in ("summary.json", "summary.md", "compare.png", "timings.json"):
+    for name in ("summary.json", "summary.md", "compare.png", "timings.json", "sessions.json"):
         assert (root / name).is_file(), name
     summary = json.loads((root / "summary.json").read_text())
     default = summary["presets"]["qkit-default"]
@@ -70,7 +70,11 @@ def test_sweep_end_to_end_report_and_resume(tmp_path, data_root):
     boot = pair["bootstrap_auc"]
     assert boot["low"] <= boot["difference"] <= boot["high"]
     assert summary["claims"][0]["verdict"] == "reference"
+    (session,) = summary["sessions"]
+    assert session["runs"] == 4 and session["executor"] == "2 worker(s)"
+    assert 0 < summary["elapsed_seconds"] == session["seconds"]
     report = (root / "summary.md").read_text()
+    assert f"the sweep took {summary['elapsed_seconds']:.0f} s from start to end (1 session(s), 2 worker(s))" in report
     assert "Wilcoxon" in report and "bootstrap over test images" in report and "compare.png" in report
 
     # Re-running trains nothing: every finished run is skipped, its files untouched.

@@ -14,7 +14,8 @@ ends bit-for-bit like an uninterrupted run.
 
 Progress goes to ``callback(event, info)``: ``start`` (total, done, workers, threads, ray),
 ``run_start`` (key, resumed; in-process only: a pool's runs start when a worker is free), ``run_done`` (key, run_dir, seconds, auc, resumed). Wall times
-are kept in ``<sweep>/timings.json`` (seconds per run, summed over resumed sessions).
+are kept in ``<sweep>/timings.json`` (seconds per run, summed over resumed sessions), and the
+elapsed time of each session in ``<sweep>/sessions.json``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from qkit.compare.plan import FINISHED, FRESH, INTERRUPTED, Job, Sweep
 from qkit.errors import QkitError
 
 TIMINGS = "timings.json"
+SESSIONS = "sessions.json"      # elapsed time of each session that trained runs
 Callback = Callable[[str, dict], None]
 
 
@@ -63,6 +65,7 @@ def run_sweep(sweep: Sweep, workers: int | None = None, callback: Callback | Non
     callback("start", {"total": len(jobs), "done": len(jobs) - len(todo), "workers": workers, "threads": threads,
                        "ray": ray})
     tasks = [_task(job, sweep.env, threads) for job in todo]
+    start = time.perf_counter()
     if ray is not None and tasks:
         from qkit.compare.on_ray import run_on_ray
 
@@ -73,6 +76,8 @@ def run_sweep(sweep: Sweep, workers: int | None = None, callback: Callback | Non
             _done(sweep, train_task(task), callback)
     else:
         _run_pool(sweep, tasks, workers, callback)
+    if tasks:
+        add_session(sweep.root, time.perf_counter() - start, len(tasks), "ray" if ray else f"{workers} worker(s)")
     return [j.run_dir for j in jobs]
 
 
@@ -137,6 +142,21 @@ def _run_pool(sweep: Sweep, tasks: list[dict], workers: int, callback: Callback)
 def _done(sweep: Sweep, result: dict, callback: Callback) -> None:
     add_timing(sweep.root, result["key"], result["seconds"])
     callback("run_done", result)
+
+
+def read_sessions(root: Path) -> list[dict]:
+    """Each ``run_sweep`` call that trained something: elapsed seconds, runs, executor."""
+    from qkit.runs import read_json
+
+    path = Path(root) / SESSIONS
+    return read_json(path) if path.is_file() else []
+
+
+def add_session(root: Path, seconds: float, runs: int, executor: str) -> None:
+    from qkit.runs import atomic_write_json
+
+    sessions = read_sessions(root) + [{"seconds": round(seconds, 1), "runs": runs, "executor": executor}]
+    atomic_write_json(Path(root) / SESSIONS, sessions)
 
 
 def read_timings(root: Path) -> dict[str, float]:

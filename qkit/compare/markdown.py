@@ -21,9 +21,8 @@ def params(p: dict) -> str:
 def render(summary: dict) -> str:
     lines = [f"# qkit compare: {summary['name']}", "",
              f"{summary['seeds']} seed(s) (0..{summary['seeds'] - 1}) on {summary['dataset']}, same splits for every "
-             f"run; options {summary['options'] or 'none beyond the presets'}; total wall time "
-             f"{summary['total_wall_seconds']:.0f} s.", "", *metrics_table(summary), "", *pairs_section(summary), "",
-             *claims_section(summary)]
+             f"run; options {summary['options'] or 'none beyond the presets'}; {_times(summary)}.", "",
+             *metrics_table(summary), "", *pairs_section(summary), "", *claims_section(summary)]
     if summary.get("figure"):
         lines += ["", f"![per-seed test metrics]({summary['figure']})"]
     return "\n".join(lines) + "\n"
@@ -75,3 +74,13 @@ def claims_section(summary: dict) -> list[str]:
         if c["epochs"]:
             lines.append(f"  Note: {c['epochs']}, so this is not the paper's schedule.")
     return lines
+
+
+def _times(summary: dict) -> str:
+    runs = f"the runs' wall times sum to {summary['total_wall_seconds']:.0f} s"
+    if not summary.get("elapsed_seconds"):
+        return runs
+    sessions = summary.get("sessions") or []
+    executors = ", ".join(sorted({s["executor"] for s in sessions}))
+    return (f"the sweep took {summary['elapsed_seconds']:.0f} s from start to end "
+            f"({len(sessions)} session(s), {executors}); {runs}")

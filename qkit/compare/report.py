@@ -29,7 +29,7 @@ def collect(sweep: Sweep) -> dict[str, dict[int, object]]:
 
 def summarise(sweep: Sweep) -> dict:
     """The whole comparison as one JSON-ready dict (what summary.json holds)."""
-    from qkit.compare.execute import read_timings
+    from qkit.compare.execute import read_sessions, read_timings
 
     runs = collect(sweep)
     timings = read_timings(sweep.root)
@@ -44,6 +44,9 @@ def summarise(sweep: Sweep) -> dict:
     summary["claims"] = _claims(sweep, summary, dataset)
     summary["total_wall_seconds"] = round(sum(s for p in summary["presets"].values()
                                               for s in p["wall_seconds"]["values"]), 1)
+    sessions = read_sessions(sweep.root)
+    summary["elapsed_seconds"] = round(sum(s["seconds"] for s in sessions), 1) if sessions else None
+    summary["sessions"] = sessions
     return summary
 
 
