@@ -31,7 +31,8 @@ class GateAngles(torch.nn.Module):
         for role, table in tables.items():
             a_in, a_w, const = (torch.tensor(a, dtype=dtype) for a in table.matrices())
             self.register_buffer(f"_a_in_{role}", a_in, persistent=False)
-            self.register_buffer(f"_a_w_{role}", a_w, persistent=False)
+            # Stored transposed and contiguous: addmv reads it without a transpose op per call.
+            self.register_buffer(f"_a_w_t_{role}", a_w.T.contiguous(), persistent=False)
             self.register_buffer(f"_const_{role}", const, persistent=False)
         # Input gates rarely mix in weights; skipping the zero term saves autograd ops.
         self._x_uses_weights = tables["x"].uses_weights
@@ -40,7 +41,7 @@ class GateAngles(torch.nn.Module):
         table = self.tables[role]
         theta = getattr(self, f"_const_{role}")
         if role == "w" or self._x_uses_weights:
-            theta = torch.addmv(theta, getattr(self, f"_a_w_{role}").T, w)
+            theta = torch.addmv(theta, getattr(self, f"_a_w_t_{role}"), w)
         if role == "x":
             theta = torch.addmm(theta, x, self._a_in_x)
         for slot, fn, args in table.nonlinear:
@@ -60,5 +61,6 @@ class GateAngles(torch.nn.Module):
                 theta = theta[..., start:stop].unflatten(-1, shape)
             else:
                 theta = theta[..., getattr(self, f"_slots_{role}_{name}")]
-            mats[(role, name)] = NATIVE[name].build(theta).to(self.cdtype)
+            m = NATIVE[name].build(theta)
+            mats[(role, name)] = m if m.dtype == self.cdtype else m.to(self.cdtype)
         return mats

@@ -140,7 +140,7 @@ class StatevectorEngine(Engine):
                 index[:len(gates), l, i] = torch.tensor(gates, dtype=torch.long)
         static = torch.cat([torch.eye(2, dtype=self.cdtype)[None]] +
                            [self._complex(self.compiled.constants[c])[None] for c in consts])
-        return self._buffer(static), tuple(groups), self._buffer(index)
+        return self._buffer(static), tuple(groups), tuple(self._buffer(row) for row in index)
 
     def _load_observables(self, blocks) -> None:
         self.observable_blocks = []
@@ -225,7 +225,7 @@ class StatevectorEngine(Engine):
 
     def _fused_matrix(self, steps, mats, device, plan) -> torch.Tensor:
         """F with ``state @ F`` equal to running ``steps``; its cost is independent of B."""
-        krons = iter(self._layer_krons(plan, mats).transpose(1, 2)) if plan is not None else iter(())
+        krons = iter(self._layer_krons(plan, mats).unbind(0)) if plan is not None else iter(())
         fused = None
         for step in steps:
             if step[0] == "layer":
@@ -238,14 +238,13 @@ class StatevectorEngine(Engine):
         return fused
 
     def _layer_krons(self, plan: tuple, mats) -> torch.Tensor:
-        """``[L, dim, dim]``: kron(M_{n-1}, ..., M_0) of every layer's weight-only single-qubit
+        """``[L, dim, dim]``: kron(M_{n-1}, ..., M_0)^T of every layer's weight-only single-qubit
         gates (identity elsewhere), all layers at once (see ``_kron_plan``)."""
         static, groups, index = plan
         bank = torch.cat([getattr(self, static)] + [mats[g] for g in groups]) if groups else getattr(self, static)
-        index = getattr(self, index)
-        m = bank[index[0]]                  # [L, n, 2, 2], most significant qubit first
-        for j in range(1, index.shape[0]):  # a later gate on a qubit multiplies from the left
-            m = bank[index[j]] @ m
+        m = bank[getattr(self, index[0])]    # [L, n, 2, 2], most significant qubit first
+        for row in index[1:]:               # a later gate on a qubit multiplies from the left
+            m = bank[getattr(self, row)] @ m
         # kron[r, c] = prod_j m[j, bit j of r, bit j of c] (j = 0 the most significant): each
         # factor viewed along its row and column axes, multiplied by broadcasting (2n ops).
         layers, parts, n = m.shape[0], m.unbind(1), self.n
@@ -255,7 +254,7 @@ class StatevectorEngine(Engine):
             axes[j], axes[n + j] = 2, 2
             factor = part.view(layers, *axes)
             kron = factor if kron is None else kron * factor
-        return kron.reshape(layers, self.dim, self.dim)
+        return kron.reshape(layers, self.dim, self.dim).transpose(1, 2)     # a view: state @ kron^T
 
     def _expectations(self, state: torch.Tensor) -> torch.Tensor:
         out = None
