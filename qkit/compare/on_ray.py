@@ -14,7 +14,10 @@ A head that does not answer is found by a socket probe of a few seconds before `
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import sys
 from collections.abc import Callable
 
 from qkit.errors import QkitError
@@ -47,21 +50,42 @@ def _host_port(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 to /dev/null for the duration (C++ code writes there, not to sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_on_ray(tasks: list[dict], address: str, threads: int, train: Callable[[dict], dict],
                on_done: Callable[[dict], None]) -> None:
     """Submit every task, call ``on_done(result)`` as each finishes; the first failure is raised
     (what has not started is cancelled). A Ray instance this call started is shut down after."""
+    import logging
+
     import ray
 
     check_ray_address(address)
     started_here = not ray.is_initialized()
     if started_here:
-        kwargs = {"include_dashboard": False, "log_to_driver": False}
+        kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
         if address == "local":
             from qkit.compare.execute import available_cores
 
             kwargs["num_cpus"] = available_cores()
-        ray.init(address=address, **kwargs)
+        try:
+            with _quiet_stderr():      # Ray's C++ client logs every failed attempt to connect
+                ray.init(address=address, **kwargs)
+        except Exception as exc:   # something answers the port but is not a usable Ray head
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise QkitError(f"cannot use the Ray cluster at {address}: {first}") from None
     try:
         remote = ray.remote(train).options(num_cpus=threads, max_retries=0)
         refs = {remote.remote(task): task for task in tasks}
