@@ -214,6 +214,42 @@ class DensityEngine(Engine):
         self.middle, self.suffix = rest[:cut], rest[cut:]
         self.steps = self.prefix + rest                # in an order equivalent to the circuit's
         self.register_buffer("_local0", torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype), persistent=False)
+        self._stacked_prefix = self._stack_prefix()
+
+    def _stack_prefix(self) -> list | None:
+        """The prefix runs as one chain over all their qubits at once, when every run has the same
+        shape (the usual case: an encoding gate per qubit, transpiled alike): position j of the
+        chain is either every run's constant PTM, stacked ``[1, m, 4, 4]``, or every run's
+        parametric gate of one group, gathered by position. One matmul per position then serves
+        all m qubits, instead of one per qubit and position."""
+        def chain(items):
+            out = []
+            for item in items:
+                parts = [("const", getattr(self, item[1])[0])] if item[0] == "const" else \
+                    [("param", item[1])] + ([("const", getattr(self, item[2]))] if item[2] is not None else [])
+                for kind, value in parts:
+                    if kind == "const" and out and out[-1][0] == "const":
+                        out[-1] = ("const", value @ out[-1][1])
+                    else:
+                        out.append((kind, value))
+            return out
+
+        if len(self.prefix) < 2:
+            return None
+        chains = [chain(items) for _, _, items in self.prefix]
+        shape = [(kind, value.group if kind == "param" else None) for kind, value in chains[0]]
+        if any([(kind, value.group if kind == "param" else None) for kind, value in c] != shape for c in chains):
+            return None
+        stacked = []
+        for j, (kind, group) in enumerate(shape):
+            if kind == "const":
+                stacked.append(("const", self._buffer(np.stack([c[j][1].cpu().numpy() for c in chains])[None])))
+            else:
+                positions = torch.tensor([c[j][1].position for c in chains], dtype=torch.long)
+                self.register_buffer(f"_prefix_pos{j}", positions, persistent=False)
+                stacked.append(("param", group, f"_prefix_pos{j}"))
+        self._prefix_qubits = [q for _, (q,), _ in self.prefix]
+        return stacked
 
     def _buffer(self, array: np.ndarray) -> str:
         name = f"_ptm{len(self._buffers)}"
@@ -316,8 +352,17 @@ class DensityEngine(Engine):
         """``[b|1, 4^k]`` after the prefix: each qubit's run on its own 4 components, then
         their Kronecker product (qubit 0 the least significant digit) by broadcasting."""
         local = [self._local0[None] for _ in range(self.k)]
-        for _, (q,), items in self.prefix:
-            local[q] = (self._run_ptm(items, ptms) @ local[q][..., None])[..., 0]
+        if self._stacked_prefix is not None:
+            m = len(self.prefix)
+            v = self._local0.expand(1, m, 4)[..., None]                  # [1, m, 4, 1]
+            for step in self._stacked_prefix:
+                matrix = getattr(self, step[1]) if step[0] == "const" else ptms[step[1]][:, getattr(self, step[2])]
+                v = matrix @ v
+            for q, vq in zip(self._prefix_qubits, v[..., 0].unbind(1)):
+                local[q] = vq
+        else:
+            for _, (q,), items in self.prefix:
+                local[q] = (self._run_ptm(items, ptms) @ local[q][..., None])[..., 0]
         b = max(v.shape[0] for v in local)
         state = local[self.k - 1].view(-1, 4, *(1,) * (self.k - 1))
         for q in range(self.k - 2, -1, -1):
