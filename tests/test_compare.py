@@ -190,3 +190,13 @@ def test_multiclass_image_folder_sweep_and_a_binary_subset(tmp_path):
     metrics = json.loads((tmp_path / "compare-two" / "qkit-default" / "seed0" / "test_metrics.json").read_text())
     assert len(metrics["confusion_matrix"]) == 2 and sum(map(sum, metrics["confusion_matrix"])) == metrics["n"]
     assert metrics["positive_class"] == 1 and "g_mean" in metrics     # malignant, listed second by --classes
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_on_ray_ends_with_one_line_naming_it(tmp_path):
+    """The data folder is only read inside the task: its error comes back from Ray in one line."""
+    result = runner.invoke(app, ["compare", "qkit-default", "--seeds", "1", "--no-twins", "--epochs", "1",
+                                 "--ray", "local", "--data-dir", str(tmp_path / "empty"), "--no-download",
+                                 "--runs-dir", str(tmp_path / "runs")])
+    line = one_line_error(result)
+    assert line.startswith("error: qkit-default/seed0: ") and "breastmnist.npz" in line
