@@ -11,7 +11,8 @@ from qiskit.quantum_info import DensityMatrix, SparsePauliOp
 
 from qkit.circuits import build_circuit, list_circuits
 from qkit.engines.base import LayerProgram
-from qkit.engines.density import DensityEngine, pauli_basis, ptm
+from qkit.engines.density import DensityEngine
+from qkit.engines.ptm import pauli_basis, ptm
 from qkit.engines.statevector import StatevectorEngine
 from qkit.errors import QkitError
 from qkit.noise.model import NoiseScales, device_noise

@@ -4,10 +4,8 @@ The circuit is transpiled for a backend (``fake_<name>``, ``snapshot:<name>`` or
 device, resolved as in the hardware path) on a chosen layout (the calibrated one by default,
 ``qkit.hardware.layout``), reduced to the physical qubits it touches, and compiled once:
 
-* the state is the density matrix in the Pauli basis, ``v_P = Tr(rho P)`` over the 4^k Pauli
-  strings of the k active qubits (real numbers; ``v`` of |0...0> is 1 on {I, Z}^k). A
-  channel is its Pauli transfer matrix (PTM) ``R_ij = Tr(P_i E(P_j)) / 2^q``, applied on its
-  qubits like a gate on a base-4 register;
+* the state is the density matrix's Pauli components over the k active qubits, and each
+  gate or channel acts through its Pauli transfer matrix (``qkit.engines.ptm``);
 * every instruction is followed by its channel from ``qkit.noise.model`` (Aer's depolarizing
   and thermal relaxation, each source scaled); constant gates are fused with their channel
   at compile time, parametric ones (``rz(x*pi/2 + ...)``) get their PTM from the batched
@@ -37,41 +35,16 @@ from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import plan_angles
 from qkit.engines.gates import flatten
 from qkit.engines.spec import Capabilities
-from qkit.engines.statevector import apply_gate
+from qkit.engines.ptm import apply_ptm
+from qkit.engines.ptm import ptm, ptm_map
 from qkit.errors import QkitError
 
 MAX_QUBITS = 10            # 4^10 Pauli components per sample: 8 MB in float64
 _SKIPPED = {"barrier", "delay", "measure"}
-_SIGMA = np.array([[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex)
 
 
 def _error(message: str) -> QkitError:
     return QkitError(f"engine 'density': {message}")
-
-
-def pauli_basis(n: int) -> np.ndarray:
-    """``[4^n, 2^n, 2^n]``: Pauli string i = sum_j d_j 4^j (qubit 0 least significant, I X Y Z = 0 1 2 3)."""
-    basis = _SIGMA
-    for _ in range(n - 1):
-        basis = np.einsum("iab,jcd->ijacbd", _SIGMA, basis).reshape(len(basis) * 4, basis.shape[1] * 2, -1)
-    return basis
-
-
-def ptm_map(n: int) -> np.ndarray:
-    """``[(2^n)^4, 16^n]``: the PTM of an n-qubit unitary U, flattened, is
-    ``vec(U[b, c] conj(U[a, d])) @ ptm_map(n)``, since
-    ``Tr(P_i U P_j U^dagger) / 2^n = sum P_i[a, b] U[b, c] P_j[c, d] conj(U[a, d]) / 2^n``."""
-    basis = pauli_basis(n)
-    t = np.einsum("iab,jcd->bcadij", basis, basis) / 2 ** n
-    return t.reshape(4 ** (2 * n), 16 ** n)
-
-
-def ptm(channel: Any, n: int) -> np.ndarray:
-    """The real PTM of a unitary matrix or a Qiskit/Aer channel on ``n`` qubits, in this module's order."""
-    from qiskit.quantum_info import PTM, Operator
-
-    data = PTM(channel if not isinstance(channel, np.ndarray) else Operator(channel)).data
-    return np.real(np.asarray(data)).reshape(4 ** n, 4 ** n)
 
 
 class DensityEngine(Engine):
@@ -374,7 +347,7 @@ class DensityEngine(Engine):
             matrix = self._run_ptm(items, ptms)
             if matrix.shape[0] > state.shape[0]:        # the first input-dependent step
                 state = state.expand(matrix.shape[0], -1)
-            state = _apply(state, matrix, qubits, self.k)
+            state = apply_ptm(state, matrix, qubits, self.k)
         return state
 
     def noisy_state(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -398,7 +371,7 @@ class DensityEngine(Engine):
         # Heisenberg picture for the batch-independent rest: readout rows through M^T.
         readout = self._readout_rows
         for _, qubits, items in reversed(self.suffix):
-            readout = _apply(readout, self._run_ptm(items, ptms).transpose(-1, -2), qubits, self.k)
+            readout = apply_ptm(readout, self._run_ptm(items, ptms).transpose(-1, -2), qubits, self.k)
         exact = state @ readout.T
         return (exact.expand(x.shape[0], -1) if exact.shape[0] != x.shape[0] else exact).to(inputs.dtype)
 
@@ -425,14 +398,3 @@ class DensityEngine(Engine):
     def extra_repr(self) -> str:
         return (f"backend={self.backend_name}, qubits={self.physical_qubits}, active={self.active_qubits}, "
                 f"scales={self.scales.to_dict()}, shots={self.shots}")
-
-
-def _apply(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], k: int) -> torch.Tensor:
-    """A PTM on Pauli components ``[B, 4^k]``. One qubit: an einsum over the 4 Pauli digits
-    (2-3x faster than a broadcast matmul of B * 4^(k-1) tiny products); more: the
-    statevector engine's ``apply_gate`` in base 4."""
-    if len(qubits) > 1:
-        return apply_gate(state, matrix, qubits, k, base=4)
-    q = qubits[0]
-    s = state.reshape(state.shape[0], 4 ** (k - 1 - q), 4, 4 ** q)
-    return torch.einsum("bij,bajc->baic", matrix, s).reshape(s.shape[0], -1)
