@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -69,8 +70,6 @@ def training_budget(optim: OptimConfig, n_train: int) -> dict:
 
 def with_budget(optim: OptimConfig, budget: dict) -> OptimConfig:
     """``optim`` with the budget's epochs, patience and step size in place of the stated ones."""
-    from dataclasses import replace
-
     return replace(optim, epochs=budget["epochs"], patience=budget["patience"], step_size=budget["step_size"])
 
 

@@ -60,9 +60,8 @@ def compare(
 
     options = {k: v for k, v in given.items() if k not in ENV_OPTIONS}
     env = env_with(EnvConfig(), given)
-    threads = env.threads or 1
-    env_fields = {"data_dir": env.data_dir, "device": env.device, "num_workers": env.num_workers}
-    sweep = plan_sweep(presets, seeds, name, runs_dir, twins, options, env_fields, threads)
+    env_fields = {k: v for k, v in vars(env).items() if k != "threads"}   # threads: fixed per sweep
+    sweep = plan_sweep(presets, seeds, name, runs_dir, twins, options, env_fields, env.threads or 1)
     with SweepProgress(enabled=not quiet) as progress:
         run_sweep(sweep, workers, progress, ray=ray)
     summary = write_report(sweep)

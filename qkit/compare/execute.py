@@ -87,14 +87,10 @@ def _task(job: Job, env: dict, threads: int) -> dict:
     if status == FRESH and job.run_dir.exists():
         # Killed before the run record was written: nothing to resume, start over.
         shutil.rmtree(job.run_dir)
-    # Absolute paths: a Ray worker need not start in this process's working directory.
-    # The data folder is resolved here ($QKIT_DATA_DIR too): a cluster's workers do not share our environment.
-    from qkit.data.medmnist_files import resolve_data_dir
-
-    env = {**env, "data_dir": str(resolve_data_dir(env.get("data_dir")))}
-    paths = {k: str(Path(env[k]).expanduser().resolve()) for k in ("data_dir", "feature_cache") if env.get(k)}
+    # Absolute run folder: a Ray worker need not start in this process's working directory
+    # (plan_sweep made the sweep's data and feature-cache folders absolute already).
     return {"key": job.key, "preset": job.preset, "seed": job.seed, "run_dir": str(job.run_dir.resolve()),
-            "options": job.options, "env": {**env, **paths, "threads": threads}, "resume": status == INTERRUPTED}
+            "options": job.options, "env": {**env, "threads": threads}, "resume": status == INTERRUPTED}
 
 
 def train_task(task: dict) -> dict:

@@ -96,9 +96,15 @@ def plan_sweep(presets: list[str], seeds: int, name: str | None = None, runs_roo
     if not _NAME_OK.fullmatch(name):
         raise QkitError(f"invalid sweep name {name!r}: use letters, digits, '.', '_', '-'")
     root = Path(runs_root) / f"compare-{name}"
+    from qkit.data.medmnist_files import resolve_data_dir
+
     env = {k: v for k, v in (env or {}).items() if v is not None}
     # Frozen-backbone features are shared by every run of the sweep (bit-identical on a hit).
     env.setdefault("feature_cache", str(root / "features"))
+    # Absolute folders, $QKIT_DATA_DIR resolved here: Ray workers on other machines, or in
+    # another working directory, do not share this process's environment.
+    env["data_dir"] = str(resolve_data_dir(env.get("data_dir")).resolve())
+    env["feature_cache"] = str(Path(env["feature_cache"]).expanduser().resolve())
     sweep = Sweep(name, root, tuple(expanded), seeds, dict(options or {}), env, threads)
     for job in sweep.jobs():
         _check_job(job, threads)
