@@ -9,6 +9,7 @@ call. The tables live in non-persistent buffers: a layer's state dict holds its 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from qkit.engines.compiler import AngleTable, GateGroup
@@ -36,9 +37,32 @@ class GateAngles(torch.nn.Module):
             self.register_buffer(f"_const_{role}", const, persistent=False)
         # Input gates rarely mix in weights; skipping the zero term saves autograd ops.
         self._x_uses_weights = tables["x"].uses_weights
+        self._x_direct = self._direct_input_map(tables["x"])
+
+    def _direct_input_map(self, table: AngleTable) -> tuple | None:
+        """``(source, scale, offset)`` when every input angle is ``scale * x_j + offset``, one input
+        each (angle embeddings: ``x``, ``x * pi / 2``), so a batch's angles are a column gather
+        and a multiply instead of a matmul; each part is None where it is the identity."""
+        a_in, _, const = table.matrices()
+        if self._x_uses_weights or table.nonlinear or not a_in.size \
+                or (np.count_nonzero(a_in, axis=0) != 1).any():
+            return None
+        source = np.abs(a_in).argmax(axis=0)
+        scale = a_in[source, np.arange(a_in.shape[1])]
+        parts = [None if np.array_equal(source, np.arange(a_in.shape[0])) else torch.tensor(source),
+                 None if np.all(scale == 1.0) else torch.tensor(scale, dtype=self.dtype),
+                 None if np.all(const == 0.0) else torch.tensor(const, dtype=self.dtype)]
+        for name, part in zip(("source", "scale", "offset"), parts):
+            self.register_buffer(f"_x_{name}", part, persistent=False)
+        return tuple(part is not None for part in parts)
 
     def angles(self, role: str, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         table = self.tables[role]
+        if role == "x" and self._x_direct is not None:
+            gather, scale, offset = self._x_direct
+            theta = x[:, self._x_source] if gather else x
+            theta = theta * self._x_scale if scale else theta
+            return theta + self._x_offset if offset else theta
         theta = getattr(self, f"_const_{role}")
         if role == "w" or self._x_uses_weights:
             theta = torch.addmv(theta, getattr(self, f"_a_w_t_{role}"), w)
@@ -51,7 +75,9 @@ class GateAngles(torch.nn.Module):
             theta = theta + fn(*values)[..., None] * onehot
         return theta
 
-    def matrices(self, x: torch.Tensor, w: torch.Tensor) -> dict:
+    def matrices(self, x: torch.Tensor, w: torch.Tensor, columns: frozenset = frozenset()) -> dict:
+        """The groups in ``columns`` get their gates' real first columns ``[.., n_gates, 2]``
+        instead (see ``GateKind.column0``), for gates that only ever act on |0>."""
         thetas = {role: self.angles(role, x, w) for role, t in self.tables.items() if t.columns}
         mats = {}
         for role, name in self.groups:
@@ -61,6 +87,9 @@ class GateAngles(torch.nn.Module):
                 theta = theta[..., start:stop].unflatten(-1, shape)
             else:
                 theta = theta[..., getattr(self, f"_slots_{role}_{name}")]
+            if (role, name) in columns:
+                mats[(role, name)] = NATIVE[name].column0[0](theta)
+                continue
             m = NATIVE[name].build(theta)
             mats[(role, name)] = m if m.dtype == self.cdtype else m.to(self.cdtype)
         return mats

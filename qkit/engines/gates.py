@@ -56,6 +56,11 @@ def _ry(p):
     return _mat([c, -s, s, c])
 
 
+def _cos_sin_column(p):
+    """RX(t)|0> = diag(1, -i) (cos t/2, sin t/2) and RY(t)|0> = (cos t/2, sin t/2): the real part."""
+    return torch.stack(_cs(p[..., 0]), dim=-1)
+
+
 def _rz(p):
     c, s = _cs(p[..., 0])
     e = torch.complex(c, -s)                        # diag(e^{-it/2}, e^{it/2})
@@ -127,10 +132,14 @@ class GateKind:
 
     build: object
     real: bool = False
+    # (f, phases): the first column (the gate on |0>) is diag(phases) f(angles), f real. An
+    # angle embedding on |0> then builds [B, n, 2] real vectors, not [B, n, 2, 2] complex matrices.
+    column0: tuple | None = None
 
 
 NATIVE = {
-    "rx": GateKind(_rx), "ry": GateKind(_ry, real=True), "rz": GateKind(_rz),
+    "rx": GateKind(_rx, column0=(_cos_sin_column, (1, -1j))),
+    "ry": GateKind(_ry, real=True, column0=(_cos_sin_column, (1, 1))), "rz": GateKind(_rz),
     "p": GateKind(_phase), "u1": GateKind(_phase), "u": GateKind(_u), "u3": GateKind(_u),
     "u2": GateKind(_u2), "r": GateKind(_r),
     "rxx": GateKind(_two_qubit_rotation("XX")), "ryy": GateKind(_two_qubit_rotation("YY")),

@@ -27,6 +27,7 @@ import torch
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.angles import GateAngles
 from qkit.engines.compiler import GateRef, compile_program
+from qkit.engines.real_prefix import kron_phases, plan_real_prefix
 from qkit.engines.spec import Capabilities
 from qkit.errors import QkitError
 
@@ -71,6 +72,10 @@ class StatevectorEngine(Engine):
         self.steps = self._load_steps(self.compiled.steps)
         self._has_fused = self.compiled.fused
         self._load_observables(self.compiled.observable_blocks)
+        # Angle embeddings: a real product state, phases folded into the next unitary.
+        self._column_groups, phases = plan_real_prefix(self.compiled)
+        self._phases = None if phases is None else (
+            self._buffer(phases.conj().to(self.cdtype)), self._buffer(kron_phases(phases).to(self.cdtype)))
 
     def fused_for(self, batch: int) -> bool:
         """Whether a batch of this size runs fused steps as one unitary (else gate by gate)."""
@@ -146,7 +151,12 @@ class StatevectorEngine(Engine):
         self.observable_blocks = []
         for mask, block in blocks:
             gather = None if mask == 0 else self._buffer(torch.arange(self.dim) ^ mask)
-            real_part = self._buffer(torch.tensor(block.real, dtype=self.dtype))
+            real_part = torch.tensor(block.real, dtype=self.dtype)
+            if gather is None and not self.real:
+                # |amplitude|^2 @ C as (re, im interleaved)^2 @ C with every row twice: the
+                # sum over (re, im) happens inside the matmul, one op less forward and backward.
+                real_part = real_part.repeat_interleave(2, dim=0)
+            real_part = self._buffer(real_part)
             imag = None if self.real or np.allclose(block.imag, 0) else self._buffer(
                 torch.tensor(block.imag, dtype=self.dtype))
             self.observable_blocks.append((gather, real_part, imag))
@@ -154,10 +164,29 @@ class StatevectorEngine(Engine):
     # ------------------------------------------------------------------ execution
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        mats = self.angles.matrices(x, w)
-        state = self._prefix_state(mats, x.shape[0])
-        state = self._run(self.steps, state, mats)
+        mats = self.angles.matrices(x, w, self._column_groups)
+        local = self._prefix_local(mats)
+        steps = self.steps
+        if self._phases is None:
+            state = self._product(local, x.shape[0])
+        else:
+            state, steps = self._phased_product(local, mats, x.shape[0])
+        state = self._run(steps, state, mats)
         return self._expectations(state).to(inputs.dtype)
+
+    def _phased_product(self, local: torch.Tensor, mats: dict, batch: int):
+        """The product state as ``d`` times a real product (``qkit.engines.real_prefix``), and
+        the steps left to run: ``d`` goes into the first fused unitary when there is one."""
+        conj_d, d = (getattr(self, name) for name in self._phases)
+        real = local if self._column_groups else (local * conj_d).real
+        state = self._product(real, batch)
+        first = self.steps[0] if self.steps else None
+        if first is None or first[0] != "fused" or not self.fused_for(batch):
+            return state * d, self.steps
+        fused = d[:, None] * self._fused_matrix(first[1], mats, state.device, first[2])
+        # real [B, dim] @ complex [dim, dim], as one real matmul on the (re, im) pairs
+        flat = torch.view_as_real(fused).reshape(self.dim, 2 * self.dim)
+        return torch.view_as_complex((state @ flat).view(batch, self.dim, 2)), self.steps[1:]
 
     def _matrix(self, ref: GateRef, mats: dict):
         if ref.const is not None:
@@ -165,7 +194,10 @@ class StatevectorEngine(Engine):
         m = mats[ref.group]
         return m[None, ref.position] if m.dim() == 3 else m[:, ref.position]
 
-    def _prefix_state(self, mats: dict, batch: int) -> torch.Tensor:
+    def _prefix_local(self, mats: dict) -> torch.Tensor:
+        """``[b|1, n, 2]``: every qubit's local state after the product-state prefix."""
+        if self._column_groups:  # an angle embedding's real first columns, built as such
+            return self._layer_matrices(self.prefix_layers[0], mats, item_dims=1)
         local = v0 = getattr(self, self._v0)  # [1, n, 2]
         for layer in self.prefix_layers:
             qubits = [q for q, _ in layer]  # ascending
@@ -180,6 +212,9 @@ class StatevectorEngine(Engine):
                 size = max(new.shape[0], local.shape[0])
                 local = local.expand(size, -1, -1).index_copy(
                     1, torch.tensor(qubits, device=new.device), new.expand(size, -1, -1))
+        return local
+
+    def _product(self, local: torch.Tensor, batch: int) -> torch.Tensor:
         # amplitude i = prod_q local[q, bit q of i]: every qubit's vector viewed along its own
         # axis and multiplied by broadcasting (2n ops in all; the op count is what a batch of a
         # few hundred pays for, forward and backward).
@@ -190,12 +225,13 @@ class StatevectorEngine(Engine):
         state = state.reshape(b, self.dim)
         return state.expand(batch, -1) if state.shape[0] != batch else state
 
-    def _layer_matrices(self, layer, mats: dict):
-        """Matrices ``[b|1, len(layer), 2, 2]`` of one prefix layer (one gate per qubit)."""
+    def _layer_matrices(self, layer, mats: dict, item_dims: int = 2):
+        """Matrices ``[b|1, len(layer), 2, 2]`` of one prefix layer (one gate per qubit), or their
+        first columns ``[b|1, len(layer), 2]`` (``item_dims=1``, a ``_column_groups`` layer)."""
         group = layer[0][1].group
         if group is not None and all(ref.group == group for _, ref in layer):
             m = mats[group]
-            m = m[None] if m.dim() == 3 else m
+            m = m[None] if m.dim() == 1 + item_dims else m
             start = layer[0][1].position
             positions = [ref.position for _, ref in layer]
             if positions == list(range(start, start + len(positions))):
@@ -263,7 +299,8 @@ class StatevectorEngine(Engine):
             if self.real:
                 term = (state * partner) @ getattr(self, real_part)
             elif gather is None:      # diagonal terms: |amplitude|^2, without a complex product
-                term = torch.view_as_real(state).square().sum(-1) @ getattr(self, real_part)
+                parts = torch.view_as_real(state).reshape(state.shape[0], 2 * self.dim)
+                term = (parts * parts) @ getattr(self, real_part)
             else:
                 v = state.conj() * partner
                 term = v.real @ getattr(self, real_part)

@@ -1,0 +1,104 @@
+"""Real product-state prefixes of complex circuits (``qkit.engines.real_prefix``).
+
+The statevector engine builds an angle embedding's product state in real arithmetic and
+folds its constant phases into the next fused unitary. These tests check which prefixes it
+plans that way, that a prefix whose phase moves with the inputs or the weights is left
+complex, and that every plan gives Qiskit's values and the connector's gradients, on the
+fused path (batch >= 2^n) and gate by gate (batch < 2^n).
+"""
+
+import numpy as np
+import pytest
+import torch
+from qiskit.circuit import ParameterVector, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+
+from qkit.circuits import build_circuit, pauli_observables
+from qkit.quantum import QuantumLayer
+from test_quantum import reference
+
+
+def _ansatz(qc: QuantumCircuit, w: ParameterVector, n: int) -> None:
+    """A complex weight-only block: Rot-like rotations, then a CNOT ring."""
+    for k in range(n):
+        qc.rz(w[3 * k], k)
+        qc.ry(w[3 * k + 1], k)
+        qc.rz(w[3 * k + 2], k)
+    for k in range(n):
+        qc.cx(k, (k + 1) % n)
+
+
+def embedded(embedding: str, n: int = 3):
+    """``embedding`` on every qubit, then ``_ansatz``; observables <Z_k> and a mixed term."""
+    x, w = ParameterVector("x", n), ParameterVector("w", 3 * n + 1)
+    qc = QuantumCircuit(n)
+    for k in range(n):
+        if embedding == "rx":
+            qc.rx(x[k], k)
+        elif embedding == "ry-scaled":
+            qc.ry(0.5 * x[k] + 0.2, k)
+        elif embedding == "rx-twice":       # two layers: the probe's factoring, no column path
+            qc.rx(x[k], k)
+            qc.rx(2 * x[k] - 0.3, k)
+        elif embedding == "sx-rz":          # RZ(x) SX|0>: the phase moves with x
+            qc.sx(k)
+            qc.rz(x[k], k)
+        elif embedding == "u2-weight":      # U2(w, x)|0> = (1, e^{i w})/sqrt2: set by a weight
+            qc.u(np.pi / 2, w[3 * n], x[k], k)
+    _ansatz(qc, w, n)
+    used = set(qc.parameters)
+    obs = pauli_observables(n) + [SparsePauliOp(["XY" + "Z" * (n - 2)], [0.7])]
+    return qc, list(x), [p for p in w if p in used], obs
+
+
+# embedding -> (prefix built from real columns, phases factored out)
+PLANS = {"rx": (True, True), "ry-scaled": (True, True), "rx-twice": (False, True),
+         "sx-rz": (False, False), "u2-weight": (False, False)}
+
+
+@pytest.mark.parametrize("embedding", sorted(PLANS))
+def test_plan_and_values_match_qiskit_and_connector(embedding):
+    qc, x, w, obs = embedded(embedding)
+    rng = np.random.default_rng(7)
+    weights = rng.uniform(-np.pi, np.pi, len(w))
+    layer = QuantumLayer(qc, x, w, obs, dtype=torch.float64, initial_weights=weights)
+    columns, phased = PLANS[embedding]
+    assert bool(layer.engine._column_groups) == columns
+    assert (layer.engine._phases is not None) == phased
+    connector = QuantumLayer(qc, x, w, obs, engine="connector", initial_weights=weights)
+    for batch in (3, 2 ** qc.num_qubits + 1):          # gate by gate, then fused
+        assert layer.engine.fused_for(batch) == (batch >= 2 ** qc.num_qubits)
+        inputs = rng.uniform(-2, 2, (batch, len(x)))
+        grads = []
+        for model in (layer, connector):
+            model.weight.grad = None
+            xi = torch.tensor(inputs, requires_grad=True)
+            out = model(xi)
+            (out * torch.arange(1.0, out.shape[1] + 1, dtype=out.dtype)).sum().backward()
+            grads.append((out.detach().double().numpy(), xi.grad.numpy(), model.weight.grad.double().numpy()))
+        (out, gx, gw), (_, gx_ref, gw_ref) = grads
+        np.testing.assert_allclose(out, reference(qc, x, w, obs, inputs, weights), atol=1e-9)
+        np.testing.assert_allclose(gx, gx_ref, atol=1e-5)
+        np.testing.assert_allclose(gw, gw_ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, options, columns", [
+    ("strongly_entangling", {"rotation": "x"}, True), ("strongly_entangling", {}, True),
+    ("basic_entangler", {}, True), ("efficient_su2", {}, True), ("quanv", {}, True),
+    ("real_amplitudes", {}, True), ("dressed", {}, False)])
+def test_builtin_embeddings_take_the_real_path(name, options, columns):
+    """Every built-in angle embedding on |0> builds real columns; dressed starts with H."""
+    spec = build_circuit(name, 4, 2, **options)
+    engine = QuantumLayer(spec.circuit, spec.inputs, spec.weights, spec.observables).engine
+    assert bool(engine._column_groups) == columns
+    # Complex circuits factor their phases; real ones have none to factor.
+    assert (engine._phases is not None) == (not engine.real and columns)
+
+
+def test_float32_real_prefix_matches_float64():
+    qc, x, w, obs = embedded("rx", n=4)
+    weights = torch.linspace(-2, 2, len(w), dtype=torch.float64)
+    inputs = torch.linspace(-1.5, 1.5, 40 * len(x), dtype=torch.float64).reshape(40, len(x))
+    outs = [QuantumLayer(qc, x, w, obs, dtype=dtype, initial_weights=weights)(inputs.to(dtype))
+            for dtype in (torch.float32, torch.float64)]
+    torch.testing.assert_close(outs[0].double(), outs[1], atol=1e-5, rtol=0)
