@@ -45,6 +45,17 @@ def embedded(embedding: str, n: int = 3):
             qc.rz(x[k], k)
         elif embedding == "u2-weight":      # U2(w, x)|0> = (1, e^{i w})/sqrt2: set by a weight
             qc.u(np.pi / 2, w[3 * n], x[k], k)
+        elif embedding == "h-ry":           # RY on H|0>: columns at the angle + pi/2
+            qc.h(k)
+            qc.ry(x[k], k)
+        elif embedding == "sx-rx":          # SX|0> = e^{i pi/4} RX(pi/2)|0>: a global phase more
+            qc.sx(k)
+            qc.rx(x[k], k)
+        elif embedding == "rx-reupload":    # the RX group also has a gate after the CNOTs
+            qc.rx(x[k], k)
+    if embedding == "rx-reupload":
+        qc.cx(0, 1)
+        qc.rx(x[0] + w[0], 1)
     _ansatz(qc, w, n)
     used = set(qc.parameters)
     obs = pauli_observables(n) + [SparsePauliOp(["XY" + "Z" * (n - 2)], [0.7])]
@@ -53,7 +64,8 @@ def embedded(embedding: str, n: int = 3):
 
 # embedding -> (prefix built from real columns, phases factored out)
 PLANS = {"rx": (True, True), "ry-scaled": (True, True), "rx-twice": (False, True),
-         "sx-rz": (False, False), "u2-weight": (False, False)}
+         "sx-rz": (False, False), "u2-weight": (False, False), "h-ry": (True, True),
+         "sx-rx": (False, True), "rx-reupload": (False, True)}
 
 
 @pytest.mark.parametrize("embedding", sorted(PLANS))
@@ -85,9 +97,9 @@ def test_plan_and_values_match_qiskit_and_connector(embedding):
 @pytest.mark.parametrize("name, options, columns", [
     ("strongly_entangling", {"rotation": "x"}, True), ("strongly_entangling", {}, True),
     ("basic_entangler", {}, True), ("efficient_su2", {}, True), ("quanv", {}, True),
-    ("real_amplitudes", {}, True), ("dressed", {}, False)])
+    ("real_amplitudes", {}, True), ("dressed", {}, True)])
 def test_builtin_embeddings_take_the_real_path(name, options, columns):
-    """Every built-in angle embedding on |0> builds real columns; dressed starts with H."""
+    """Every built-in angle embedding builds real columns (dressed's RY acts on H|0>)."""
     spec = build_circuit(name, 4, 2, **options)
     engine = QuantumLayer(spec.circuit, spec.inputs, spec.weights, spec.observables).engine
     assert bool(engine._column_groups) == columns

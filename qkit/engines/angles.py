@@ -37,32 +37,35 @@ class GateAngles(torch.nn.Module):
             self.register_buffer(f"_const_{role}", const, persistent=False)
         # Input gates rarely mix in weights; skipping the zero term saves autograd ops.
         self._x_uses_weights = tables["x"].uses_weights
-        self._x_direct = self._direct_input_map(tables["x"])
+        self._direct = {role: self._direct_map(role, table) for role, table in tables.items()}
 
-    def _direct_input_map(self, table: AngleTable) -> tuple | None:
-        """``(source, scale, offset)`` when every input angle is ``scale * x_j + offset``, one input
-        each (angle embeddings: ``x``, ``x * pi / 2``), so a batch's angles are a column gather
-        and a multiply instead of a matmul; each part is None where it is the identity."""
-        a_in, _, const = table.matrices()
-        if self._x_uses_weights or table.nonlinear or not a_in.size \
-                or (np.count_nonzero(a_in, axis=0) != 1).any():
+    def _direct_map(self, role: str, table: AngleTable) -> tuple | None:
+        """``(source, scale, offset)`` when every angle of the table is ``scale * v_j + offset``
+        with one input (or weight) each (angle embeddings ``x``, ``x * pi / 2``; ansatz angles
+        ``w``), so the angles are a gather and a multiply instead of a matmul. A part is None
+        where it is the identity, and then costs no op."""
+        a_in, a_w, const = table.matrices()
+        a = a_in if role == "x" else a_w
+        if table.nonlinear or not a.size or (role == "x" and self._x_uses_weights) \
+                or (np.count_nonzero(a, axis=0) != 1).any():
             return None
-        source = np.abs(a_in).argmax(axis=0)
-        scale = a_in[source, np.arange(a_in.shape[1])]
-        parts = [None if np.array_equal(source, np.arange(a_in.shape[0])) else torch.tensor(source),
+        source = np.abs(a).argmax(axis=0)
+        scale = a[source, np.arange(a.shape[1])]
+        parts = [None if np.array_equal(source, np.arange(a.shape[0])) else torch.tensor(source),
                  None if np.all(scale == 1.0) else torch.tensor(scale, dtype=self.dtype),
                  None if np.all(const == 0.0) else torch.tensor(const, dtype=self.dtype)]
         for name, part in zip(("source", "scale", "offset"), parts):
-            self.register_buffer(f"_x_{name}", part, persistent=False)
+            self.register_buffer(f"_{role}_{name}", part, persistent=False)
         return tuple(part is not None for part in parts)
 
     def angles(self, role: str, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         table = self.tables[role]
-        if role == "x" and self._x_direct is not None:
-            gather, scale, offset = self._x_direct
-            theta = x[:, self._x_source] if gather else x
-            theta = theta * self._x_scale if scale else theta
-            return theta + self._x_offset if offset else theta
+        if self._direct[role] is not None:
+            gather, scale, offset = self._direct[role]
+            theta = x if role == "x" else w
+            theta = theta[..., getattr(self, f"_{role}_source")] if gather else theta
+            theta = theta * getattr(self, f"_{role}_scale") if scale else theta
+            return theta + getattr(self, f"_{role}_offset") if offset else theta
         theta = getattr(self, f"_const_{role}")
         if role == "w" or self._x_uses_weights:
             theta = torch.addmv(theta, getattr(self, f"_a_w_t_{role}"), w)
@@ -75,9 +78,10 @@ class GateAngles(torch.nn.Module):
             theta = theta + fn(*values)[..., None] * onehot
         return theta
 
-    def matrices(self, x: torch.Tensor, w: torch.Tensor, columns: frozenset = frozenset()) -> dict:
+    def matrices(self, x: torch.Tensor, w: torch.Tensor, columns: dict | None = None) -> dict:
         """The groups in ``columns`` get their gates' real first columns ``[.., n_gates, 2]``
-        instead (see ``GateKind.column0``), for gates that only ever act on |0>."""
+        instead (``GateKind.column0``), of the angles plus ``columns[group]`` (a tensor, or
+        None for no offset), for gates that only act on one constant state."""
         thetas = {role: self.angles(role, x, w) for role, t in self.tables.items() if t.columns}
         mats = {}
         for role, name in self.groups:
@@ -87,8 +91,9 @@ class GateAngles(torch.nn.Module):
                 theta = theta[..., start:stop].unflatten(-1, shape)
             else:
                 theta = theta[..., getattr(self, f"_slots_{role}_{name}")]
-            if (role, name) in columns:
-                mats[(role, name)] = NATIVE[name].column0[0](theta)
+            if columns and (role, name) in columns:
+                offset = columns[(role, name)]
+                mats[(role, name)] = NATIVE[name].column0[0](theta if offset is None else theta + offset)
                 continue
             m = NATIVE[name].build(theta)
             mats[(role, name)] = m if m.dtype == self.cdtype else m.to(self.cdtype)

@@ -6,8 +6,9 @@ prefix local state is ``D_q r_q`` with ``D_q`` a constant diagonal phase and ``r
 product state is ``d * kron(r)`` with ``d = kron(D_q)``: the statevector engine builds the
 product in real arithmetic (half the work of the complex one, forward and backward) and folds
 ``d`` into the next fused unitary, a ``[2^n, 2^n]`` multiply whose cost does not depend on the
-batch. When the prefix is one RX or RY layer on |0>, its real vectors come straight from
-``GateKind.column0`` instead of from complex 2x2 matrices.
+batch. When the prefix is one RX or RY layer (on |0>, or on a constant state such as H|0>),
+its real vectors come straight from ``GateKind.column0`` instead of from complex 2x2
+matrices, in real circuits too.
 """
 
 from __future__ import annotations
@@ -21,24 +22,19 @@ from qkit.engines.gates import NATIVE
 _PROBES, _TOL = 8, 1e-9
 
 
-def plan_real_prefix(compiled: CompiledCircuit) -> tuple[frozenset, torch.Tensor | None]:
-    """``(column_groups, D)``: the prefix group built from its real first columns (empty when
-    none is), and the phases ``D [n, 2]`` (complex128) of a complex circuit, None when its
-    prefix is not real up to constant phases or the circuit is real (nothing to factor)."""
+def plan_real_prefix(compiled: CompiledCircuit) -> tuple[dict, torch.Tensor | None]:
+    """``(columns, D)``: ``{group: angle offsets | None}`` for a prefix built from its gates'
+    real first columns (empty when it is not), and the phases ``D [n, 2]`` (complex128) of a
+    complex circuit, None when its prefix is not real up to constant phases or the circuit is
+    real (nothing to factor)."""
     phases = None if compiled.real else probe_phases(compiled)
     if not compiled.real and phases is None:
-        return frozenset(), None
-    group = _column_group(compiled)
-    if group is None:
-        return frozenset(), phases
-    known = torch.tensor(NATIVE[group[1]].column0[1], dtype=torch.complex128).expand(compiled.n_qubits, 2)
-    # The probe fixes each phase up to a sign; the gate's own phases must be one of them.
-    ratio = known if phases is None else phases / known
-    if ((ratio.abs() - 1).abs() > _TOL).any() or (ratio.imag.abs() > _TOL).any():
-        return frozenset(), phases
-    if phases is None and (ratio.real < 0).any():
-        return frozenset(), None  # a real circuit keeps its real columns as they are
-    return frozenset({group}), None if compiled.real else known
+        return {}, None
+    planned = _column_plan(compiled)
+    if planned is None:
+        return {}, phases
+    group, offsets, known = planned
+    return {group: offsets}, None if compiled.real else known
 
 
 def probe_phases(compiled: CompiledCircuit) -> torch.Tensor | None:
@@ -80,14 +76,24 @@ def kron_phases(phases: torch.Tensor) -> torch.Tensor:
     return d
 
 
-def _column_group(compiled: CompiledCircuit) -> tuple[str, str] | None:
-    """The group of a prefix that is one input-gate kind with a ``column0`` on every qubit in |0>."""
+def _column_plan(compiled: CompiledCircuit):
+    """``(group, offsets, D)`` when the prefix is one layer of one input-gate kind with a
+    ``column0``, that group's only gates, on every qubit, and each qubit starts in ``D_q`` times
+    a real unit vector ``(cos a, sin a)``: the layer's real columns are then ``column0`` at the
+    angles plus ``2 a`` (RY(t) (cos a, sin a) = RY(t + 2a)|0>; H|0> gives a = pi/4), else None."""
     layers, n = compiled.prefix_layers, compiled.n_qubits
-    if len(layers) != 1 or len(layers[0]) != n or (compiled.v0[:, 1] != 0).any() \
-            or (compiled.v0[:, 0] != 1).any():
+    if len(layers) != 1 or len(layers[0]) != n:
         return None
     groups = {ref.group for _, ref in layers[0]}
     group = groups.pop() if len(groups) == 1 else None
-    if group is None or group[0] != "x" or NATIVE[group[1]].column0 is None:
+    if group is None or group[0] != "x" or NATIVE[group[1]].column0 is None \
+            or len(compiled.groups[group].slots) != n:    # no other gate reads these matrices
         return None
-    return group
+    known = torch.tensor(NATIVE[group[1]].column0[1], dtype=torch.complex128).expand(n, 2)
+    start = torch.tensor(compiled.v0) * known.conj()
+    if (compiled.real and (known != 1).any()) or (start.imag.abs() > _TOL).any():
+        return None
+    offsets = torch.zeros(n, 1, dtype=torch.float64)
+    for q, ref in layers[0]:
+        offsets[ref.position, 0] = 2 * torch.atan2(start[q, 1].real, start[q, 0].real)
+    return group, None if (offsets == 0).all() else offsets, known

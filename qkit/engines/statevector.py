@@ -73,7 +73,9 @@ class StatevectorEngine(Engine):
         self._has_fused = self.compiled.fused
         self._load_observables(self.compiled.observable_blocks)
         # Angle embeddings: a real product state, phases folded into the next unitary.
-        self._column_groups, phases = plan_real_prefix(self.compiled)
+        columns, phases = plan_real_prefix(self.compiled)
+        self._column_groups = {group: None if offsets is None else self._buffer(offsets.to(dtype))
+                               for group, offsets in columns.items()}
         self._phases = None if phases is None else (
             self._buffer(phases.conj().to(self.cdtype)), self._buffer(kron_phases(phases).to(self.cdtype)))
 
@@ -164,7 +166,9 @@ class StatevectorEngine(Engine):
     # ------------------------------------------------------------------ execution
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        mats = self.angles.matrices(x, w, self._column_groups)
+        columns = {group: None if name is None else getattr(self, name)
+                   for group, name in self._column_groups.items()}
+        mats = self.angles.matrices(x, w, columns)
         local = self._prefix_local(mats)
         steps = self.steps
         if self._phases is None:
