@@ -155,7 +155,7 @@ def compile_program(program: LayerProgram, fuse: bool = True) -> CompiledCircuit
     real = all(g.name in NATIVE and NATIVE[g.name].real if g.is_parametric
                else np.allclose(g.matrix.imag, 0) for g in gates)
     tables, groups, refs, constants = plan_angles(program, gates)
-    prefix, body = _split_prefix(gates, refs, n)
+    prefix, body = _split_prefix(gates, refs, n, fuse)
     v0, prefix_layers = _plan_prefix(gates, refs, prefix, n)
     steps = _plan_body(gates, refs, body, n, fuse)
     return CompiledCircuit(n, real, tables, groups, constants, v0, prefix_layers, steps,
@@ -189,13 +189,15 @@ def plan_angles(program: LayerProgram, gates: list[FlatGate]):
     return tables, groups, refs, constants
 
 
-def _split_prefix(gates: list[FlatGate], refs: list[GateRef], n: int):
+def _split_prefix(gates: list[FlatGate], refs: list[GateRef], n: int, fuse: bool):
     """Single-qubit gates before a qubit's first multi-qubit gate act on a product state.
 
-    Only up to the qubit's last input-dependent gate, though: the weight-only and constant
-    gates after it (the first layer of an ansatz, e.g. Rot = RZ RY RZ on every qubit) join the
-    body, where the fused path multiplies them into the batch-independent unitary instead of
-    applying them to every sample's local state.
+    When weight-only runs are fused, only up to the qubit's last input-dependent gate: the
+    weight-only and constant gates after it (the first layer of an ansatz, e.g. Rot = RZ RY RZ
+    on every qubit) join the body, where the fused path multiplies them into the
+    batch-independent unitary instead of applying them to every sample's local state. Without
+    fusion (wide registers) they stay here: on [B, n, 2] local states they cost far less than
+    gate by gate on [B, 2^n] (a 12-qubit dressed circuit ran at 60% of the speed without them).
     """
     entangled = [False] * n
     prefix: list[list[int]] = [[] for _ in range(n)]
@@ -208,6 +210,8 @@ def _split_prefix(gates: list[FlatGate], refs: list[GateRef], n: int):
             for q in g.qubits:
                 entangled[q] = True
     for q, idx in enumerate(prefix):
+        if not fuse:
+            continue
         inputs = [k for k, i in enumerate(idx) if refs[i].group is not None and refs[i].group[0] == "x"]
         keep = inputs[-1] + 1 if inputs else 0
         body.extend(idx[keep:])
