@@ -1,0 +1,63 @@
+"""qkit's statevector engine against the fused hand-written reference, interleaved in one process.
+
+``../shared/bench/peer_bench.py`` times one implementation per process; on a shared machine
+separate processes vary by tens of percent. Here both layers (``qkit`` and ``ref_fused``, built
+by peer_bench itself on the same circuit, inputs and weights) are called alternately, so
+they see the same machine, and the ratio of their fastest and median calls is printed.
+Forward + backward of ``out.sum()``, gradients for inputs and weights, as peer_bench times it.
+
+    python benchmarks/peer_ratio.py                         # 2 threads, all cells
+    python benchmarks/peer_ratio.py --threads 1 --batches 256 --calls 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+DEFAULT_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+
+
+def measure(pb, circuit: str, batch: int, calls: int) -> dict[str, list[float]]:
+    x, w = pb.make_data(circuit, batch)
+    models = {impl: pb.build(impl, circuit, w) for impl in ("ref_fused", "qkit")}
+    for model, weights in models.values():
+        for _ in range(3):  # warm-up
+            pb.fwd_bwd(model, weights, x)
+    times: dict[str, list[float]] = {impl: [] for impl in models}
+    for _ in range(calls):
+        for impl, (model, weights) in models.items():
+            times[impl].append(pb.fwd_bwd(model, weights, x)[0])
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench-dir", type=Path, default=DEFAULT_BENCH, help="folder of peer_bench.py")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batches", type=int, nargs="+", default=[256, 4096])
+    parser.add_argument("--circuits", nargs="+", default=["dressed1", "dressed6", "sel2"])
+    parser.add_argument("--calls", type=int, default=40, help="interleaved calls per layer (10 at 4096+)")
+    args = parser.parse_args()
+    if not (args.bench_dir / "peer_bench.py").is_file():
+        sys.exit(f"error: no peer_bench.py in {args.bench_dir} (use --bench-dir)")
+    sys.path.insert(0, str(args.bench_dir))
+    import peer_bench as pb
+
+    torch.set_num_threads(args.threads)  # peer_bench sets 2 on import
+    print(f"torch {torch.__version__}, {args.threads} threads; ratio = ref_fused time / qkit time")
+    for batch in args.batches:
+        for circuit in args.circuits:
+            times = measure(pb, circuit, batch, args.calls if batch < 4096 else max(10, args.calls // 4))
+            qkit, ref = times["qkit"], times["ref_fused"]
+            print(f"{circuit:9s} batch {batch:5d}: qkit {min(qkit) * 1e6:7.0f} us, ref_fused "
+                  f"{min(ref) * 1e6:7.0f} us; ratio fastest {min(ref) / min(qkit):.2f}x, "
+                  f"median {statistics.median(ref) / statistics.median(qkit):.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
