@@ -141,6 +141,52 @@ def test_random_circuits_with_mixed_pauli_observables_equal_aer(seed, prog):
     np.testing.assert_allclose(engine.execute(x, w).numpy(), aer_reference(engine, x, w), atol=1e-6)
 
 
+def _deep_mixed_program():
+    """Weight-only layers of unequal runs (RX on some qubits, RZ RY on others: no stacked chain)
+    and a two-qubit gate with a free angle (RZZ(w): a ``step`` segment) after the inputs."""
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+
+    x, w = ParameterVector("x", 3), ParameterVector("w", 12)
+    qc = QuantumCircuit(3)
+    for k in range(3):
+        qc.ry(x[k], k)
+    for layer in range(2):
+        qc.cx(0, 1)
+        qc.cx(1, 2)
+        qc.rx(w[6 * layer], 0)
+        qc.rz(w[6 * layer + 1], 1)
+        qc.ry(w[6 * layer + 2], 1)
+        qc.rx(w[6 * layer + 3], 2)
+        qc.rzz(w[6 * layer + 4], 0, 2)
+        qc.ry(w[6 * layer + 5], 0)
+    obs = [SparsePauliOp(["ZII", "IXZ"], [0.6, -0.4]), SparsePauliOp("YIZ")]
+    return LayerProgram(qc, tuple(x), tuple(w), tuple(obs))
+
+
+@pytest.mark.parametrize("case", ["dressed-d4", "strongly_entangling-d3", "mixed"])
+def test_suffix_layers_equal_aer_and_finite_differences(case):
+    """The suffix planned as constant blocks and Kronecker layers (``density_suffix``): values
+    against Aer, weight gradients against finite differences of the engine itself."""
+    prog = {"dressed-d4": lambda: program("dressed", depth=4),
+            "strongly_entangling-d3": lambda: program("strongly_entangling", depth=3),
+            "mixed": _deep_mixed_program}[case]()
+    engine = DensityEngine(prog, torch.float64, backend="fake_lagos")
+    plan, stacked, n_runs = engine._suffix_plan
+    kinds = [kind for kind, _ in plan]
+    assert kinds.count("layer") >= 2 and n_runs >= 4
+    x, w = rows(prog, n=2, seed=5)
+    np.testing.assert_allclose(engine.execute(x, w).numpy(), aer_reference(engine, x, w), atol=1e-6)
+    w.requires_grad_(True)
+    engine.execute(x, w).sum().backward()
+    with torch.no_grad():
+        for i in range(0, len(prog.weights), 3):
+            plus, minus = w.clone(), w.clone()
+            plus[i] += 1e-6
+            minus[i] -= 1e-6
+            fd = (engine.execute(x, plus).sum() - engine.execute(x, minus).sum()) / 2e-6
+            assert float(w.grad[i]) == pytest.approx(float(fd), abs=1e-6)
+
+
 # ---------------------------------------------------------------------- scales, gradients, shots
 @pytest.mark.parametrize("name", ["dressed", "strongly_entangling"])
 def test_scale_zero_equals_the_statevector_engine(name):

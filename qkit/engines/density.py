@@ -33,6 +33,7 @@ import torch
 from qkit.engines.angles import GateAngles
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import plan_angles
+from qkit.engines.density_suffix import plan_suffix, readout_rows
 from qkit.engines.gates import flatten
 from qkit.engines.spec import Capabilities
 from qkit.engines.ptm import apply_ptm
@@ -188,6 +189,7 @@ class DensityEngine(Engine):
         self.steps = self.prefix + rest                # in an order equivalent to the circuit's
         self.register_buffer("_local0", torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype), persistent=False)
         self._stacked_prefix = self._stack_prefix()
+        self._suffix_plan = plan_suffix(self)
 
     def _stack_prefix(self) -> list | None:
         """The prefix runs as one chain over all their qubits at once, when every run has the same
@@ -195,21 +197,9 @@ class DensityEngine(Engine):
         chain is either every run's constant PTM, stacked ``[1, m, 4, 4]``, or every run's
         parametric gate of one group, gathered by position. One matmul per position then serves
         all m qubits, instead of one per qubit and position."""
-        def chain(items):
-            out = []
-            for item in items:
-                parts = [("const", getattr(self, item[1])[0])] if item[0] == "const" else \
-                    [("param", item[1])] + ([("const", getattr(self, item[2]))] if item[2] is not None else [])
-                for kind, value in parts:
-                    if kind == "const" and out and out[-1][0] == "const":
-                        out[-1] = ("const", value @ out[-1][1])
-                    else:
-                        out.append((kind, value))
-            return out
-
         if len(self.prefix) < 2:
             return None
-        chains = [chain(items) for _, _, items in self.prefix]
+        chains = [self._chain(items) for _, _, items in self.prefix]
         shape = [(kind, value.group if kind == "param" else None) for kind, value in chains[0]]
         if any([(kind, value.group if kind == "param" else None) for kind, value in c] != shape for c in chains):
             return None
@@ -223,6 +213,20 @@ class DensityEngine(Engine):
                 stacked.append(("param", group, f"_prefix_pos{j}"))
         self._prefix_qubits = [q for _, (q,), _ in self.prefix]
         return stacked
+
+    def _chain(self, items: list) -> list:
+        """A run as ``[("const", [4, 4]) | ("param", GateRef), ...]`` in time order, noise
+        split off its gate and neighbouring constants multiplied together."""
+        out = []
+        for item in items:
+            parts = [("const", getattr(self, item[1])[0])] if item[0] == "const" else \
+                [("param", item[1])] + ([("const", getattr(self, item[2]))] if item[2] is not None else [])
+            for kind, value in parts:
+                if kind == "const" and out and out[-1][0] == "const":
+                    out[-1] = ("const", value @ out[-1][1])
+                else:
+                    out.append((kind, value))
+        return out
 
     def _buffer(self, array: np.ndarray) -> str:
         name = f"_ptm{len(self._buffers)}"
@@ -368,11 +372,7 @@ class DensityEngine(Engine):
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
         ptms = self._group_ptms(self.angles.matrices(x, w))
         state = self._run_steps(self.middle, self._product_state(ptms), ptms)
-        # Heisenberg picture for the batch-independent rest: readout rows through M^T.
-        readout = self._readout_rows
-        for _, qubits, items in reversed(self.suffix):
-            readout = apply_ptm(readout, self._run_ptm(items, ptms).transpose(-1, -2), qubits, self.k)
-        exact = state @ readout.T
+        exact = state @ readout_rows(self, ptms).T     # the batch-independent rest, Heisenberg picture
         return (exact.expand(x.shape[0], -1) if exact.shape[0] != x.shape[0] else exact).to(inputs.dtype)
 
     def reseed(self, seed: int | None) -> None:

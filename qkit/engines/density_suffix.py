@@ -1,0 +1,165 @@
+"""The density engine's batch-independent suffix, in the Heisenberg picture, in a few ops.
+
+After the last input-dependent gate, the density engine carries the readout rows ``r``
+(``[n_outputs, 4^k]``) backwards through the rest of the circuit: ``r <- r M`` for each step's
+PTM ``M``, last step first, and the outputs are ``state @ r.T``. Applied step by step that is
+5-8 torch ops per gate, forward and backward again; a 6-layer ansatz transpiled for a device is
+~40 steps. Planned once, the suffix becomes a short list of segments:
+
+* ``const``: consecutive steps without free parameters (CX with its noise, SX, ...) multiplied
+  at compile time into one ``[4^k, 4^k]`` matrix, one matmul of ``r`` per forward pass;
+* ``layer``: consecutive single-qubit runs on distinct qubits (an ansatz's rotations): all
+  runs of all layers are computed as one stacked chain of ``[m, 4, 4]`` matmuls, and a layer
+  acts on ``r`` as the Kronecker product of its runs' PTMs, split into the more and the less
+  significant half of the qubits: ``r <- K_hi^T r K_lo`` with ``r`` viewed as a matrix, two
+  matmuls whatever the number of qubits in the layer;
+* ``step``: anything else (a two-qubit gate with a free angle) as before, one step at a time.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from qkit.engines.ptm import apply_ptm
+
+
+def plan_suffix(engine) -> list:
+    """The engine's ``suffix`` steps as segments; buffers are registered on the engine."""
+    k, runs = engine.k, []
+    eye = torch.eye(4 ** k, dtype=torch.float64)
+    # Greedy layering: ``before`` (constants) | ``layer`` (runs on distinct qubits) | ``after``
+    # (steps after the layer). A constant step joins ``before`` when it commutes with the layer
+    # and nothing is in ``after``; a run joins the layer when no step in ``after`` touches its
+    # qubit (it then moves before them); anything else closes the layer.
+    segments, before, layer, after = [], None, [], []
+
+    def close():
+        nonlocal before, layer, after
+        if before is not None:
+            segments.append(["const", before])
+        if layer:
+            segments.append(["layer", layer])
+        before, layer = None, []
+        for kind, data, _ in after:                   # the steps after the layer, in order
+            if kind == "const":
+                before = data if before is None else data @ before
+            else:
+                if before is not None:
+                    segments.append(["const", before])
+                    before = None
+                segments.append(["step", data])
+        after = []
+
+    for step in engine.suffix:
+        _, qubits, items = step
+        in_layer = {q for q, _ in layer}
+        touched = {q for s in after for q in s[2]}
+        if all(item[0] == "const" for item in items):
+            matrix = torch.eye(4 ** len(qubits), dtype=torch.float64)
+            for item in items:                        # items in time order
+                matrix = getattr(engine, item[1])[0].double() @ matrix
+            full = apply_ptm(eye, matrix[None], qubits, k).T  # rows of eye through M: M_full^T
+            if not after and not in_layer & set(qubits):
+                before = full if before is None else full @ before
+            else:
+                after.append(("const", full, qubits))
+        elif len(qubits) == 1 and qubits[0] not in in_layer and qubits[0] not in touched:
+            layer.append((qubits[0], len(runs)))
+            runs.append(items)
+        elif len(qubits) == 1:
+            close()
+            layer.append((qubits[0], len(runs)))
+            runs.append(items)
+        else:
+            after.append(("step", step, qubits))
+    close()
+    if before is not None:
+        segments.append(["const", before])
+    plan = []
+    for kind, data in segments:
+        if kind == "const":
+            name = f"_suffix_const{len(plan)}"
+            engine.register_buffer(name, data.to(engine.dtype), persistent=False)
+            data = name
+        plan.append((kind, data))
+    layers = [data for kind, data in plan if kind == "layer"]
+    stacked = _stack_runs(engine, runs) if runs else None
+    if layers:  # index[l, j] = bank row of qubit j's PTM in layer l (0 = identity)
+        index = torch.zeros(len(layers), k, dtype=torch.long)
+        for l, layer in enumerate(layers):
+            for q, run in layer:
+                index[l, q] = 1 + run
+        engine.register_buffer("_suffix_index", index, persistent=False)
+    return plan, stacked, len(runs)
+
+
+def _stack_runs(engine, runs: list) -> list | None:
+    """The runs as one chain, when they all have the same shape (see ``DensityEngine._chain``)."""
+    chains = [engine._chain(items) for items in runs]
+    shape = [(kind, value.group if kind == "param" else None) for kind, value in chains[0]]
+    if any([(kind, value.group if kind == "param" else None) for kind, value in c] != shape for c in chains):
+        return None
+    stacked = []
+    for j, (kind, group) in enumerate(shape):
+        if kind == "const":
+            name = f"_suffix_chain{j}"
+            engine.register_buffer(name, torch.stack([c[j][1] for c in chains])[None], persistent=False)
+            stacked.append(("const", name))
+        else:
+            name = f"_suffix_pos{j}"
+            engine.register_buffer(name, torch.tensor([c[j][1].position for c in chains]), persistent=False)
+            stacked.append(("param", group, name))
+    return stacked
+
+
+def readout_rows(engine, ptms: dict) -> torch.Tensor:
+    """``r [n_outputs, 4^k]`` with ``outputs = state @ r.T`` for the state before the suffix."""
+    plan, stacked, n_runs = engine._suffix_plan
+    k, r = engine.k, engine._readout_rows
+    if n_runs:
+        run_ptms = _run_matrices(engine, stacked, ptms)                    # [m, 4, 4]
+        bank = torch.cat([torch.eye(4, dtype=run_ptms.dtype, device=run_ptms.device)[None], run_ptms])
+        per_layer = bank[engine._suffix_index]                             # [L, k, 4, 4]
+        k_lo = k // 2
+        halves = (_kron(per_layer[:, k_lo:]), _kron(per_layer[:, :k_lo]))   # qubits k-1.., k_lo-1..
+    layer = sum(kind == "layer" for kind, _ in plan)
+    for kind, data in reversed(plan):
+        if kind == "const":
+            r = r @ getattr(engine, data)
+        elif kind == "layer":
+            layer -= 1
+            hi, lo = halves[0][layer], halves[1][layer]
+            r = (hi.transpose(0, 1) @ r.view(-1, hi.shape[0], lo.shape[0]) @ lo).reshape(r.shape)
+        else:
+            _, qubits, items = data
+            r = apply_ptm(r, engine._run_ptm(items, ptms).transpose(-1, -2), qubits, k)
+    return r
+
+
+def _run_matrices(engine, stacked: list | None, ptms: dict) -> torch.Tensor:
+    if stacked is None:
+        runs = [engine._run_ptm(items, ptms)[0] for items in _runs_in_order(engine)]
+        return torch.stack(runs)
+    matrix = None
+    for step in stacked:
+        factor = getattr(engine, step[1])[0] if step[0] == "const" else \
+            ptms[step[1]][0, getattr(engine, step[2])]
+        matrix = factor if matrix is None else factor @ matrix
+    return matrix
+
+
+def _runs_in_order(engine) -> list:
+    return [items for _, qubits, items in engine.suffix
+            if len(qubits) == 1 and not all(item[0] == "const" for item in items)]
+
+
+def _kron(factors: torch.Tensor) -> torch.Tensor:
+    """``[L, 4^j, 4^j]`` from ``[L, j, 4, 4]`` (factor 0 the least significant digit)."""
+    layers, j = factors.shape[0], factors.shape[1]
+    if j == 0:
+        return torch.ones(layers, 1, 1, dtype=factors.dtype, device=factors.device)
+    out = factors[:, j - 1]
+    for q in range(j - 2, -1, -1):
+        f = factors[:, q]
+        out = (out[:, :, None, :, None] * f[:, None, :, None, :]).reshape(layers, out.shape[1] * 4, -1)
+    return out
