@@ -8,6 +8,7 @@ Forward + backward of ``out.sum()``, gradients for inputs and weights, as peer_b
 
     python benchmarks/peer_ratio.py                         # 2 threads, all cells
     python benchmarks/peer_ratio.py --threads 1 --batches 256 --calls 100
+    python benchmarks/peer_ratio.py --density fake_lagos    # the density engine too, under noise
 """
 
 from __future__ import annotations
@@ -22,9 +23,24 @@ import torch
 DEFAULT_BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 
 
-def measure(pb, circuit: str, batch: int, calls: int) -> dict[str, list[float]]:
+def density_layer(pb, circuit: str, w, backend: str):
+    """The density engine on peer_bench's circuit, weights and observables, under ``backend``'s noise."""
+    import numpy as np
+
+    from qkit.quantum import QuantumLayer
+
+    qc, xs, ws = pb.qiskit_circuit(circuit)
+    layer = QuantumLayer(qc, xs, ws, pb.z_observables(), engine="density",
+                         engine_options={"backend": backend},
+                         initial_weights=torch.tensor(np.asarray(w).reshape(-1), dtype=torch.float32))
+    return layer, (lambda m: m.weight)
+
+
+def measure(pb, circuit: str, batch: int, calls: int, density: str | None = None) -> dict[str, list[float]]:
     x, w = pb.make_data(circuit, batch)
     models = {impl: pb.build(impl, circuit, w) for impl in ("ref_fused", "qkit")}
+    if density:
+        models["density"] = density_layer(pb, circuit, w, density)
     for model, weights in models.values():
         for _ in range(3):  # warm-up
             pb.fwd_bwd(model, weights, x)
@@ -42,6 +58,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[256, 4096])
     parser.add_argument("--circuits", nargs="+", default=["dressed1", "dressed6", "sel2"])
     parser.add_argument("--calls", type=int, default=40, help="interleaved calls per layer (10 at 4096+)")
+    parser.add_argument("--density", metavar="BACKEND", help="also time the density engine under this "
+                        "backend's calibrated noise (e.g. fake_lagos)")
     args = parser.parse_args()
     if not (args.bench_dir / "peer_bench.py").is_file():
         sys.exit(f"error: no peer_bench.py in {args.bench_dir} (use --bench-dir)")
@@ -52,11 +70,14 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads; ratio = ref_fused time / qkit time")
     for batch in args.batches:
         for circuit in args.circuits:
-            times = measure(pb, circuit, batch, args.calls if batch < 4096 else max(10, args.calls // 4))
-            qkit, ref = times["qkit"], times["ref_fused"]
-            print(f"{circuit:9s} batch {batch:5d}: qkit {min(qkit) * 1e6:7.0f} us, ref_fused "
-                  f"{min(ref) * 1e6:7.0f} us; ratio fastest {min(ref) / min(qkit):.2f}x, "
-                  f"median {statistics.median(ref) / statistics.median(qkit):.2f}x", flush=True)
+            times = measure(pb, circuit, batch, args.calls if batch < 4096 else max(10, args.calls // 4),
+                            args.density)
+            ref = times.pop("ref_fused")
+            for name, own in times.items():
+                label = "qkit" if name == "qkit" else f"qkit density ({args.density})"
+                print(f"{circuit:9s} batch {batch:5d}: {label} {min(own) * 1e6:7.0f} us, ref_fused "
+                      f"{min(ref) * 1e6:7.0f} us; ratio fastest {min(ref) / min(own):.2f}x, "
+                      f"median {statistics.median(ref) / statistics.median(own):.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,8 @@ from qkit.engines.compiler import plan_angles
 from qkit.engines.density_suffix import plan_suffix, readout_rows
 from qkit.engines.gates import flatten
 from qkit.engines.spec import Capabilities
-from qkit.engines.ptm import apply_ptm
-from qkit.engines.ptm import ptm, ptm_map
+from qkit.engines.ptm import apply_ptm, ptm, ptm_map
+from qkit.engines.statevector import kron_rows
 from qkit.errors import QkitError
 
 MAX_QUBITS = 10            # 4^10 Pauli components per sample: 8 MB in float64
@@ -327,7 +327,7 @@ class DensityEngine(Engine):
 
     def _product_state(self, ptms: dict) -> torch.Tensor:
         """``[b|1, 4^k]`` after the prefix: each qubit's run on its own 4 components, then
-        their Kronecker product (qubit 0 the least significant digit) by broadcasting."""
+        their Kronecker product (qubit 0 the least significant digit)."""
         local = [self._local0[None] for _ in range(self.k)]
         if self._stacked_prefix is not None:
             m = len(self.prefix)
@@ -340,11 +340,7 @@ class DensityEngine(Engine):
         else:
             for _, (q,), items in self.prefix:
                 local[q] = (self._run_ptm(items, ptms) @ local[q][..., None])[..., 0]
-        b = max(v.shape[0] for v in local)
-        state = local[self.k - 1].view(-1, 4, *(1,) * (self.k - 1))
-        for q in range(self.k - 2, -1, -1):
-            state = state * local[q].view(-1, *(1,) * (self.k - 1 - q), 4, *(1,) * q)
-        return state.reshape(b, 4 ** self.k)
+        return kron_rows(local[::-1])
 
     def _run_steps(self, steps: list, state: torch.Tensor, ptms: dict) -> torch.Tensor:
         for _, qubits, items in steps:

@@ -219,14 +219,7 @@ class StatevectorEngine(Engine):
         return local
 
     def _product(self, local: torch.Tensor, batch: int) -> torch.Tensor:
-        # amplitude i = prod_q local[q, bit q of i]: every qubit's vector viewed along its own
-        # axis and multiplied by broadcasting (2n ops in all; the op count is what a batch of a
-        # few hundred pays for, forward and backward).
-        b, parts = local.shape[0], local.unbind(1)
-        state = parts[self.n - 1].view(b, 2, *(1,) * (self.n - 1))
-        for q in range(self.n - 2, -1, -1):
-            state = state * parts[q].view(b, *(1,) * (self.n - 1 - q), 2, *(1,) * q)
-        state = state.reshape(b, self.dim)
+        state = kron_rows(local.unbind(1)[::-1])          # qubit n-1 the most significant
         return state.expand(batch, -1) if state.shape[0] != batch else state
 
     def _layer_matrices(self, layer, mats: dict, item_dims: int = 2):
@@ -312,6 +305,20 @@ class StatevectorEngine(Engine):
                     term = term - v.imag @ getattr(self, imag)
             out = term if out is None else out + term
         return out
+
+
+def kron_rows(parts) -> torch.Tensor:
+    """Row-wise Kronecker product of ``[b|1, d_i]`` factors, the first the most significant.
+
+    Built as a balanced tree: the two halves' products, then one outer product of those. The
+    last op is then ``[B, 2^(n/2)] x [B, 2^(n/2)]`` rather than ``[B, 2^(n-1)] x [B, 2]``, whose
+    broadcast over a short inner axis, and its backward sum, cost ~30% more at a few hundred rows.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    mid = len(parts) // 2
+    hi, lo = kron_rows(parts[:mid]), kron_rows(parts[mid:])
+    return (hi[:, :, None] * lo[:, None, :]).reshape(max(hi.shape[0], lo.shape[0]), -1)
 
 
 def apply_gate(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int, base: int = 2):
