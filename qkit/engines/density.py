@@ -33,7 +33,7 @@ import torch
 from qkit.engines.angles import GateAngles
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import plan_angles
-from qkit.engines.density_suffix import plan_suffix, readout_rows
+from qkit.engines.density_suffix import plan_suffix, readout_rows, stack_runs
 from qkit.engines.gates import flatten
 from qkit.engines.spec import Capabilities
 from qkit.engines.ptm import apply_ptm, ptm, ptm_map
@@ -170,7 +170,8 @@ class DensityEngine(Engine):
         input-dependent step, applied to the batch. ``suffix``: the batch-independent rest,
         applied in the Heisenberg picture: the observables' coefficient vectors go backwards
         through the transposed PTMs (a batch of n outputs, not of B samples), and the outputs
-        are one matmul of the middle's states with them.
+        are one matmul of the middle's states with them; ``qkit.engines.density_suffix`` plans
+        that walk as constant blocks and Kronecker layers.
         """
         touched: set[int] = set()
         self.prefix, rest = [], []
@@ -192,25 +193,10 @@ class DensityEngine(Engine):
         self._suffix_plan = plan_suffix(self)
 
     def _stack_prefix(self) -> list | None:
-        """The prefix runs as one chain over all their qubits at once, when every run has the same
-        shape (the usual case: an encoding gate per qubit, transpiled alike): position j of the
-        chain is either every run's constant PTM, stacked ``[1, m, 4, 4]``, or every run's
-        parametric gate of one group, gathered by position. One matmul per position then serves
-        all m qubits, instead of one per qubit and position."""
+        """The prefix runs as one chain over all their qubits (``density_suffix.stack_runs``)."""
         if len(self.prefix) < 2:
             return None
-        chains = [self._chain(items) for _, _, items in self.prefix]
-        shape = [(kind, value.group if kind == "param" else None) for kind, value in chains[0]]
-        if any([(kind, value.group if kind == "param" else None) for kind, value in c] != shape for c in chains):
-            return None
-        stacked = []
-        for j, (kind, group) in enumerate(shape):
-            if kind == "const":
-                stacked.append(("const", self._buffer(np.stack([c[j][1].cpu().numpy() for c in chains])[None])))
-            else:
-                positions = torch.tensor([c[j][1].position for c in chains], dtype=torch.long)
-                self.register_buffer(f"_prefix_pos{j}", positions, persistent=False)
-                stacked.append(("param", group, f"_prefix_pos{j}"))
+        stacked = stack_runs(self, [items for _, _, items in self.prefix], "prefix")
         self._prefix_qubits = [q for _, (q,), _ in self.prefix]
         return stacked
 

@@ -83,7 +83,7 @@ def plan_suffix(engine) -> list:
             data = name
         plan.append((kind, data))
     layers = [data for kind, data in plan if kind == "layer"]
-    stacked = _stack_runs(engine, runs) if runs else None
+    stacked = stack_runs(engine, runs, "suffix") if runs else None
     if layers:  # index[l, j] = bank row of qubit j's PTM in layer l (0 = identity)
         index = torch.zeros(len(layers), k, dtype=torch.long)
         for l, layer in enumerate(layers):
@@ -93,8 +93,13 @@ def plan_suffix(engine) -> list:
     return plan, stacked, len(runs)
 
 
-def _stack_runs(engine, runs: list) -> list | None:
-    """The runs as one chain, when they all have the same shape (see ``DensityEngine._chain``)."""
+def stack_runs(engine, runs: list, tag: str) -> list | None:
+    """Single-qubit runs as one chain over all of them, when every run has the same shape (an
+    encoding gate per qubit, or an ansatz's rotations, transpiled alike): position j of the
+    chain is either every run's constant PTM, stacked ``[1, m, 4, 4]`` (``("const", buffer)``),
+    or every run's parametric gate of one group, gathered by position (``("param", group,
+    positions buffer)``). One matmul per position then serves all m runs, instead of one per
+    run and position. Buffers are named ``_<tag>_...`` on the engine."""
     chains = [engine._chain(items) for items in runs]
     shape = [(kind, value.group if kind == "param" else None) for kind, value in chains[0]]
     if any([(kind, value.group if kind == "param" else None) for kind, value in c] != shape for c in chains):
@@ -102,11 +107,11 @@ def _stack_runs(engine, runs: list) -> list | None:
     stacked = []
     for j, (kind, group) in enumerate(shape):
         if kind == "const":
-            name = f"_suffix_chain{j}"
+            name = f"_{tag}_chain{j}"
             engine.register_buffer(name, torch.stack([c[j][1] for c in chains])[None], persistent=False)
             stacked.append(("const", name))
         else:
-            name = f"_suffix_pos{j}"
+            name = f"_{tag}_pos{j}"
             engine.register_buffer(name, torch.tensor([c[j][1].position for c in chains]), persistent=False)
             stacked.append(("param", group, name))
     return stacked
