@@ -187,6 +187,33 @@ def test_suffix_layers_equal_aer_and_finite_differences(case):
             assert float(w.grad[i]) == pytest.approx(float(fd), abs=1e-6)
 
 
+def _two_input_embedding():
+    """Two input-dependent rotations per qubit (RY(x) then RZ(2x)): not one RZ in closed form."""
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+
+    x, w = ParameterVector("x", 2), ParameterVector("w", 2)
+    qc = QuantumCircuit(2)
+    for k in range(2):
+        qc.ry(x[k], k)
+        qc.rz(2 * x[k] + 0.1, k)
+    qc.cx(0, 1)
+    qc.ry(w[0], 0)
+    qc.rx(w[1], 1)
+    return LayerProgram(qc, tuple(x), tuple(w), tuple(SparsePauliOp(p) for p in ("ZI", "XZ")))
+
+
+@pytest.mark.parametrize("case, closed_form", [("dressed", True), ("strongly_entangling", True),
+                                                ("two-inputs", False)])
+def test_embedding_rz_in_closed_form_equals_aer(case, closed_form):
+    """Every built-in embedding transpiles to one input RZ per qubit, taken in closed form
+    (``density_prefix``); an embedding with two input rotations per qubit keeps the PTM chain."""
+    prog = _two_input_embedding() if case == "two-inputs" else program(case, depth=2)
+    engine = DensityEngine(prog, torch.float64, backend="fake_lagos")
+    assert (engine._rotation is not None) == closed_form
+    x, w = rows(prog, n=3, seed=2)
+    np.testing.assert_allclose(engine.execute(x, w).numpy(), aer_reference(engine, x, w), atol=1e-6)
+
+
 # ---------------------------------------------------------------------- scales, gradients, shots
 @pytest.mark.parametrize("name", ["dressed", "strongly_entangling"])
 def test_scale_zero_equals_the_statevector_engine(name):

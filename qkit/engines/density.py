@@ -33,6 +33,7 @@ import torch
 from qkit.engines.angles import GateAngles
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import plan_angles
+from qkit.engines.density_prefix import plan_rotation_prefix, rotation_prefix_local
 from qkit.engines.density_suffix import plan_suffix, readout_rows, stack_runs
 from qkit.engines.gates import flatten
 from qkit.engines.spec import Capabilities
@@ -190,6 +191,8 @@ class DensityEngine(Engine):
         self.steps = self.prefix + rest                # in an order equivalent to the circuit's
         self.register_buffer("_local0", torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype), persistent=False)
         self._stacked_prefix = self._stack_prefix()
+        self._rotation = plan_rotation_prefix(self)   # the embedding's RZ in closed form
+        self._raw = frozenset() if self._rotation is None else {self._stacked_prefix[self._rotation][1]}
         self._suffix_plan = plan_suffix(self)
 
     def _stack_prefix(self) -> list | None:
@@ -280,6 +283,9 @@ class DensityEngine(Engine):
         elementwise ops and one matmul, instead of batched products of tiny matrices."""
         out = {}
         for key, u in mats.items():
+            if key in self._raw:                    # angles, for ``density_prefix``
+                out[key] = u
+                continue
             u = u if u.dim() == 4 else u[None]
             n = u.shape[-1].bit_length() - 1
             pairs = (u[..., :, :, None, None] * u.conj()[..., None, None, :, :]).flatten(-4)   # [.., (b c a d)]
@@ -315,7 +321,11 @@ class DensityEngine(Engine):
         """``[b|1, 4^k]`` after the prefix: each qubit's run on its own 4 components, then
         their Kronecker product (qubit 0 the least significant digit)."""
         local = [self._local0[None] for _ in range(self.k)]
-        if self._stacked_prefix is not None:
+        if self._rotation is not None:
+            v = rotation_prefix_local(self, self._rotation, ptms)
+            for q, vq in zip(self._prefix_qubits, v.unbind(1)):
+                local[q] = vq
+        elif self._stacked_prefix is not None:
             m = len(self.prefix)
             v = self._local0.expand(1, m, 4)[..., None]                  # [1, m, 4, 1]
             for step in self._stacked_prefix:
@@ -339,7 +349,7 @@ class DensityEngine(Engine):
     def noisy_state(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Pauli components ``[B, 4^k]`` of the final density matrix (before readout)."""
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w))
+        ptms = self._group_ptms(self.angles.matrices(x, w, raw=self._raw))
         state = self._run_steps(self.middle + self.suffix, self._product_state(ptms), ptms)
         return state.expand(x.shape[0], -1) if state.shape[0] != x.shape[0] else state
 
@@ -352,7 +362,7 @@ class DensityEngine(Engine):
             sampled = sample_values(self, state.detach())
             return (exact + (sampled - exact).detach()).to(inputs.dtype)
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w))
+        ptms = self._group_ptms(self.angles.matrices(x, w, raw=self._raw))
         state = self._run_steps(self.middle, self._product_state(ptms), ptms)
         exact = state @ readout_rows(self, ptms).T     # the batch-independent rest, Heisenberg picture
         return (exact.expand(x.shape[0], -1) if exact.shape[0] != x.shape[0] else exact).to(inputs.dtype)
