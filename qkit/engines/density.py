@@ -34,7 +34,7 @@ from qkit.engines.angles import GateAngles
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import plan_angles
 from qkit.engines.density_prefix import plan_rotation_prefix, rotation_prefix_local
-from qkit.engines.density_suffix import plan_suffix, readout_rows, stack_runs
+from qkit.engines.density_suffix import plan_suffix, readout_of_product, readout_rows, stack_runs
 from qkit.engines.gates import flatten
 from qkit.engines.spec import Capabilities
 from qkit.engines.ptm import apply_ptm, ptm, ptm_map
@@ -318,8 +318,12 @@ class DensityEngine(Engine):
         return matrix
 
     def _product_state(self, ptms: dict) -> torch.Tensor:
-        """``[b|1, 4^k]`` after the prefix: each qubit's run on its own 4 components, then
-        their Kronecker product (qubit 0 the least significant digit)."""
+        """``[b|1, 4^k]`` after the prefix: the Kronecker product of the local states (qubit 0
+        the least significant digit)."""
+        return kron_rows(self._local_states(ptms)[::-1])
+
+    def _local_states(self, ptms: dict) -> list:
+        """``[b|1, 4]`` per qubit after the prefix: each qubit's run on its own 4 components."""
         local = [self._local0[None] for _ in range(self.k)]
         if self._rotation is not None:
             v = rotation_prefix_local(self, self._rotation, ptms)
@@ -336,7 +340,7 @@ class DensityEngine(Engine):
         else:
             for _, (q,), items in self.prefix:
                 local[q] = (self._run_ptm(items, ptms) @ local[q][..., None])[..., 0]
-        return kron_rows(local[::-1])
+        return local
 
     def _run_steps(self, steps: list, state: torch.Tensor, ptms: dict) -> torch.Tensor:
         for _, qubits, items in steps:
@@ -363,8 +367,11 @@ class DensityEngine(Engine):
             return (exact + (sampled - exact).detach()).to(inputs.dtype)
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
         ptms = self._group_ptms(self.angles.matrices(x, w, raw=self._raw))
-        state = self._run_steps(self.middle, self._product_state(ptms), ptms)
-        exact = state @ readout_rows(self, ptms).T     # the batch-independent rest, Heisenberg picture
+        rows = readout_rows(self, ptms)                # the batch-independent rest, Heisenberg picture
+        if self.middle:
+            exact = self._run_steps(self.middle, self._product_state(ptms), ptms) @ rows.T
+        else:                                          # a product state: never built in full
+            exact = readout_of_product(self._local_states(ptms)[::-1], rows)
         return (exact.expand(x.shape[0], -1) if exact.shape[0] != x.shape[0] else exact).to(inputs.dtype)
 
     def reseed(self, seed: int | None) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from qkit.engines.ptm import apply_ptm
+from qkit.engines.statevector import kron_rows
 
 
 def plan_suffix(engine) -> list:
@@ -139,6 +140,21 @@ def readout_rows(engine, ptms: dict) -> torch.Tensor:
             _, qubits, items = data
             r = apply_ptm(r, engine._run_ptm(items, ptms).transpose(-1, -2), qubits, k)
     return r
+
+
+def readout_of_product(parts: list, rows: torch.Tensor) -> torch.Tensor:
+    """``kron_rows(parts) @ rows.T`` without the ``[B, 4^k]`` product state: with the factors
+    split into a more and a less significant half, ``state = hi (x) lo`` and output o is
+    ``sum_I hi[I] (lo @ rows[o].view(H, L).T)[I]``: one ``[B, L] @ [L, o*H]`` matmul and a
+    ``[B, o, H]`` multiply-sum, about 4^(k/2) numbers per sample and output instead of 4^k."""
+    mid = len(parts) // 2
+    if mid == 0:
+        return parts[0] @ rows.T
+    hi, lo = kron_rows(parts[:mid]), kron_rows(parts[mid:])
+    n_out, size_hi = rows.shape[0], hi.shape[1]
+    mixed = lo @ rows.view(n_out, size_hi, lo.shape[1]).permute(2, 0, 1).reshape(lo.shape[1], -1)
+    b = max(hi.shape[0], lo.shape[0])
+    return (mixed.view(lo.shape[0], n_out, size_hi) * hi[:, None, :]).sum(-1).expand(b, -1)
 
 
 def _run_matrices(engine, stacked: list | None, ptms: dict) -> torch.Tensor:
