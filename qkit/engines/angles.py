@@ -79,23 +79,22 @@ class GateAngles(torch.nn.Module):
         return theta
 
     def matrices(self, x: torch.Tensor, w: torch.Tensor, columns: dict | None = None,
-                 raw: frozenset = frozenset()) -> dict:
+                 skip: frozenset = frozenset()) -> dict:
         """The groups in ``columns`` get their gates' real first columns ``[.., n_gates, 2]``
         instead (``GateKind.column0``), of the angles plus ``columns[group]`` (a tensor, or
         None for no offset), for gates that only act on one constant state; the groups in
-        ``raw`` get their angles ``[.., n_gates, n_params]``."""
-        thetas = {role: self.angles(role, x, w) for role, t in self.tables.items() if t.columns}
+        ``skip`` get nothing (their engine evaluates them itself)."""
+        groups = [key for key in self.groups if key not in skip]
+        needed = {role for role, _ in groups}
+        thetas = {role: self.angles(role, x, w) for role, t in self.tables.items() if t.columns and role in needed}
         mats = {}
-        for role, name in self.groups:
+        for role, name in groups:
             theta = thetas[role]
             if (role, name) in self._slot_views:
                 start, stop, shape = self._slot_views[(role, name)]
                 theta = theta[..., start:stop].unflatten(-1, shape)
             else:
                 theta = theta[..., getattr(self, f"_slots_{role}_{name}")]
-            if (role, name) in raw:
-                mats[(role, name)] = theta
-                continue
             if columns and (role, name) in columns:
                 offset = columns[(role, name)]
                 mats[(role, name)] = NATIVE[name].column0[0](theta if offset is None else theta + offset)

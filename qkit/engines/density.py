@@ -192,7 +192,7 @@ class DensityEngine(Engine):
         self.register_buffer("_local0", torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype), persistent=False)
         self._stacked_prefix = self._stack_prefix()
         self._rotation = plan_rotation_prefix(self)   # the embedding's RZ in closed form
-        self._raw = frozenset() if self._rotation is None else {self._stacked_prefix[self._rotation][1]}
+        self._skip = frozenset() if self._rotation is None else {self._stacked_prefix[self._rotation][1]}
         self._suffix_plan = plan_suffix(self)
 
     def _stack_prefix(self) -> list | None:
@@ -283,9 +283,6 @@ class DensityEngine(Engine):
         elementwise ops and one matmul, instead of batched products of tiny matrices."""
         out = {}
         for key, u in mats.items():
-            if key in self._raw:                    # angles, for ``density_prefix``
-                out[key] = u
-                continue
             u = u if u.dim() == 4 else u[None]
             n = u.shape[-1].bit_length() - 1
             pairs = (u[..., :, :, None, None] * u.conj()[..., None, None, :, :]).flatten(-4)   # [.., (b c a d)]
@@ -317,16 +314,16 @@ class DensityEngine(Engine):
             matrix = f @ matrix
         return matrix
 
-    def _product_state(self, ptms: dict) -> torch.Tensor:
+    def _product_state(self, x: torch.Tensor, ptms: dict) -> torch.Tensor:
         """``[b|1, 4^k]`` after the prefix: the Kronecker product of the local states (qubit 0
         the least significant digit)."""
-        return kron_rows(self._local_states(ptms)[::-1])
+        return kron_rows(self._local_states(x, ptms)[::-1])
 
-    def _local_states(self, ptms: dict) -> list:
+    def _local_states(self, x: torch.Tensor, ptms: dict) -> list:
         """``[b|1, 4]`` per qubit after the prefix: each qubit's run on its own 4 components."""
         local = [self._local0[None] for _ in range(self.k)]
         if self._rotation is not None:
-            v = rotation_prefix_local(self, self._rotation, ptms)
+            v = rotation_prefix_local(self, self._rotation, x, ptms)
             for q, vq in zip(self._prefix_qubits, v.unbind(1)):
                 local[q] = vq
         elif self._stacked_prefix is not None:
@@ -353,8 +350,8 @@ class DensityEngine(Engine):
     def noisy_state(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Pauli components ``[B, 4^k]`` of the final density matrix (before readout)."""
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w, raw=self._raw))
-        state = self._run_steps(self.middle + self.suffix, self._product_state(ptms), ptms)
+        ptms = self._group_ptms(self.angles.matrices(x, w, skip=self._skip))
+        state = self._run_steps(self.middle + self.suffix, self._product_state(x, ptms), ptms)
         return state.expand(x.shape[0], -1) if state.shape[0] != x.shape[0] else state
 
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -366,12 +363,12 @@ class DensityEngine(Engine):
             sampled = sample_values(self, state.detach())
             return (exact + (sampled - exact).detach()).to(inputs.dtype)
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w, raw=self._raw))
+        ptms = self._group_ptms(self.angles.matrices(x, w, skip=self._skip))
         rows = readout_rows(self, ptms)                # the batch-independent rest, Heisenberg picture
         if self.middle:
-            exact = self._run_steps(self.middle, self._product_state(ptms), ptms) @ rows.T
+            exact = self._run_steps(self.middle, self._product_state(x, ptms), ptms) @ rows.T
         else:                                          # a product state: never built in full
-            exact = readout_of_product(self._local_states(ptms)[::-1], rows)
+            exact = readout_of_product(self._local_states(x, ptms)[::-1], rows)
         return (exact.expand(x.shape[0], -1) if exact.shape[0] != x.shape[0] else exact).to(inputs.dtype)
 
     def reseed(self, seed: int | None) -> None:

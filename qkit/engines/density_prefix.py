@@ -24,29 +24,49 @@ _P[2, 2, 1], _P[2, 1, 2] = 1.0, -1.0
 
 def plan_rotation_prefix(engine) -> int | None:
     """The chain position of the prefix's one input-dependent gate, when the stacked prefix has
-    exactly one and it is an RZ group used by the prefix alone, else None."""
+    exactly one, it is an RZ group that is the whole input angle table, and each of its angles
+    is one input times a constant plus a constant (``x``, ``x * pi/2 + c``). The prefix runs are
+    then reordered by the input they read, so the angles are ``x * scale + offset`` with no
+    gather. None otherwise (the general PTM chain is used)."""
     stacked = engine._stacked_prefix
     if stacked is None:
         return None
     inputs = [j for j, step in enumerate(stacked) if step[0] == "param" and step[1][0] == "x"]
     if len(inputs) != 1:
         return None
-    group = stacked[inputs[0]][1]
-    if group[1] != "rz" or len(engine.angles.groups[group].slots) != len(stacked_qubits(engine)):
+    position, group = inputs[0], stacked[inputs[0]][1]
+    table, slots = engine.angles.tables["x"], engine.angles.groups[group].slots
+    a_in, _, const = table.matrices()
+    m = len(engine.prefix)
+    if group[1] != "rz" or slots.shape != (m, 1) or a_in.shape != (m, m) or table.nonlinear \
+            or table.uses_weights or (np.count_nonzero(a_in, axis=0) != 1).any():
         return None
     t = 0.7
     rz = np.diag([np.exp(-0.5j * t), np.exp(0.5j * t)])
     if not np.allclose(ptm(rz, 1), _P[0] + np.cos(t) * _P[1] + np.sin(t) * _P[2]):
         return None     # the PTM order changed: keep the general path
-    engine.register_buffer("_rz_parts", torch.tensor(_P.reshape(12, 4), dtype=engine.dtype), persistent=False)
-    return inputs[0]
+    gate = getattr(engine, stacked[position][2]).numpy()             # run r uses gate gate[r]
+    source = np.abs(a_in).argmax(axis=0)[slots[gate, 0]]              # ... which reads input source[r]
+    if sorted(source) != list(range(m)):
+        return None
+    _reorder_runs(engine, np.argsort(source))                        # run i now reads input i
+    slot = slots[gate[np.argsort(source)], 0]
+    for name, value in (("scale", a_in[np.arange(m), slot]), ("offset", const[slot]), ("parts", _P.reshape(12, 4))):
+        engine.register_buffer(f"_rz_{name}", torch.tensor(value, dtype=engine.dtype), persistent=False)
+    return position
 
 
-def stacked_qubits(engine) -> list[int]:
-    return [q for _, (q,), _ in engine.prefix]
+def _reorder_runs(engine, order: np.ndarray) -> None:
+    """Put the stacked prefix's runs (and the qubits they belong to) in ``order``."""
+    index = torch.as_tensor(order)
+    for step in engine._stacked_prefix:
+        name = step[1] if step[0] == "const" else step[2]
+        value = getattr(engine, name)
+        engine._buffers[name] = value[:, index] if step[0] == "const" else value[index]
+    engine._prefix_qubits = [engine._prefix_qubits[i] for i in order]
 
 
-def rotation_prefix_local(engine, position: int, ptms: dict) -> torch.Tensor:
+def rotation_prefix_local(engine, position: int, x: torch.Tensor, ptms: dict) -> torch.Tensor:
     """``[B, m, 4]``: the prefix qubits' Pauli vectors, ``u + cos(t) v + sin(t) w``."""
     stacked, m = engine._stacked_prefix, len(engine.prefix)
 
@@ -59,7 +79,6 @@ def rotation_prefix_local(engine, position: int, ptms: dict) -> torch.Tensor:
     parts = (engine._rz_parts @ b).view(1, m, 3, 4).transpose(-1, -2)  # [1, m, 4, 3]: P0 b, P1 b, P2 b
     for step in stacked[position + 1:]:
         parts = factor(step) @ parts
-    _, group, positions = stacked[position]
-    theta = ptms[group][..., getattr(engine, positions), 0]           # [B, m] (raw angles)
+    theta = x * engine._rz_scale + engine._rz_offset                  # [B, m]: run i reads input i
     u, v, w = parts.unbind(-1)
     return u + torch.cos(theta)[..., None] * v + torch.sin(theta)[..., None] * w
