@@ -116,6 +116,7 @@ class DensityEngine(Engine):
         self.calibration_date = resolved.calibration().calibration_date
         self._plan(instructions, {q: j for j, q in enumerate(active)})
         self._plan_observables(observables)
+        self._suffix_plan = plan_suffix(self)
 
     def _plan(self, instructions: list, local: dict) -> None:
         from qiskit import QuantumCircuit
@@ -193,7 +194,6 @@ class DensityEngine(Engine):
         self._stacked_prefix = self._stack_prefix()
         self._rotation = plan_rotation_prefix(self)   # the embedding's RZ in closed form
         self._skip = frozenset() if self._rotation is None else {self._stacked_prefix[self._rotation][1]}
-        self._suffix_plan = plan_suffix(self)
 
     def _stack_prefix(self) -> list | None:
         """The prefix runs as one chain over all their qubits (``density_suffix.stack_runs``)."""
@@ -368,7 +368,7 @@ class DensityEngine(Engine):
         if self.middle:
             exact = self._run_steps(self.middle, self._product_state(x, ptms), ptms) @ rows.T
         else:                                          # a product state: never built in full
-            exact = readout_of_product(self._local_states(x, ptms)[::-1], rows)
+            exact = readout_of_product(self._local_states(x, ptms)[::-1], rows, getattr(self, "_suffix_split", None))
         return (exact.expand(x.shape[0], -1) if exact.shape[0] != x.shape[0] else exact).to(inputs.dtype)
 
     def reseed(self, seed: int | None) -> None:

@@ -76,6 +76,13 @@ def plan_suffix(engine) -> list:
     close()
     if before is not None:
         segments.append(["const", before])
+    # The Heisenberg walk starts at the end: a constant block there folds into the readout rows.
+    rows = engine._readout_rows.double()
+    if segments and segments[-1][0] == "const":
+        rows = rows @ segments.pop()[1]
+    engine.register_buffer("_suffix_rows", rows.to(engine.dtype), persistent=False)
+    if not segments:    # nothing left that depends on the weights: the readout split is constant too
+        engine.register_buffer("_suffix_split", split_rows(rows, k).to(engine.dtype), persistent=False)
     plan = []
     for kind, data in segments:
         if kind == "const":
@@ -121,7 +128,7 @@ def stack_runs(engine, runs: list, tag: str) -> list | None:
 def readout_rows(engine, ptms: dict) -> torch.Tensor:
     """``r [n_outputs, 4^k]`` with ``outputs = state @ r.T`` for the state before the suffix."""
     plan, stacked, n_runs = engine._suffix_plan
-    k, r = engine.k, engine._readout_rows
+    k, r = engine.k, engine._suffix_rows
     if n_runs:
         run_ptms = _run_matrices(engine, stacked, ptms)                    # [m, 4, 4]
         bank = torch.cat([torch.eye(4, dtype=run_ptms.dtype, device=run_ptms.device)[None], run_ptms])
@@ -142,19 +149,25 @@ def readout_rows(engine, ptms: dict) -> torch.Tensor:
     return r
 
 
-def readout_of_product(parts: list, rows: torch.Tensor) -> torch.Tensor:
+def split_rows(rows: torch.Tensor, k: int) -> torch.Tensor:
+    """``[L, o*H]``: the rows ``[o, H*L]`` regrouped for ``readout_of_product`` (H = 4^(k//2))."""
+    size_hi = 4 ** (k // 2)
+    return rows.view(rows.shape[0], size_hi, -1).permute(2, 0, 1).reshape(-1, rows.shape[0] * size_hi)
+
+
+def readout_of_product(parts: list, rows: torch.Tensor, split: torch.Tensor | None = None) -> torch.Tensor:
     """``kron_rows(parts) @ rows.T`` without the ``[B, 4^k]`` product state: with the factors
     split into a more and a less significant half, ``state = hi (x) lo`` and output o is
     ``sum_I hi[I] (lo @ rows[o].view(H, L).T)[I]``: one ``[B, L] @ [L, o*H]`` matmul and a
-    ``[B, o, H]`` multiply-sum, about 4^(k/2) numbers per sample and output instead of 4^k."""
+    ``[B, o, H]`` multiply-sum, about 4^(k/2) numbers per sample and output instead of 4^k.
+    ``split``: ``split_rows(rows, k)`` when it is already known."""
     mid = len(parts) // 2
     if mid == 0:
         return parts[0] @ rows.T
     hi, lo = kron_rows(parts[:mid]), kron_rows(parts[mid:])
-    n_out, size_hi = rows.shape[0], hi.shape[1]
-    mixed = lo @ rows.view(n_out, size_hi, lo.shape[1]).permute(2, 0, 1).reshape(lo.shape[1], -1)
-    b = max(hi.shape[0], lo.shape[0])
-    return (mixed.view(lo.shape[0], n_out, size_hi) * hi[:, None, :]).sum(-1).expand(b, -1)
+    split = split_rows(rows, len(parts)) if split is None else split
+    mixed = (lo @ split).view(lo.shape[0], rows.shape[0], hi.shape[1])
+    return (mixed * hi[:, None, :]).sum(-1).expand(max(hi.shape[0], lo.shape[0]), -1)
 
 
 def _run_matrices(engine, stacked: list | None, ptms: dict) -> torch.Tensor:
