@@ -134,14 +134,15 @@ def readout_rows(engine, ptms: dict) -> torch.Tensor:
         bank = torch.cat([torch.eye(4, dtype=run_ptms.dtype, device=run_ptms.device)[None], run_ptms])
         per_layer = bank[engine._suffix_index]                             # [L, k, 4, 4]
         k_lo = k // 2
-        halves = (_kron(per_layer[:, k_lo:]), _kron(per_layer[:, :k_lo]))   # qubits k-1.., k_lo-1..
+        # qubits k-1.., k_lo-1..; unbound once (a select per layer costs a zero-filled gradient each)
+        his, los = _kron(per_layer[:, k_lo:]).unbind(0), _kron(per_layer[:, :k_lo]).unbind(0)
     layer = sum(kind == "layer" for kind, _ in plan)
     for kind, data in reversed(plan):
         if kind == "const":
             r = r @ getattr(engine, data)
         elif kind == "layer":
             layer -= 1
-            hi, lo = halves[0][layer], halves[1][layer]
+            hi, lo = his[layer], los[layer]
             r = (hi.transpose(0, 1) @ r.view(-1, hi.shape[0], lo.shape[0]) @ lo).reshape(r.shape)
         else:
             _, qubits, items = data
