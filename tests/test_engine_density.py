@@ -88,6 +88,25 @@ def test_pauli_transfer_matrices_follow_qiskit_order():
     np.testing.assert_allclose(basis[1 + 4 * 3], np.kron(np.diag([1, -1]), [[0, 1], [1, 0]]))   # Z1 X0
 
 
+def test_rz_closed_form_equals_the_general_ptm_path():
+    """ISA circuits' only parametric gate is RZ, whose PTMs come in closed form; the general path
+    (any gate's unitary through ``ptm_map``) must give the same values and gradients."""
+    prog = program("strongly_entangling", depth=2)
+    x, w = rows(prog, n=4, seed=4)
+    results = []
+    for closed_form in (True, False):
+        engine = DensityEngine(prog, torch.float64, backend="fake_lagos")
+        assert engine._rz                                   # every ISA angle is an RZ
+        if not closed_form:
+            engine._rz = frozenset()
+        wi = w.clone().requires_grad_(True)
+        out = engine.execute(x, wi)
+        out.sum().backward()
+        results.append((out.detach(), wi.grad))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
 @pytest.mark.parametrize("backend", TIERED)
 def test_scale_one_is_aers_own_noise_model(backend):
     from qiskit.quantum_info import SuperOp

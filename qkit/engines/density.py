@@ -33,7 +33,7 @@ import torch
 from qkit.engines.angles import GateAngles
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import plan_angles
-from qkit.engines.density_prefix import plan_rotation_prefix, rotation_prefix_local
+from qkit.engines.density_prefix import plan_rotation_prefix, rotation_prefix_local, rz_groups, rz_ptms
 from qkit.engines.density_suffix import plan_suffix, readout_of_product, readout_rows, stack_runs
 from qkit.engines.gates import flatten
 from qkit.engines.spec import Capabilities
@@ -194,6 +194,7 @@ class DensityEngine(Engine):
         self._stacked_prefix = self._stack_prefix()
         self._rotation = plan_rotation_prefix(self)   # the embedding's RZ in closed form
         self._skip = frozenset() if self._rotation is None else {self._stacked_prefix[self._rotation][1]}
+        self._rz = rz_groups(self, self._skip)
 
     def _stack_prefix(self) -> list | None:
         """The prefix runs as one chain over all their qubits (``density_suffix.stack_runs``)."""
@@ -283,6 +284,9 @@ class DensityEngine(Engine):
         elementwise ops and one matmul, instead of batched products of tiny matrices."""
         out = {}
         for key, u in mats.items():
+            if key in self._rz:                   # angles: RZ's PTM in closed form
+                out[key] = rz_ptms(u[..., 0], self._rz_basis)
+                continue
             u = u if u.dim() == 4 else u[None]
             n = u.shape[-1].bit_length() - 1
             pairs = (u[..., :, :, None, None] * u.conj()[..., None, None, :, :]).flatten(-4)   # [.., (b c a d)]
@@ -350,7 +354,7 @@ class DensityEngine(Engine):
     def noisy_state(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Pauli components ``[B, 4^k]`` of the final density matrix (before readout)."""
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w, skip=self._skip))
+        ptms = self._group_ptms(self.angles.matrices(x, w, skip=self._skip, raw=self._rz))
         state = self._run_steps(self.middle + self.suffix, self._product_state(x, ptms), ptms)
         return state.expand(x.shape[0], -1) if state.shape[0] != x.shape[0] else state
 
@@ -363,7 +367,7 @@ class DensityEngine(Engine):
             sampled = sample_values(self, state.detach())
             return (exact + (sampled - exact).detach()).to(inputs.dtype)
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w, skip=self._skip))
+        ptms = self._group_ptms(self.angles.matrices(x, w, skip=self._skip, raw=self._rz))
         rows = readout_rows(self, ptms)                # the batch-independent rest, Heisenberg picture
         if self.middle:
             exact = self._run_steps(self.middle, self._product_state(x, ptms), ptms) @ rows.T
