@@ -78,14 +78,12 @@ class GateAngles(torch.nn.Module):
             theta = theta + fn(*values)[..., None] * onehot
         return theta
 
-    def matrices(self, x: torch.Tensor, w: torch.Tensor, columns: dict | None = None,
-                 skip: frozenset = frozenset(), raw: frozenset = frozenset()) -> dict:
-        """The groups in ``columns`` get their gates' real first columns ``[.., n_gates, 2]``
-        instead (``GateKind.column0``), of the angles plus ``columns[group]`` (a tensor, or
-        None for no offset), for gates that only act on one constant state; the groups in
-        ``skip`` get nothing (their engine evaluates them itself), those in ``raw`` their
-        angles ``[.., n_gates, n_params]``."""
-        groups = [key for key in self.groups if key not in skip]
+    def matrices(self, x: torch.Tensor, w: torch.Tensor, builders: dict | None = None) -> dict:
+        """``{group: unitaries}``; a group in ``builders`` gets ``builders[group](angles)`` instead
+        (angles ``[.., n_gates, n_params]``; an engine's own form, such as real first columns or
+        PTMs in closed form), or is left out where that is None."""
+        builders = builders or {}
+        groups = [key for key in self.groups if builders.get(key, True) is not None]
         needed = {role for role, _ in groups}
         thetas = {role: self.angles(role, x, w) for role, t in self.tables.items() if t.columns and role in needed}
         mats = {}
@@ -96,12 +94,8 @@ class GateAngles(torch.nn.Module):
                 theta = theta[..., start:stop].unflatten(-1, shape)
             else:
                 theta = theta[..., getattr(self, f"_slots_{role}_{name}")]
-            if (role, name) in raw:
-                mats[(role, name)] = theta
-                continue
-            if columns and (role, name) in columns:
-                offset = columns[(role, name)]
-                mats[(role, name)] = NATIVE[name].column0[0](theta if offset is None else theta + offset)
+            if (role, name) in builders:
+                mats[(role, name)] = builders[(role, name)](theta)
                 continue
             m = NATIVE[name].build(theta)
             mats[(role, name)] = m if m.dtype == self.cdtype else m.to(self.cdtype)

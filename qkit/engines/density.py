@@ -8,8 +8,8 @@ device, resolved as in the hardware path) on a chosen layout (the calibrated one
   gate or channel acts through its Pauli transfer matrix (``qkit.engines.ptm``);
 * every instruction is followed by its channel from ``qkit.noise.model`` (Aer's depolarizing
   and thermal relaxation, each source scaled); constant gates are fused with their channel
-  at compile time, parametric ones (``rz(x*pi/2 + ...)``) get their PTM from the batched
-  unitaries of ``qkit.engines.angles`` each forward pass, and a run of single-qubit
+  at compile time, parametric ones get their PTM each forward pass (RZ, the only one in IBM
+  ISA circuits, in closed form: ``qkit.engines.density_prefix``), and a run of single-qubit
   instructions on one qubit is multiplied into one 4x4 PTM before it touches the state;
 * an observable term is read in its basis with the readout error of every read qubit:
   ``<Z>`` becomes ``(P(0|1) - P(1|0)) + (1 - P(0|1) - P(1|0)) <Z>`` per qubit, expanded
@@ -25,6 +25,7 @@ with ``DeviceNoise.noise_model()`` is the reference (tests/test_engine_density.p
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -198,11 +199,8 @@ class DensityEngine(Engine):
 
     def _stack_prefix(self) -> list | None:
         """The prefix runs as one chain over all their qubits (``density_suffix.stack_runs``)."""
-        if len(self.prefix) < 2:
-            return None
-        stacked = stack_runs(self, [items for _, _, items in self.prefix], "prefix")
         self._prefix_qubits = [q for _, (q,), _ in self.prefix]
-        return stacked
+        return stack_runs(self, [items for _, _, items in self.prefix], "prefix") if len(self.prefix) > 1 else None
 
     def _chain(self, items: list) -> list:
         """A run as ``[("const", [4, 4]) | ("param", GateRef), ...]`` in time order, noise
@@ -282,17 +280,18 @@ class DensityEngine(Engine):
         ``R_ij = Tr(P_i U P_j U^dagger) / 2^n`` from the unitaries ``[B|1, gates, 2^n, 2^n]``,
         as one constant matrix times the entries of U (x) conj(U) (see ``ptm_map``): a few
         elementwise ops and one matmul, instead of batched products of tiny matrices."""
-        out = {}
-        for key, u in mats.items():
-            if key in self._rz:                   # angles: RZ's PTM in closed form
-                out[key] = rz_ptms(u[..., 0], self._rz_basis)
-                continue
+        out = {key: u for key, u in mats.items() if key in self._rz}    # PTMs already (``rz_ptms``)
+        for key, u in ((key, u) for key, u in mats.items() if key not in self._rz):
             u = u if u.dim() == 4 else u[None]
             n = u.shape[-1].bit_length() - 1
             pairs = (u[..., :, :, None, None] * u.conj()[..., None, None, :, :]).flatten(-4)   # [.., (b c a d)]
             r = (pairs @ getattr(self, f"_ptm_map{n}")).real
             out[key] = r.unflatten(-1, (4 ** n, 4 ** n))
         return out
+
+    def _builders(self) -> dict:   # the embedding's RZ left to density_prefix; RZ PTMs in closed form
+        rz = partial(rz_ptms, basis=self._rz_basis) if self._rz else None
+        return {**{key: None for key in self._skip}, **{key: rz for key in self._rz}}
 
     def _run_ptm(self, items: list, ptms: dict) -> torch.Tensor:
         """The product of a run's PTMs, first item applied first. Batch-independent neighbours
@@ -354,7 +353,7 @@ class DensityEngine(Engine):
     def noisy_state(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Pauli components ``[B, 4^k]`` of the final density matrix (before readout)."""
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w, skip=self._skip, raw=self._rz))
+        ptms = self._group_ptms(self.angles.matrices(x, w, self._builders()))
         state = self._run_steps(self.middle + self.suffix, self._product_state(x, ptms), ptms)
         return state.expand(x.shape[0], -1) if state.shape[0] != x.shape[0] else state
 
@@ -367,7 +366,7 @@ class DensityEngine(Engine):
             sampled = sample_values(self, state.detach())
             return (exact + (sampled - exact).detach()).to(inputs.dtype)
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w, skip=self._skip, raw=self._rz))
+        ptms = self._group_ptms(self.angles.matrices(x, w, self._builders()))
         rows = readout_rows(self, ptms)                # the batch-independent rest, Heisenberg picture
         if self.middle:
             exact = self._run_steps(self.middle, self._product_state(x, ptms), ptms) @ rows.T

@@ -41,9 +41,7 @@ def plan_rotation_prefix(engine) -> int | None:
     if group[1] != "rz" or slots.shape != (m, 1) or a_in.shape != (m, m) or table.nonlinear \
             or table.uses_weights or (np.count_nonzero(a_in, axis=0) != 1).any():
         return None
-    t = 0.7
-    rz = np.diag([np.exp(-0.5j * t), np.exp(0.5j * t)])
-    if not np.allclose(ptm(rz, 1), _P[0] + np.cos(t) * _P[1] + np.sin(t) * _P[2]):
+    if not _register_rz_basis(engine):
         return None     # the PTM order changed: keep the general path
     gate = getattr(engine, stacked[position][2]).numpy()             # run r uses gate gate[r]
     source = np.abs(a_in).argmax(axis=0)[slots[gate, 0]]              # ... which reads input source[r]
@@ -51,7 +49,7 @@ def plan_rotation_prefix(engine) -> int | None:
         return None
     _reorder_runs(engine, np.argsort(source))                        # run i now reads input i
     slot = slots[gate[np.argsort(source)], 0]
-    for name, value in (("scale", a_in[np.arange(m), slot]), ("offset", const[slot]), ("parts", _P.reshape(12, 4))):
+    for name, value in (("scale", a_in[np.arange(m), slot]), ("offset", const[slot])):
         engine.register_buffer(f"_rz_{name}", torch.tensor(value, dtype=engine.dtype), persistent=False)
     return position
 
@@ -62,7 +60,7 @@ def _reorder_runs(engine, order: np.ndarray) -> None:
     for step in engine._stacked_prefix:
         name = step[1] if step[0] == "const" else step[2]
         value = getattr(engine, name)
-        engine._buffers[name] = value[:, index] if step[0] == "const" else value[index]
+        engine.register_buffer(name, value[:, index] if step[0] == "const" else value[index], persistent=False)
     engine._prefix_qubits = [engine._prefix_qubits[i] for i in order]
 
 
@@ -76,7 +74,7 @@ def rotation_prefix_local(engine, position: int, x: torch.Tensor, ptms: dict) ->
     b = engine._local0.expand(1, m, 4)[..., None]                     # [1, m, 4, 1]
     for step in stacked[:position]:
         b = factor(step) @ b
-    parts = (engine._rz_parts @ b).view(1, m, 3, 4).transpose(-1, -2)  # [1, m, 4, 3]: P0 b, P1 b, P2 b
+    parts = (engine._rz_basis.view(12, 4) @ b).view(1, m, 3, 4).transpose(-1, -2)  # [1, m, 4, 3]: P0 b, P1 b, P2 b
     for step in stacked[position + 1:]:
         parts = factor(step) @ parts
     theta = x * engine._rz_scale + engine._rz_offset                  # [B, m]: run i reads input i
@@ -87,17 +85,26 @@ def rotation_prefix_local(engine, position: int, x: torch.Tensor, ptms: dict) ->
 def rz_groups(engine, skip: frozenset) -> frozenset:
     """The RZ groups (every parametric gate of an IBM ISA circuit) whose PTMs ``rz_ptms`` builds
     from their angles, instead of from unitaries through ``ptm_map``: 4 ops, not ~12."""
-    t = 0.7
-    rz = np.diag([np.exp(-0.5j * t), np.exp(0.5j * t)])
-    if not np.allclose(ptm(rz, 1), _P[0] + np.cos(t) * _P[1] + np.sin(t) * _P[2]):
+    if not _register_rz_basis(engine):
         return frozenset()
-    if not hasattr(engine, "_rz_basis"):
-        engine.register_buffer("_rz_basis", torch.tensor(_P.reshape(3, 16), dtype=engine.dtype), persistent=False)
     return frozenset(key for key in engine.angles.groups if key[1] == "rz" and key not in skip)
 
 
 def rz_ptms(theta: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """``[B|1, n_gates, 4, 4]``: ``P0 + cos(t) P1 + sin(t) P2`` for angles ``t [B, n_gates]``
-    (inputs) or ``[n_gates]`` (weights), as ``_group_ptms`` returns PTMs."""
-    r = (torch.stack([torch.ones_like(theta), torch.cos(theta), torch.sin(theta)], -1) @ basis).unflatten(-1, (4, 4))
+    """``[B|1, n_gates, 4, 4]``: ``P0 + cos(t) P1 + sin(t) P2`` for a group's angles
+    ``[B|-, n_gates, 1]`` (inputs or weights), as ``DensityEngine._group_ptms`` returns PTMs."""
+    t = theta[..., 0]
+    r = (torch.stack([torch.ones_like(t), torch.cos(t), torch.sin(t)], -1) @ basis).unflatten(-1, (4, 4))
     return r if r.dim() == 4 else r[None]
+
+
+def _register_rz_basis(engine) -> bool:
+    """``_rz_basis [3, 16]`` (P0, P1, P2) on the engine, once, if RZ's PTM in this module's Pauli
+    order is indeed ``P0 + cos t P1 + sin t P2`` (checked against Qiskit's PTM); else False."""
+    if not hasattr(engine, "_rz_basis"):
+        t = 0.7
+        rz = np.diag([np.exp(-0.5j * t), np.exp(0.5j * t)])
+        if not np.allclose(ptm(rz, 1), _P[0] + np.cos(t) * _P[1] + np.sin(t) * _P[2]):
+            return False
+        engine.register_buffer("_rz_basis", torch.tensor(_P.reshape(3, 16), dtype=engine.dtype), persistent=False)
+    return True

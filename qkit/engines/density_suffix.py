@@ -21,11 +21,12 @@ from __future__ import annotations
 import torch
 
 from qkit.engines.ptm import apply_ptm
-from qkit.engines.statevector import kron_rows
+from qkit.engines.statevector import kron_matrices, kron_rows
 
 
-def plan_suffix(engine) -> list:
-    """The engine's ``suffix`` steps as segments; buffers are registered on the engine."""
+def plan_suffix(engine) -> tuple[list, list | None, list]:
+    """``(segments, stacked chain of the runs | None, runs)`` for the engine's ``suffix`` steps;
+    buffers are registered on the engine."""
     k, runs = engine.k, []
     eye = torch.eye(4 ** k, dtype=torch.float64)
     # Greedy layering: ``before`` (constants) | ``layer`` (runs on distinct qubits) | ``after``
@@ -98,7 +99,7 @@ def plan_suffix(engine) -> list:
             for q, run in layer:
                 index[l, q] = 1 + run
         engine.register_buffer("_suffix_index", index, persistent=False)
-    return plan, stacked, len(runs)
+    return plan, stacked, runs
 
 
 def stack_runs(engine, runs: list, tag: str) -> list | None:
@@ -127,10 +128,10 @@ def stack_runs(engine, runs: list, tag: str) -> list | None:
 
 def readout_rows(engine, ptms: dict) -> torch.Tensor:
     """``r [n_outputs, 4^k]`` with ``outputs = state @ r.T`` for the state before the suffix."""
-    plan, stacked, n_runs = engine._suffix_plan
+    plan, stacked, runs = engine._suffix_plan
     k, r = engine.k, engine._suffix_rows
-    if n_runs:
-        run_ptms = _run_matrices(engine, stacked, ptms)                    # [m, 4, 4]
+    if runs:
+        run_ptms = _run_matrices(engine, stacked, runs, ptms)              # [m, 4, 4]
         bank = torch.cat([torch.eye(4, dtype=run_ptms.dtype, device=run_ptms.device)[None], run_ptms])
         per_layer = bank[engine._suffix_index]                             # [L, k, 4, 4]
         k_lo = k // 2
@@ -171,10 +172,9 @@ def readout_of_product(parts: list, rows: torch.Tensor, split: torch.Tensor | No
     return (mixed * hi[:, None, :]).sum(-1).expand(max(hi.shape[0], lo.shape[0]), -1)
 
 
-def _run_matrices(engine, stacked: list | None, ptms: dict) -> torch.Tensor:
+def _run_matrices(engine, stacked: list | None, runs: list, ptms: dict) -> torch.Tensor:
     if stacked is None:
-        runs = [engine._run_ptm(items, ptms)[0] for items in _runs_in_order(engine)]
-        return torch.stack(runs)
+        return torch.stack([engine._run_ptm(items, ptms)[0] for items in runs])
     matrix = None
     for step in stacked:
         factor = getattr(engine, step[1])[0] if step[0] == "const" else \
@@ -183,18 +183,8 @@ def _run_matrices(engine, stacked: list | None, ptms: dict) -> torch.Tensor:
     return matrix
 
 
-def _runs_in_order(engine) -> list:
-    return [items for _, qubits, items in engine.suffix
-            if len(qubits) == 1 and not all(item[0] == "const" for item in items)]
-
-
 def _kron(factors: torch.Tensor) -> torch.Tensor:
     """``[L, 4^j, 4^j]`` from ``[L, j, 4, 4]`` (factor 0 the least significant digit)."""
-    layers, j = factors.shape[0], factors.shape[1]
-    if j == 0:
-        return torch.ones(layers, 1, 1, dtype=factors.dtype, device=factors.device)
-    out = factors[:, j - 1]
-    for q in range(j - 2, -1, -1):
-        f = factors[:, q]
-        out = (out[:, :, None, :, None] * f[:, None, :, None, :]).reshape(layers, out.shape[1] * 4, -1)
-    return out
+    if factors.shape[1] == 0:
+        return torch.ones(factors.shape[0], 1, 1, dtype=factors.dtype, device=factors.device)
+    return kron_matrices(factors.unbind(1)[::-1])

@@ -68,14 +68,6 @@ def probe_phases(compiled: CompiledCircuit) -> torch.Tensor | None:
     return phase
 
 
-def kron_phases(phases: torch.Tensor) -> torch.Tensor:
-    """``d [2^n]``: amplitude i of the product state carries prod_q D_q[bit q of i]."""
-    d = phases[-1]
-    for q in range(phases.shape[0] - 2, -1, -1):
-        d = torch.kron(d, phases[q])
-    return d
-
-
 def _column_plan(compiled: CompiledCircuit):
     """``(group, offsets, D)`` when the prefix is one layer of one input-gate kind with a
     ``column0``, that group's only gates, on every qubit, and each qubit starts in ``D_q`` times

@@ -21,13 +21,16 @@ Circuits whose gates are all real (RY, CNOT, H, ...) run in real arithmetic.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.angles import GateAngles
 from qkit.engines.compiler import GateRef, compile_program
-from qkit.engines.real_prefix import kron_phases, plan_real_prefix
+from qkit.engines.gates import NATIVE
+from qkit.engines.real_prefix import plan_real_prefix
 from qkit.engines.spec import Capabilities
 from qkit.errors import QkitError
 
@@ -77,7 +80,8 @@ class StatevectorEngine(Engine):
         self._column_groups = {group: None if offsets is None else self._buffer(offsets.to(dtype))
                                for group, offsets in columns.items()}
         self._phases = None if phases is None else (
-            self._buffer(phases.conj().to(self.cdtype)), self._buffer(kron_phases(phases).to(self.cdtype)))
+            self._buffer(phases.conj().to(self.cdtype)),
+            self._buffer(kron_rows([p[None] for p in phases.flip(0)])[0].to(self.cdtype)))
 
     def fused_for(self, batch: int) -> bool:
         """Whether a batch of this size runs fused steps as one unitary (else gate by gate)."""
@@ -166,8 +170,8 @@ class StatevectorEngine(Engine):
     # ------------------------------------------------------------------ execution
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        columns = {group: None if name is None else getattr(self, name)
-                   for group, name in self._column_groups.items()}
+        columns = {group: partial(_column, group, None if name is None else getattr(self, name))
+                   for group, name in self._column_groups.items()}   # the embedding's real columns
         mats = self.angles.matrices(x, w, columns)
         local = self._prefix_local(mats)
         steps = self.steps
@@ -278,16 +282,7 @@ class StatevectorEngine(Engine):
         m = bank[getattr(self, index[0])]    # [L, n, 2, 2], most significant qubit first
         for row in index[1:]:               # a later gate on a qubit multiplies from the left
             m = bank[getattr(self, row)] @ m
-        # kron[r, c] = prod_j m[j, bit j of r, bit j of c] (j = 0 the most significant): each
-        # factor viewed along its row and column axes, multiplied by broadcasting (2n ops).
-        layers, parts, n = m.shape[0], m.unbind(1), self.n
-        kron = None
-        for j, part in enumerate(parts):
-            axes = [1] * (2 * n)
-            axes[j], axes[n + j] = 2, 2
-            factor = part.view(layers, *axes)
-            kron = factor if kron is None else kron * factor
-        return kron.reshape(layers, self.dim, self.dim).transpose(1, 2)     # a view: state @ kron^T
+        return kron_matrices(m.unbind(1)).transpose(1, 2)     # a view: state @ kron^T
 
     def _expectations(self, state: torch.Tensor) -> torch.Tensor:
         out = None
@@ -307,6 +302,11 @@ class StatevectorEngine(Engine):
         return out
 
 
+def _column(group: tuple[str, str], offset: torch.Tensor | None, theta: torch.Tensor) -> torch.Tensor:
+    """A ``_column_groups`` group's real first columns at its angles (plus the start's offset)."""
+    return NATIVE[group[1]].column0[0](theta if offset is None else theta + offset)
+
+
 def kron_rows(parts) -> torch.Tensor:
     """Row-wise Kronecker product of ``[b|1, d_i]`` factors, the first the most significant.
 
@@ -319,6 +319,17 @@ def kron_rows(parts) -> torch.Tensor:
     mid = len(parts) // 2
     hi, lo = kron_rows(parts[:mid]), kron_rows(parts[mid:])
     return (hi[:, :, None] * lo[:, None, :]).reshape(max(hi.shape[0], lo.shape[0]), -1)
+
+
+def kron_matrices(parts) -> torch.Tensor:
+    """Batched Kronecker product of ``[L, d_i, d_i]`` factors, the first the most significant,
+    as a balanced tree of broadcast products (like ``kron_rows``)."""
+    if len(parts) == 1:
+        return parts[0]
+    mid = len(parts) // 2
+    hi, lo = kron_matrices(parts[:mid]), kron_matrices(parts[mid:])
+    return (hi[:, :, None, :, None] * lo[:, None, :, None, :]).reshape(
+        hi.shape[0], hi.shape[1] * lo.shape[1], hi.shape[2] * lo.shape[2])
 
 
 def apply_gate(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int, base: int = 2):
