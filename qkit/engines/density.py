@@ -13,7 +13,8 @@ device, resolved as in the hardware path) on a chosen layout (the calibrated one
   instructions on one qubit is multiplied into one 4x4 PTM before it touches the state;
 * an observable term is read in its basis with the readout error of every read qubit:
   ``<Z>`` becomes ``(P(0|1) - P(1|0)) + (1 - P(0|1) - P(1|0)) <Z>`` per qubit, expanded
-  over subsets of the term's qubits, so outputs are a gather and a matmul of ``v``.
+  over subsets of the term's qubits, so outputs are a gather and a matmul of ``v``
+  (``qkit.engines.density_readout``).
 
 Exact noisy expectation values with autograd gradients (inputs and weights), float32 or
 float64, CPU or CUDA. ``shots=N`` returns estimates from N shots per row and measurement
@@ -24,7 +25,6 @@ with ``DeviceNoise.noise_model()`` is the reference (tests/test_engine_density.p
 
 from __future__ import annotations
 
-import itertools
 from functools import partial
 from typing import Any
 
@@ -34,7 +34,9 @@ import torch
 from qkit.engines.angles import GateAngles
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import plan_angles
-from qkit.engines.density_prefix import plan_rotation_prefix, rotation_prefix_local, rz_groups, rz_ptms
+from qkit.engines.density_prefix import (plan_prefix_parts, plan_rotation_prefix, rotation_prefix_local, rz_groups,
+                                         rz_ptms)
+from qkit.engines.density_readout import plan_readout
 from qkit.engines.density_suffix import plan_suffix, readout_of_product, readout_rows, stack_runs
 from qkit.engines.gates import flatten
 from qkit.engines.spec import Capabilities
@@ -116,8 +118,13 @@ class DensityEngine(Engine):
         self.noise = device_noise(device.target, readout_errors(resolved), self.scales, set(active))
         self.calibration_date = resolved.calibration().calibration_date
         self._plan(instructions, {q: j for j, q in enumerate(active)})
-        self._plan_observables(observables)
+        plan_readout(self, observables)
+        self._prefix_parts = plan_prefix_parts(self)
         self._suffix_plan = plan_suffix(self)
+        # Groups read only by the suffix's runs in closed form get no matrices (those read angles).
+        outside = self.prefix + self.middle + [data for kind, data in self._suffix_plan[0] if kind == "step"]
+        used = {item[1].group for _, _, items in outside for item in items if item[0] == "param"}
+        self._rows_only = frozenset(self.angles.groups) - used if self._suffix_closed else frozenset()
 
     def _plan(self, instructions: list, local: dict) -> None:
         from qiskit import QuantumCircuit
@@ -177,15 +184,24 @@ class DensityEngine(Engine):
         that walk as constant blocks and Kronecker layers.
         """
         touched: set[int] = set()
-        self.prefix, rest = [], []
+        self.prefix, rest, tails = [], [], []
         for step in self.steps:
             qubits = step[1]
             if len(qubits) == 1 and qubits[0] not in touched:
-                self.prefix.append(step)
+                # Weight gates after a qubit's last input gate move to the weight layers (one
+                # more layer there, with no per-pass work left here).
+                inputs = [i for i, item in enumerate(step[2]) if item[0] == "param" and item[1].group[0] == "x"]
+                cut = inputs[-1] + 1 if inputs else 0
+                if any(item[0] == "param" for item in step[2][cut:]):
+                    tails.append(("gate", qubits, step[2][cut:]))
+                    step = ("gate", qubits, step[2][:cut])
+                if step[2]:
+                    self.prefix.append(step)
             else:
                 rest.append(step)
                 if len(qubits) > 1:
                     touched.update(qubits)
+        rest = tails + rest
         batched = [i for i, step in enumerate(rest) if any(item[0] == "param" and item[1].group[0] == "x"
                                                              for item in step[2])]
         cut = batched[-1] + 1 if batched else 0
@@ -230,50 +246,6 @@ class DensityEngine(Engine):
             self._bases[n] = 2 ** n
         return item
 
-    # ------------------------------------------------------------------ observables
-    def _local_terms(self, op) -> list[tuple[list[tuple[int, int]], float]]:
-        """``[([(local qubit, pauli digit), ...], coeff)]`` of an observable on the device's qubits."""
-        index = {q: j for j, q in enumerate(self.active_qubits)}
-        terms = []
-        for pauli, coeff in zip(op.paulis, op.coeffs):
-            digits = [(index[int(q)], 2 if pauli.x[q] and pauli.z[q] else (1 if pauli.x[q] else 3))
-                      for q in np.flatnonzero(pauli.x | pauli.z)]
-            terms.append((digits, float(np.real(coeff))))
-        return terms
-
-    def _plan_observables(self, observables) -> None:
-        """Each output as ``v[:, idx] @ C``: readout expands a term over subsets of its qubits."""
-        rows: dict[int, np.ndarray] = {}
-        self._terms = [self._local_terms(op) for op in observables]
-        for k, terms in enumerate(self._terms):
-            for digits, coeff in terms:
-                for subset in itertools.product((False, True), repeat=len(digits)):
-                    weight, idx = coeff, 0
-                    for keep, (q, d) in zip(subset, digits):
-                        p01, p10 = self.noise.readout.get(self.active_qubits[q], (0.0, 0.0))
-                        weight *= (1 - p01 - p10) if keep else (p01 - p10)
-                        idx += d << (2 * q) if keep else 0
-                    if weight:
-                        rows.setdefault(idx, np.zeros(len(observables)))[k] += weight
-        idx = sorted(rows)
-        self.register_buffer("_obs_idx", torch.tensor(idx, dtype=torch.long), persistent=False)
-        self.register_buffer("_obs_coef", torch.tensor(np.array([rows[i] for i in idx]), dtype=self.dtype),
-                             persistent=False)
-        dense = np.zeros((len(observables), 4 ** self.k))       # output k = state @ dense[k]
-        dense[:, idx] = np.array([rows[i] for i in idx]).T
-        self.register_buffer("_readout_rows", torch.tensor(dense, dtype=self.dtype), persistent=False)
-        if self.shots is not None:
-            from qkit.noise.shots import plan_sampling
-
-            self.sampling = plan_sampling(self, [self._local_observable(terms) for terms in self._terms])
-
-    def _local_observable(self, terms: list) -> Any:
-        """An output's terms as a ``SparsePauliOp`` on the k active qubits (qubit j = active_qubits[j])."""
-        from qiskit.quantum_info import SparsePauliOp
-
-        sparse = [("".join("IXYZ"[d] for _, d in digits), [q for q, _ in digits], coeff) for digits, coeff in terms]
-        return SparsePauliOp.from_sparse_list(sparse, num_qubits=self.k)
-
     # ------------------------------------------------------------------ execution
     def _group_ptms(self, mats: dict) -> dict:
         """PTMs of every parametric gate, one batched computation per group:
@@ -289,9 +261,12 @@ class DensityEngine(Engine):
             out[key] = r.unflatten(-1, (4 ** n, 4 ** n))
         return out
 
-    def _builders(self) -> dict:   # the embedding's RZ left to density_prefix; RZ PTMs in closed form
+    def _builders(self, rows: bool = False) -> dict:
+        """The embedding's RZ is left to density_prefix, RZ PTMs are in closed form, and with
+        ``rows`` the groups only the suffix's closed-form runs read are left out."""
         rz = partial(rz_ptms, basis=self._rz_basis) if self._rz else None
-        return {**{key: None for key in self._skip}, **{key: rz for key in self._rz}}
+        skip = self._skip | (self._rows_only if rows else frozenset())
+        return {**{key: rz for key in self._rz}, **{key: None for key in skip}}
 
     def _run_ptm(self, items: list, ptms: dict) -> torch.Tensor:
         """The product of a run's PTMs, first item applied first. Batch-independent neighbours
@@ -322,11 +297,11 @@ class DensityEngine(Engine):
         the least significant digit)."""
         return kron_rows(self._local_states(x, ptms)[::-1])
 
-    def _local_states(self, x: torch.Tensor, ptms: dict) -> list:
+    def _local_states(self, x: torch.Tensor, ptms: dict, absorbed: torch.Tensor | None = None) -> list:
         """``[b|1, 4]`` per qubit after the prefix: each qubit's run on its own 4 components."""
         local = [self._local0[None] for _ in range(self.k)]
         if self._rotation is not None:
-            v = rotation_prefix_local(self, self._rotation, x, ptms)
+            v = rotation_prefix_local(self, self._rotation, x, ptms, absorbed)
             for q, vq in zip(self._prefix_qubits, v.unbind(1)):
                 local[q] = vq
         elif self._stacked_prefix is not None:
@@ -366,12 +341,14 @@ class DensityEngine(Engine):
             sampled = sample_values(self, state.detach())
             return (exact + (sampled - exact).detach()).to(inputs.dtype)
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        ptms = self._group_ptms(self.angles.matrices(x, w, self._builders()))
-        rows = readout_rows(self, ptms)                # the batch-independent rest, Heisenberg picture
+        ptms = self._group_ptms(self.angles.matrices(x, w, self._builders(rows=True)))
+        theta_w = self.angles.angles("w", x, w) if self._suffix_closed else None
+        rows, absorbed = readout_rows(self, ptms, theta_w)   # the batch-independent rest, Heisenberg picture
         if self.middle:
             exact = self._run_steps(self.middle, self._product_state(x, ptms), ptms) @ rows.T
         else:                                          # a product state: never built in full
-            exact = readout_of_product(self._local_states(x, ptms)[::-1], rows, getattr(self, "_suffix_split", None))
+            exact = readout_of_product(self._local_states(x, ptms, absorbed)[::-1], rows,
+                                       getattr(self, "_suffix_split", None))
         return (exact.expand(x.shape[0], -1) if exact.shape[0] != x.shape[0] else exact).to(inputs.dtype)
 
     def reseed(self, seed: int | None) -> None:

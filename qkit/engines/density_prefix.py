@@ -64,19 +64,49 @@ def _reorder_runs(engine, order: np.ndarray) -> None:
     engine._prefix_qubits = [engine._prefix_qubits[i] for i in order]
 
 
-def rotation_prefix_local(engine, position: int, x: torch.Tensor, ptms: dict) -> torch.Tensor:
-    """``[B, m, 4]``: the prefix qubits' Pauli vectors, ``u + cos(t) v + sin(t) w``."""
-    stacked, m = engine._stacked_prefix, len(engine.prefix)
+def plan_prefix_parts(engine) -> str:
+    """``"const"`` when the embedding's RZ is the only parametric gate of the prefix runs (weight
+    gates after it are moved to the suffix, ``DensityEngine._split_steps``): ``(u, v, w)`` are
+    then a buffer, ``_rz_parts``. Else ``"general"``: the chain of PTMs every pass."""
+    stacked, position = engine._stacked_prefix, engine._rotation
+    if position is None or any(step[0] == "param" for j, step in enumerate(stacked) if j != position):
+        return "general"
+    with torch.no_grad():
+        parts = _parts(engine, stacked[:position], None, engine._local0.double(), engine._rz_basis.double())
+        parts = _parts_after(engine, stacked[position + 1:], None, parts)
+    engine.register_buffer("_rz_parts", parts.to(engine.dtype), persistent=False)
+    return "const"
 
-    def factor(step):
-        return getattr(engine, step[1]) if step[0] == "const" else ptms[step[1]][:, getattr(engine, step[2])]
 
-    b = engine._local0.expand(1, m, 4)[..., None]                     # [1, m, 4, 1]
-    for step in stacked[:position]:
-        b = factor(step) @ b
-    parts = (engine._rz_basis.view(12, 4) @ b).view(1, m, 3, 4).transpose(-1, -2)  # [1, m, 4, 3]: P0 b, P1 b, P2 b
-    for step in stacked[position + 1:]:
-        parts = factor(step) @ parts
+def _parts(engine, steps: list, ptms: dict | None, local0: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """``[1, m, 4, 3]``: P0 b, P1 b, P2 b for ``b`` the prefix runs' vectors before the embedding."""
+    m = len(engine.prefix)
+    b = local0.expand(1, m, 4)[..., None]                            # [1, m, 4, 1]
+    for step in steps:
+        b = _factor(engine, step, ptms).to(b.dtype) @ b
+    return (basis.view(12, 4) @ b).view(1, m, 3, 4).transpose(-1, -2)
+
+
+def _parts_after(engine, steps: list, ptms: dict | None, parts: torch.Tensor) -> torch.Tensor:
+    for step in steps:
+        parts = _factor(engine, step, ptms).to(parts.dtype) @ parts
+    return parts
+
+
+def _factor(engine, step: tuple, ptms: dict | None) -> torch.Tensor:
+    return getattr(engine, step[1]) if step[0] == "const" else ptms[step[1]][:, getattr(engine, step[2])]
+
+
+def rotation_prefix_local(engine, position: int, x: torch.Tensor, ptms: dict,
+                          absorbed: torch.Tensor | None = None) -> torch.Tensor:
+    """``[B, m, 4]``: the prefix qubits' Pauli vectors, ``u + cos(t) v + sin(t) w``, with the
+    suffix's ``absorbed`` run PTMs ``[m, 4, 4]`` (``density_suffix.plan_suffix``) applied."""
+    parts, stacked = getattr(engine, "_rz_parts", None), engine._stacked_prefix
+    if engine._prefix_parts == "general":
+        parts = _parts(engine, stacked[:position], ptms, engine._local0, engine._rz_basis)
+        parts = _parts_after(engine, stacked[position + 1:], ptms, parts)
+    if absorbed is not None:
+        parts = absorbed @ parts[0]
     theta = x * engine._rz_scale + engine._rz_offset                  # [B, m]: run i reads input i
     u, v, w = parts.unbind(-1)
     return u + torch.cos(theta)[..., None] * v + torch.sin(theta)[..., None] * w

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import torch
 
+from qkit.engines.density_walk import ClosedFormRuns, LayerWalk, kron_factors
 from qkit.engines.ptm import apply_ptm
-from qkit.engines.statevector import kron_matrices, kron_rows
+from qkit.engines.statevector import kron_rows
 
 
 def plan_suffix(engine) -> tuple[list, list | None, list]:
@@ -91,14 +92,35 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
             engine.register_buffer(name, data.to(engine.dtype), persistent=False)
             data = name
         plan.append((kind, data))
+    # The first layer in circuit order, if it acts right on the prefix's product state (every
+    # prefix qubit, nothing else), is absorbed: it multiplies the prefix's (u, v, w) instead,
+    # one [m, 4, 4] @ [m, 4, 3] product per pass rather than a layer of the walk.
+    absorbed, prefix_qubits = [], getattr(engine, "_prefix_qubits", [])
+    if engine._prefix_parts == "const" and not engine.middle and plan and plan[0][0] == "layer" \
+            and sorted(q for q, _ in plan[0][1]) == sorted(prefix_qubits):
+        run_of = dict(plan.pop(0)[1])
+        absorbed = [run_of[q] for q in prefix_qubits]
+    engine._suffix_absorbed = len(absorbed)
+    if not plan and "_suffix_split" not in engine._buffers:
+        engine.register_buffer("_suffix_split", split_rows(rows, k).to(engine.dtype), persistent=False)
+    # Runs numbered absorbed first, then by (layer, qubit): with every qubit in every layer,
+    # layer i's runs are then consecutive rows of the runs' PTMs, a view (``density_walk.LayerWalk``).
+    order = absorbed + [run for kind, data in plan if kind == "layer" for _, run in sorted(data)]
+    runs, number = [runs[i] for i in order], {old: new - len(absorbed) for new, old in enumerate(order)}
+    plan = [(kind, [(q, number[run]) for q, run in data] if kind == "layer" else data) for kind, data in plan]
     layers = [data for kind, data in plan if kind == "layer"]
-    stacked = stack_runs(engine, runs, "suffix") if runs else None
+    engine._suffix_closed = bool(runs) and closed_form_runs(engine, runs, "suffix")
+    stacked = stack_runs(engine, runs, "suffix") if runs and not engine._suffix_closed else None
     if layers:  # index[l, j] = bank row of qubit j's PTM in layer l (0 = identity)
         index = torch.zeros(len(layers), k, dtype=torch.long)
         for l, layer in enumerate(layers):
             for q, run in layer:
                 index[l, q] = 1 + run
         engine.register_buffer("_suffix_index", index, persistent=False)
+        slots = torch.zeros(len(runs) - len(absorbed), dtype=torch.long)
+        slots[index.flatten()[index.flatten() > 0] - 1] = torch.nonzero(index.flatten()).flatten()
+        full = len(slots) == index.numel()
+        engine.register_buffer("_suffix_slots", None if full else slots, persistent=False)
     return plan, stacked, runs
 
 
@@ -126,17 +148,65 @@ def stack_runs(engine, runs: list, tag: str) -> list | None:
     return stacked
 
 
-def readout_rows(engine, ptms: dict) -> torch.Tensor:
-    """``r [n_outputs, 4^k]`` with ``outputs = state @ r.T`` for the state before the suffix."""
+def closed_form_runs(engine, runs: list, tag: str) -> bool:
+    """The runs' PTMs in closed form of their RZ angles, when every parametric gate of every run
+    is an RZ of the weight table (the only parametric gate of an IBM ISA circuit) and all runs
+    have as many: ``RZ(t) = P0 + cos t P1 + sin t P2``, so a run cut after each RZ (the constants
+    before it, or after the last, folded in) is a product of factors ``F_i = B_i0 + cos t_i B_i1
+    + sin t_i B_i2``, whose ``B`` (``[p*m, 3, 16]``, buffer ``_<tag>_basis``) are computed here,
+    once. At run time all runs' PTMs are one batched matmul for the factors and p - 1 products,
+    whatever the runs' length (a transpiled rotation is 5-9 gates and noise channels), with
+    the angles one gather (buffer ``_<tag>_angles [m, p]``) from the weight table's
+    (``density_walk.ClosedFormRuns``)."""
+    chains = [engine._chain(items) for items in runs]
+    params = [[value for kind, value in chain if kind == "param"] for chain in chains]
+    if len({len(refs) for refs in params}) != 1 or not params[0] or \
+            any(ref.group not in engine._rz or ref.group[0] != "w" for refs in params for ref in refs):
+        return False
+    rz, eye = engine._rz_basis.double().view(3, 4, 4), torch.eye(4, dtype=torch.float64)
+    bases = []                                                # per run: [p, 3, 4, 4]
+    for chain in chains:
+        pending, factors = eye, []                            # constants since the last cut
+        for kind, value in chain:
+            if kind == "const":
+                pending = value.double() @ pending
+            else:
+                factors.append(rz @ pending)
+                pending = eye
+        factors[-1] = pending @ factors[-1]                   # the trailing constants
+        bases.append(torch.stack(factors))
+    basis = torch.stack(bases, 1).flatten(0, 1).flatten(2)    # [p*m, 3, 16], factor-major
+    engine.register_buffer(f"_{tag}_basis", basis.to(engine.dtype), persistent=False)
+    slots = [[int(engine.angles.groups[ref.group].slots[ref.position, 0]) for ref in refs] for refs in params]
+    engine.register_buffer(f"_{tag}_angles", torch.tensor(slots), persistent=False)
+    return True
+
+
+def readout_rows(engine, ptms: dict, theta_w: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(r [n_outputs, 4^k], absorbed [m, 4, 4] | None)``: ``outputs = state @ r.T`` for the
+    state before the suffix, with the absorbed layer's run PTMs applied to the prefix's
+    qubits (``plan_suffix``) first; ``theta_w``: the weight table's angles, for closed forms."""
     plan, stacked, runs = engine._suffix_plan
-    k, r = engine.k, engine._suffix_rows
+    k, r, absorbed = engine.k, engine._suffix_rows, None
     if runs:
-        run_ptms = _run_matrices(engine, stacked, runs, ptms)              # [m, 4, 4]
+        run_ptms = _run_matrices(engine, stacked, runs, ptms, theta_w)              # [m, 4, 4]
+        if engine._suffix_absorbed:
+            absorbed, run_ptms = run_ptms[:engine._suffix_absorbed], run_ptms[engine._suffix_absorbed:]
+    if not plan:
+        return r, absorbed
+    layered = any(kind == "layer" for kind, _ in plan)
+    if layered and all(kind != "step" for kind, _ in plan):   # constants and layers: one autograd node
+        walk, layer = [], sum(kind == "layer" for kind, _ in plan)
+        for kind, data in reversed(plan):
+            layer -= kind == "layer"
+            walk.append(getattr(engine, data) if kind == "const" else layer)
+        return LayerWalk.apply(r, run_ptms, engine._suffix_index, engine._suffix_slots, walk), absorbed
+    if layered:
         bank = torch.cat([torch.eye(4, dtype=run_ptms.dtype, device=run_ptms.device)[None], run_ptms])
         per_layer = bank[engine._suffix_index]                             # [L, k, 4, 4]
-        k_lo = k // 2
-        # qubits k-1.., k_lo-1..; unbound once (a select per layer costs a zero-filled gradient each)
-        his, los = _kron(per_layer[:, k_lo:]).unbind(0), _kron(per_layer[:, :k_lo]).unbind(0)
+        his_all, los_all = kron_factors(per_layer[:, k // 2:]), kron_factors(per_layer[:, :k // 2])   # qubits k-1.., k//2-1..
+    if layered:   # unbound once: a select per layer costs a zero-filled gradient each
+        his, los = his_all.unbind(0), los_all.unbind(0)
     layer = sum(kind == "layer" for kind, _ in plan)
     for kind, data in reversed(plan):
         if kind == "const":
@@ -148,7 +218,7 @@ def readout_rows(engine, ptms: dict) -> torch.Tensor:
         else:
             _, qubits, items = data
             r = apply_ptm(r, engine._run_ptm(items, ptms).transpose(-1, -2), qubits, k)
-    return r
+    return r, absorbed
 
 
 def split_rows(rows: torch.Tensor, k: int) -> torch.Tensor:
@@ -172,7 +242,9 @@ def readout_of_product(parts: list, rows: torch.Tensor, split: torch.Tensor | No
     return (mixed * hi[:, None, :]).sum(-1).expand(max(hi.shape[0], lo.shape[0]), -1)
 
 
-def _run_matrices(engine, stacked: list | None, runs: list, ptms: dict) -> torch.Tensor:
+def _run_matrices(engine, stacked: list | None, runs: list, ptms: dict, theta_w) -> torch.Tensor:
+    if engine._suffix_closed:
+        return ClosedFormRuns.apply(theta_w[engine._suffix_angles], engine._suffix_basis)
     if stacked is None:
         return torch.stack([engine._run_ptm(items, ptms)[0] for items in runs])
     matrix = None
@@ -181,10 +253,3 @@ def _run_matrices(engine, stacked: list | None, runs: list, ptms: dict) -> torch
             ptms[step[1]][0, getattr(engine, step[2])]
         matrix = factor if matrix is None else factor @ matrix
     return matrix
-
-
-def _kron(factors: torch.Tensor) -> torch.Tensor:
-    """``[L, 4^j, 4^j]`` from ``[L, j, 4, 4]`` (factor 0 the least significant digit)."""
-    if factors.shape[1] == 0:
-        return torch.ones(factors.shape[0], 1, 1, dtype=factors.dtype, device=factors.device)
-    return kron_matrices(factors.unbind(1)[::-1])
