@@ -12,6 +12,7 @@ from qiskit.quantum_info import DensityMatrix, SparsePauliOp
 from qkit.circuits import build_circuit, list_circuits
 from qkit.engines.base import LayerProgram
 from qkit.engines.density import DensityEngine
+from qkit.engines.density_walk import ClosedFormRuns, LayerWalk, kron_factors
 from qkit.engines.ptm import pauli_basis, ptm
 from qkit.engines.statevector import StatevectorEngine
 from qkit.errors import QkitError
@@ -204,6 +205,56 @@ def test_suffix_layers_equal_aer_and_finite_differences(case):
             minus[i] -= 1e-6
             fd = (engine.execute(x, plus).sum() - engine.execute(x, minus).sum()) / 2e-6
             assert float(w.grad[i]) == pytest.approx(float(fd), abs=1e-6)
+
+
+def _plain_walk(rows, runs, index, walk):
+    """The weight-layer walk as autograd records it: the reference for ``LayerWalk``."""
+    per_layer = torch.cat([torch.eye(4, dtype=runs.dtype)[None], runs])[index]
+    k = index.shape[1]
+    his, los = kron_factors(per_layer[:, k // 2:]), kron_factors(per_layer[:, :k // 2])
+    r = rows
+    for step in walk:
+        if isinstance(step, int):
+            r = (his[step].T @ r.view(len(r), his.shape[-1], los.shape[-1]) @ los[step]).reshape(r.shape)
+        else:
+            r = r @ step
+    return r
+
+
+@pytest.mark.parametrize("k, identities", [(3, 2), (4, 0), (4, 3)])
+def test_layer_walk_equals_the_plain_walk_and_passes_gradcheck(k, identities):
+    """``density_walk.LayerWalk`` (hand-written backward; runs as a view when every qubit of
+    every layer has one, else gathered with identities) against autograd of the plain walk."""
+    gen, n = torch.Generator().manual_seed(k + identities), 3
+    flat = torch.arange(n * k)
+    flat[torch.randperm(n * k, generator=gen)[:identities]] = -1
+    index = torch.zeros(n * k, dtype=torch.long)
+    index[flat >= 0] = torch.arange(1, int((flat >= 0).sum()) + 1)
+    slots = None if identities == 0 else torch.nonzero(index).flatten()
+    index = index.view(n, k)
+    runs = torch.randn(int(index.max()), 4, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    consts = [torch.randn(4 ** k, 4 ** k, dtype=torch.float64, generator=gen) / 2 ** k for _ in range(2)]
+    walk, rows_ = [consts[0], 2, 1, consts[1], 0], torch.randn(3, 4 ** k, dtype=torch.float64, generator=gen)
+    torch.testing.assert_close(LayerWalk.apply(rows_, runs, index, slots, walk), _plain_walk(rows_, runs, index, walk))
+    assert torch.autograd.gradcheck(lambda r: LayerWalk.apply(rows_, r, index, slots, walk), (runs,))
+
+
+@pytest.mark.parametrize("name, angles", [("dressed", 1), ("strongly_entangling", 3)])
+def test_runs_in_closed_form_equal_their_ptm_chains_and_pass_gradcheck(name, angles):
+    """Weight runs as products of ``(1, cos, sin)`` factors (``density_walk.ClosedFormRuns``)
+    against the chain of their gates' and channels' PTMs; the first weight layer is absorbed
+    into the prefix, which is then constant."""
+    prog = program(name, depth=3)
+    engine = DensityEngine(prog, torch.float64, backend="fake_lagos")
+    assert engine._suffix_closed and engine._prefix_parts == "const" and engine._suffix_absorbed == 4
+    assert engine._suffix_angles.shape[1] == angles
+    x, w = rows(prog, n=1)
+    ptms = engine._group_ptms(engine.angles.matrices(x, w, engine._builders()))
+    theta = engine.angles.angles("w", x, w)[engine._suffix_angles]
+    chained = torch.stack([engine._run_ptm(items, ptms)[0] for items in engine._suffix_plan[2]])
+    torch.testing.assert_close(ClosedFormRuns.apply(theta, engine._suffix_basis), chained, atol=1e-12, rtol=0)
+    assert torch.autograd.gradcheck(lambda t: ClosedFormRuns.apply(t, engine._suffix_basis),
+                                    (theta.detach().requires_grad_(),))
 
 
 def _two_input_embedding():
