@@ -12,6 +12,7 @@ from qiskit.quantum_info import DensityMatrix, SparsePauliOp
 from qkit.circuits import build_circuit, list_circuits
 from qkit.engines.base import LayerProgram
 from qkit.engines.density import DensityEngine
+from qkit.engines.density_suffix import readout_rows
 from qkit.engines.density_walk import ClosedFormRuns, LayerWalk, kron_factors
 from qkit.engines.ptm import pauli_basis, ptm
 from qkit.engines.statevector import StatevectorEngine
@@ -255,6 +256,40 @@ def test_runs_in_closed_form_equal_their_ptm_chains_and_pass_gradcheck(name, ang
     torch.testing.assert_close(ClosedFormRuns.apply(theta, engine._suffix_basis), chained, atol=1e-12, rtol=0)
     assert torch.autograd.gradcheck(lambda t: ClosedFormRuns.apply(t, engine._suffix_basis),
                                     (theta.detach().requires_grad_(),))
+
+
+def _scaled_weights_program():
+    """Weight angles ``2 w - 0.3``: the runs' angles need the scale of the weight table's map."""
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+
+    x, w = ParameterVector("x", 3), ParameterVector("w", 9)
+    qc = QuantumCircuit(3)
+    for layer in range(3):
+        for k in range(3):
+            qc.ry(x[k] if layer == 0 else 2 * w[3 * layer + k] - 0.3, k)
+        qc.cx(0, 1)
+        qc.cx(1, 2)
+    for k in range(3):
+        qc.ry(2 * w[k] - 0.3, k)
+    return LayerProgram(qc, tuple(x), tuple(w), tuple(SparsePauliOp(p) for p in ("ZII", "IZI", "IIZ")))
+
+
+@pytest.mark.parametrize("name", ["dressed", "strongly_entangling", "scaled"])
+def test_weight_layers_node_passes_gradcheck_from_the_weights(name):
+    """Angles, runs in closed form, the absorbed layer and the walk as one node
+    (``density_walk.WeightLayers``): gradcheck of the rows and the absorbed runs in the weights."""
+    prog = _scaled_weights_program() if name == "scaled" else program(name, depth=3)
+    engine = DensityEngine(prog, torch.float64, backend="fake_lagos")
+    assert engine._suffix_direct and any(kind == "layer" for kind, _ in engine._suffix_plan[0])
+    assert (engine._suffix_w_scale is not None) == (name == "scaled")
+    x, w = rows(prog, n=1)
+
+    def rows_and_absorbed(weights):
+        ptms = engine._group_ptms(engine.angles.matrices(x, weights, engine._builders(rows=True)))
+        r, absorbed = readout_rows(engine, ptms, x, weights)
+        return r if absorbed is None else (r, absorbed)
+
+    assert torch.autograd.gradcheck(rows_and_absorbed, (w.clone().requires_grad_(),))
 
 
 def _two_input_embedding():

@@ -58,6 +58,17 @@ class GateAngles(torch.nn.Module):
             self.register_buffer(f"_{role}_{name}", part, persistent=False)
         return tuple(part is not None for part in parts)
 
+    def affine(self, role: str, slots: torch.Tensor) -> tuple | None:
+        """``(source, scale | None, offset | None)`` with ``angles(role)[..., slots] ==
+        values[..., source] * scale + offset`` for the role's own values (inputs or weights),
+        when its table is a direct map (``_direct_map``); else None."""
+        if self._direct[role] is None:
+            return None
+        gather, scale, offset = self._direct[role]
+        return (getattr(self, f"_{role}_source")[slots] if gather else slots,
+                getattr(self, f"_{role}_scale")[slots] if scale else None,
+                getattr(self, f"_{role}_offset")[slots] if offset else None)
+
     def angles(self, role: str, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         table = self.tables[role]
         if self._direct[role] is not None:

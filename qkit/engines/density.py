@@ -342,8 +342,7 @@ class DensityEngine(Engine):
             return (exact + (sampled - exact).detach()).to(inputs.dtype)
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
         ptms = self._group_ptms(self.angles.matrices(x, w, self._builders(rows=True)))
-        theta_w = self.angles.angles("w", x, w) if self._suffix_closed else None
-        rows, absorbed = readout_rows(self, ptms, theta_w)   # the batch-independent rest, Heisenberg picture
+        rows, absorbed = readout_rows(self, ptms, x, w)   # the batch-independent rest, Heisenberg picture
         if self.middle:
             exact = self._run_steps(self.middle, self._product_state(x, ptms), ptms) @ rows.T
         else:                                          # a product state: never built in full

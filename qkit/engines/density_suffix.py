@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from qkit.engines.density_walk import ClosedFormRuns, LayerWalk, kron_factors
+from qkit.engines.density_walk import ClosedFormRuns, LayerWalk, WeightLayers, kron_factors
 from qkit.engines.ptm import apply_ptm
 from qkit.engines.statevector import kron_rows
 
@@ -110,6 +110,10 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
     plan = [(kind, [(q, number[run]) for q, run in data] if kind == "layer" else data) for kind, data in plan]
     layers = [data for kind, data in plan if kind == "layer"]
     engine._suffix_closed = bool(runs) and closed_form_runs(engine, runs, "suffix")
+    affine = engine.angles.affine("w", engine._suffix_angles) if engine._suffix_closed else None
+    engine._suffix_direct = affine is not None        # the runs' angles straight from the weights
+    for name, value in zip(("index", "scale", "offset"), affine or (getattr(engine, "_suffix_angles", None), None, None)):
+        engine.register_buffer(f"_suffix_w_{name}", value, persistent=False)
     stacked = stack_runs(engine, runs, "suffix") if runs and not engine._suffix_closed else None
     if layers:  # index[l, j] = bank row of qubit j's PTM in layer l (0 = identity)
         index = torch.zeros(len(layers), k, dtype=torch.long)
@@ -182,24 +186,32 @@ def closed_form_runs(engine, runs: list, tag: str) -> bool:
     return True
 
 
-def readout_rows(engine, ptms: dict, theta_w: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def readout_rows(engine, ptms: dict, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(r [n_outputs, 4^k], absorbed [m, 4, 4] | None)``: ``outputs = state @ r.T`` for the
     state before the suffix, with the absorbed layer's run PTMs applied to the prefix's
-    qubits (``plan_suffix``) first; ``theta_w``: the weight table's angles, for closed forms."""
+    qubits (``plan_suffix``) first."""
     plan, stacked, runs = engine._suffix_plan
     k, r, absorbed = engine.k, engine._suffix_rows, None
+    layered = any(kind == "layer" for kind, _ in plan)
+    walk, layer = [], sum(kind == "layer" for kind, _ in plan)
+    for kind, data in reversed(plan):
+        layer -= kind == "layer"
+        walk.append(getattr(engine, data) if kind == "const" else layer)
+    walkable = layered and all(kind != "step" for kind, _ in plan)
+    theta_w = None if not engine._suffix_closed or (walkable and engine._suffix_direct) else \
+        engine.angles.angles("w", x, w)
+    if walkable and engine._suffix_closed:              # angles to rows: one autograd node
+        r, absorbed = WeightLayers.apply(w if engine._suffix_direct else theta_w, engine._suffix_w_index,
+                                         engine._suffix_w_scale, engine._suffix_w_offset, engine._suffix_basis, r,
+                                         engine._suffix_index, engine._suffix_slots, walk, engine._suffix_absorbed)
+        return r, absorbed if engine._suffix_absorbed else None
     if runs:
         run_ptms = _run_matrices(engine, stacked, runs, ptms, theta_w)              # [m, 4, 4]
         if engine._suffix_absorbed:
             absorbed, run_ptms = run_ptms[:engine._suffix_absorbed], run_ptms[engine._suffix_absorbed:]
     if not plan:
         return r, absorbed
-    layered = any(kind == "layer" for kind, _ in plan)
-    if layered and all(kind != "step" for kind, _ in plan):   # constants and layers: one autograd node
-        walk, layer = [], sum(kind == "layer" for kind, _ in plan)
-        for kind, data in reversed(plan):
-            layer -= kind == "layer"
-            walk.append(getattr(engine, data) if kind == "const" else layer)
+    if walkable:                                       # constants and layers: one autograd node
         return LayerWalk.apply(r, run_ptms, engine._suffix_index, engine._suffix_slots, walk), absorbed
     if layered:
         bank = torch.cat([torch.eye(4, dtype=run_ptms.dtype, device=run_ptms.device)[None], run_ptms])

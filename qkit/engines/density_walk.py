@@ -33,46 +33,133 @@ class LayerWalk(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, rows, runs, index, slots, walk):
-        k, o = index.shape[1], rows.shape[0]
-        if slots is None:                          # every qubit of every layer has its run, in order
-            per_layer = runs.view(*index.shape, 4, 4)
-        else:
-            bank = torch.cat([torch.eye(4, dtype=runs.dtype, device=runs.device)[None], runs])
-            per_layer = bank[index]                                  # [n, k, 4, 4]
-        his, los = _halves(kron_factors, per_layer)
-        size_hi, size_lo = his.shape[-1], los.shape[-1]
-        his_t, los_ = his.transpose(1, 2).contiguous().unbind(0), los.unbind(0)
-        xs, ys, r = [None] * len(index), [None] * len(index), rows
-        for step in walk:
-            if isinstance(step, int):
-                xs[step] = r.view(o, size_hi, size_lo)
-                ys[step] = xs[step] @ los_[step]
-                r = torch.bmm(his_t[step].expand(o, size_hi, size_hi), ys[step]).view(o, -1)
-            else:
-                r = r @ step
+        r, saved = _walk(rows, runs, index, slots, walk)
         ctx.walk, ctx.slots = walk, slots
-        ctx.save_for_backward(index, per_layer, his, los, torch.stack(xs), torch.stack(ys))
+        ctx.save_for_backward(*saved)
         return r
 
     @staticmethod
     def backward(ctx, grad):
-        index, per_layer, his, los, xs, ys = ctx.saved_tensors
-        (n, k), o, size_hi, size_lo = index.shape, grad.shape[0], his.shape[-1], los.shape[-1]
-        his_, los_t = his.unbind(0), los.transpose(1, 2).unbind(0)
-        g_zs, g_ys = [None] * n, [None] * n
-        for step in reversed(ctx.walk):
-            if isinstance(step, int):                    # Z = hi^T Y, Y = X lo (per row of r)
-                g_zs[step] = grad.view(o, size_hi, size_lo)
-                g_ys[step] = torch.bmm(his_[step].expand(o, size_hi, size_hi), g_zs[step])
-                grad = (g_ys[step] @ los_t[step]).view(o, -1)
-            else:
-                grad = grad @ step.T
-        g_z, g_y = torch.stack(g_zs), torch.stack(g_ys)            # [n, o, H, L]
-        # d hi[h, h'] = sum_{o,l} Y[o,h,l] dZ[o,h',l];  d lo[l, l'] = sum_{o,h} X[o,h,l] dY[o,h,l']
-        g_his = _rows_by_hi(ys) @ _rows_by_hi(g_z).transpose(1, 2)
-        g_los = xs.reshape(n, -1, size_lo).transpose(1, 2) @ g_y.reshape(n, -1, size_lo)
-        g_per = _halves(_kron_grad, per_layer, g_his, g_los).flatten(0, 1)      # [n * k, 4, 4]
-        return None, g_per if ctx.slots is None else g_per[ctx.slots], None, None, None
+        return None, _walk_grad(ctx.saved_tensors, ctx.walk, ctx.slots, grad), None, None, None
+
+
+class ClosedFormRuns(torch.autograd.Function):
+    """``apply(theta [m, p], basis [p*m, 3, 16]) -> [m, 4, 4]``: run r's PTM as the product
+    ``F_p-1 ... F_0`` of one factor per RZ angle, ``F_i = sum_t (1, cos, sin)(theta[r, i])_t
+    basis[i*m + r, t]`` (the constants around each RZ folded in: ``density_suffix.
+    closed_form_runs``). One node instead of a dozen (cos, sin, stacks, gathers, matmuls)."""
+
+    @staticmethod
+    def forward(ctx, theta, basis):
+        runs, saved = _runs(theta, basis)
+        ctx.save_for_backward(*saved)
+        return runs
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _runs_grad(ctx.saved_tensors, grad), None
+
+
+class WeightLayers(torch.autograd.Function):
+    """``ClosedFormRuns`` then ``LayerWalk`` as one node, from the weights themselves:
+    ``apply(source, angles [m, p], scale | None, offset | None, basis, rows, index, slots, walk,
+    absorbed) -> (r, the first `absorbed` runs)``, with the runs' angles
+    ``source[angles] * scale + offset`` (the weights, or the weight table's angles)."""
+
+    @staticmethod
+    def forward(ctx, source, angles, scale, offset, basis, rows, index, slots, walk, absorbed):
+        theta = source[angles]
+        theta = theta if scale is None else theta * scale
+        theta = theta if offset is None else theta + offset
+        runs, saved_runs = _runs(theta, basis)
+        r, saved_walk = _walk(rows, runs[absorbed:], index, slots, walk)
+        ctx.walk, ctx.slots, ctx.absorbed, ctx.n_runs = walk, slots, absorbed, len(saved_runs)
+        ctx.source_shape, ctx.scale = source.shape, scale       # scale: a buffer, no gradient
+        ctx.save_for_backward(angles, *saved_runs, *saved_walk)
+        return r, runs[:absorbed]
+
+    @staticmethod
+    def backward(ctx, grad, grad_absorbed):
+        angles, *saved = ctx.saved_tensors
+        g_runs = _walk_grad(saved[ctx.n_runs:], ctx.walk, ctx.slots, grad)
+        if ctx.absorbed:
+            g_runs = torch.cat([grad_absorbed, g_runs])
+        g_theta = _runs_grad(saved[:ctx.n_runs], g_runs)
+        g_theta = g_theta if ctx.scale is None else g_theta * ctx.scale
+        g_source = torch.zeros(ctx.source_shape, dtype=grad.dtype, device=grad.device)
+        return g_source.index_add_(0, angles.flatten(), g_theta.flatten()), *[None] * 9
+
+
+def _walk(rows, runs, index, slots, walk):
+    """``LayerWalk``'s forward: ``(r, tensors for _walk_grad)``."""
+    k, o = index.shape[1], rows.shape[0]
+    if slots is None:                          # every qubit of every layer has its run, in order
+        per_layer = runs.view(*index.shape, 4, 4)
+    else:
+        bank = torch.cat([torch.eye(4, dtype=runs.dtype, device=runs.device)[None], runs])
+        per_layer = bank[index]                                      # [n, k, 4, 4]
+    his, los = _halves(kron_factors, per_layer)
+    size_hi, size_lo = his.shape[-1], los.shape[-1]
+    his_t, los_ = his.transpose(1, 2).contiguous().unbind(0), los.unbind(0)
+    xs, ys, r = [None] * len(index), [None] * len(index), rows
+    for step in walk:
+        if isinstance(step, int):
+            xs[step] = r.view(o, size_hi, size_lo)
+            ys[step] = xs[step] @ los_[step]
+            r = torch.bmm(his_t[step].expand(o, size_hi, size_hi), ys[step]).view(o, -1)
+        else:
+            r = r @ step
+    return r, (index, per_layer, his, los, torch.stack(xs), torch.stack(ys))
+
+
+def _walk_grad(saved, walk, slots, grad):
+    """``LayerWalk``'s backward: the gradient of the runs ``[m, 4, 4]``."""
+    index, per_layer, his, los, xs, ys = saved
+    n, o, size_hi, size_lo = len(index), grad.shape[0], his.shape[-1], los.shape[-1]
+    his_, los_t = his.unbind(0), los.transpose(1, 2).unbind(0)
+    g_zs, g_ys = [None] * n, [None] * n
+    for step in reversed(walk):
+        if isinstance(step, int):                    # Z = hi^T Y, Y = X lo (per row of r)
+            g_zs[step] = grad.view(o, size_hi, size_lo)
+            g_ys[step] = torch.bmm(his_[step].expand(o, size_hi, size_hi), g_zs[step])
+            grad = (g_ys[step] @ los_t[step]).view(o, -1)
+        else:
+            grad = grad @ step.T
+    g_z, g_y = torch.stack(g_zs), torch.stack(g_ys)            # [n, o, H, L]
+    # d hi[h, h'] = sum_{o,l} Y[o,h,l] dZ[o,h',l];  d lo[l, l'] = sum_{o,h} X[o,h,l] dY[o,h,l']
+    g_his = _rows_by_hi(ys) @ _rows_by_hi(g_z).transpose(1, 2)
+    g_los = xs.reshape(n, -1, size_lo).transpose(1, 2) @ g_y.reshape(n, -1, size_lo)
+    g_per = _halves(_kron_grad, per_layer, g_his, g_los).flatten(0, 1)      # [n * k, 4, 4]
+    return g_per if slots is None else g_per[slots]
+
+
+def _runs(theta, basis):
+    """``ClosedFormRuns``' forward: ``(runs, tensors for _runs_grad)``."""
+    m, p = theta.shape
+    angles = theta.T.reshape(-1, 1)                                      # [p*m, 1]
+    cos, sin = angles.cos(), angles.sin()
+    coef = torch.cat([torch.ones_like(cos), cos, sin], 1)               # [p*m, 3]
+    factors = torch.bmm(coef[:, None], basis).view(p, m, 4, 4).unbind(0)
+    products = [factors[0]]                                             # F_i ... F_0
+    for f in factors[1:]:
+        products.append(f @ products[-1])
+    return products[-1], (basis, coef, *factors, *products[:-1])
+
+
+def _runs_grad(saved, grad):
+    """``ClosedFormRuns``' backward: the gradient of the angles ``[m, p]``."""
+    basis, coef, *saved = saved
+    p = (len(saved) + 1) // 2
+    factors, products = saved[:p], saved[p:]
+    g_factors, g = [None] * p, grad
+    for i in reversed(range(1, p)):                   # M = F_i P_{i-1}
+        g_factors[i] = g @ products[i - 1].transpose(1, 2)
+        g = factors[i].transpose(1, 2) @ g
+    g_factors[0] = g
+    g_coef = torch.bmm(torch.cat(g_factors).view(-1, 1, 16), basis.transpose(1, 2))[:, 0]   # [p*m, 3]
+    # d/dt (1, cos t, sin t) = (0, -sin t, cos t)
+    g_theta = g_coef[:, 2] * coef[:, 1] - g_coef[:, 1] * coef[:, 2]
+    return g_theta.view(p, -1).T
 
 
 def _halves(fn, per_layer: torch.Tensor, *grads: torch.Tensor):
@@ -125,38 +212,3 @@ def _kron_grad(grad: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
         others = kron_factors(torch.cat([factors[:, :i], factors[:, i + 1:]], 1))
         out.append((moved @ others.reshape(n, -1, 1)).view(n, 4, 4))
     return torch.stack(out, 1)
-
-
-class ClosedFormRuns(torch.autograd.Function):
-    """``apply(theta [m, p], basis [p*m, 3, 16]) -> [m, 4, 4]``: run r's PTM as the product
-    ``F_p-1 ... F_0`` of one factor per RZ angle, ``F_i = sum_t (1, cos, sin)(theta[r, i])_t
-    basis[i*m + r, t]`` (the constants around each RZ folded in: ``density_suffix.
-    closed_form_runs``). One node instead of a dozen (cos, sin, stacks, gathers, matmuls)."""
-
-    @staticmethod
-    def forward(ctx, theta, basis):
-        m, p = theta.shape
-        angles = theta.T.reshape(-1, 1)                                      # [p*m, 1]
-        cos, sin = angles.cos(), angles.sin()
-        coef = torch.cat([torch.ones_like(cos), cos, sin], 1)               # [p*m, 3]
-        factors = torch.bmm(coef[:, None], basis).view(p, m, 4, 4).unbind(0)
-        products = [factors[0]]                                             # F_i ... F_0
-        for f in factors[1:]:
-            products.append(f @ products[-1])
-        ctx.save_for_backward(basis, coef, *factors, *products[:-1])
-        return products[-1]
-
-    @staticmethod
-    def backward(ctx, grad):
-        basis, coef, *saved = ctx.saved_tensors
-        p = (len(saved) + 1) // 2
-        factors, products = saved[:p], saved[p:]
-        g_factors, g = [None] * p, grad
-        for i in reversed(range(1, p)):                   # M = F_i P_{i-1}
-            g_factors[i] = g @ products[i - 1].transpose(1, 2)
-            g = factors[i].transpose(1, 2) @ g
-        g_factors[0] = g
-        g_coef = torch.bmm(torch.cat(g_factors).view(-1, 1, 16), basis.transpose(1, 2))[:, 0]   # [p*m, 3]
-        # d/dt (1, cos t, sin t) = (0, -sin t, cos t)
-        g_theta = g_coef[:, 2] * coef[:, 1] - g_coef[:, 1] * coef[:, 2]
-        return g_theta.view(p, -1).T, None
