@@ -107,9 +107,9 @@ def rotation_prefix_local(engine, position: int, x: torch.Tensor, ptms: dict,
         parts = _parts_after(engine, stacked[position + 1:], ptms, parts)
     if absorbed is not None:
         parts = absorbed @ parts[0]
-    theta = x * engine._rz_scale + engine._rz_offset                  # [B, m]: run i reads input i
+    theta = torch.addcmul(engine._rz_offset, x, engine._rz_scale)[..., None]   # [B, m, 1]: run i reads input i
     u, v, w = parts.unbind(-1)
-    return u + torch.cos(theta)[..., None] * v + torch.sin(theta)[..., None] * w
+    return torch.addcmul(torch.addcmul(u, torch.cos(theta), v), torch.sin(theta), w)
 
 
 def rz_groups(engine, skip: frozenset) -> frozenset:
