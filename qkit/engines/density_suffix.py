@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from qkit.engines.density_blocks import embed, plan_blocks
 from qkit.engines.density_walk import ClosedFormRuns, LayerWalk, WeightLayers, kron_factors
 from qkit.engines.ptm import apply_ptm
 from qkit.engines.statevector import kron_rows
@@ -29,7 +30,6 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
     """``(segments, stacked chain of the runs | None, runs)`` for the engine's ``suffix`` steps;
     buffers are registered on the engine."""
     k, runs = engine.k, []
-    eye = torch.eye(4 ** k, dtype=torch.float64)
     # Greedy layering: ``before`` (constants) | ``layer`` (runs on distinct qubits) | ``after``
     # (steps after the layer). A constant step joins ``before`` when it commutes with the layer
     # and nothing is in ``after``; a run joins the layer when no step in ``after`` touches its
@@ -45,7 +45,7 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
         before, layer = None, []
         for kind, data, _ in after:                   # the steps after the layer, in order
             if kind == "const":
-                before = data if before is None else data @ before
+                before = data if before is None else before + data
             else:
                 if before is not None:
                     segments.append(["const", before])
@@ -61,11 +61,11 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
             matrix = torch.eye(4 ** len(qubits), dtype=torch.float64)
             for item in items:                        # items in time order
                 matrix = getattr(engine, item[1])[0].double() @ matrix
-            full = apply_ptm(eye, matrix[None], qubits, k).T  # rows of eye through M: M_full^T
+            gates = [(qubits, matrix)]                # constant blocks: gate lists, time order
             if not after and not in_layer & set(qubits):
-                before = full if before is None else full @ before
+                before = gates if before is None else before + gates
             else:
-                after.append(("const", full, qubits))
+                after.append(("const", gates, qubits))
         elif len(qubits) == 1 and qubits[0] not in in_layer and qubits[0] not in touched:
             layer.append((qubits[0], len(runs)))
             runs.append(items)
@@ -81,27 +81,33 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
     # The Heisenberg walk starts at the end: a constant block there folds into the readout rows.
     rows = engine._readout_rows.double()
     if segments and segments[-1][0] == "const":
-        rows = rows @ segments.pop()[1]
+        rows = rows @ embed(segments.pop()[1], 0, k)
     engine.register_buffer("_suffix_rows", rows.to(engine.dtype), persistent=False)
-    if not segments:    # nothing left that depends on the weights: the readout split is constant too
-        engine.register_buffer("_suffix_split", split_rows(rows, k).to(engine.dtype), persistent=False)
-    plan = []
-    for kind, data in segments:
-        if kind == "const":
-            name = f"_suffix_const{len(plan)}"
-            engine.register_buffer(name, data.to(engine.dtype), persistent=False)
-            data = name
-        plan.append((kind, data))
     # The first layer in circuit order, if it acts right on the prefix's product state (every
     # prefix qubit, nothing else), is absorbed: it multiplies the prefix's (u, v, w) instead,
     # one [m, 4, 4] @ [m, 4, 3] product per pass rather than a layer of the walk.
-    absorbed, prefix_qubits = [], getattr(engine, "_prefix_qubits", [])
-    if engine._prefix_parts == "const" and not engine.middle and plan and plan[0][0] == "layer" \
-            and sorted(q for q, _ in plan[0][1]) == sorted(prefix_qubits):
-        run_of = dict(plan.pop(0)[1])
-        absorbed = [run_of[q] for q in prefix_qubits]
+    prefix_qubits = getattr(engine, "_prefix_qubits", [])
+    absorb = engine._prefix_parts == "const" and not engine.middle and bool(segments) and \
+        segments[0][0] == "layer" and sorted(q for q, _ in segments[0][1]) == sorted(prefix_qubits)
+    folds = {}
+    if all(kind != "step" for kind, _ in segments):   # LayerWalk: blocks folded and windowed
+        segments, folds = plan_blocks(segments, k, 0 if absorb else None)
+    plan, absorbed = [], []
+    for i, (kind, data) in enumerate(segments):
+        if kind == "const":
+            name = f"_suffix_const{len(plan)}"
+            _, matrix, first, n = data if isinstance(data, tuple) else ("window", embed(data, 0, k), 0, k)
+            engine.register_buffer(name, matrix.to(engine.dtype), persistent=False)
+            engine.register_buffer(name + "_t", matrix.T.contiguous().to(engine.dtype), persistent=False)
+            data = (name, 4 ** (k - first - n), 4 ** first)           # outer, inner sizes of the window
+        elif kind == "layer" and absorb and i == 0:
+            run_of = dict(data)
+            absorbed = [run_of[q] for q in prefix_qubits]
+            continue
+        plan.append((kind, data))
     engine._suffix_absorbed = len(absorbed)
-    if not plan and "_suffix_split" not in engine._buffers:
+    _register_folds(engine, folds, segments, absorb)
+    if not plan:        # nothing left that depends on the weights: the readout split is constant too
         engine.register_buffer("_suffix_split", split_rows(rows, k).to(engine.dtype), persistent=False)
     # Runs numbered absorbed first, then by (layer, qubit): with every qubit in every layer,
     # layer i's runs are then consecutive rows of the runs' PTMs, a view (``density_walk.LayerWalk``).
@@ -126,6 +132,27 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
         full = len(slots) == index.numel()
         engine.register_buffer("_suffix_slots", None if full else slots, persistent=False)
     return plan, stacked, runs
+
+
+def _register_folds(engine, folds: dict, segments: list, absorb: bool) -> None:
+    """``_suffix_folds``: the block gates moved into each walked layer's halves, stacked over
+    the layers (``hi_after``, ``hi_before``, ``lo_after``, ``lo_before``; None where no layer
+    has one), for ``density_walk``: ``hi <- after @ hi @ before``."""
+    layers = range(1 if absorb else 0, sum(kind == "layer" for kind, _ in segments))
+    stacked = []
+    for key in ("hi_after", "hi_before", "lo_after", "lo_before"):
+        if not any(key in folds.get(i, {}) for i in layers):
+            stacked.append(None)
+            continue
+        size = 4 ** (engine.k - engine.k // 2) if key.startswith("hi") else 4 ** (engine.k // 2)
+        eye = torch.eye(size, dtype=torch.float64)
+        stacked.append(torch.stack([folds.get(i, {}).get(key, eye) for i in layers]).to(engine.dtype))
+    for key, value in zip(("hi_after", "hi_before", "lo_after", "lo_before"), stacked):
+        engine.register_buffer(f"_suffix_fold_{key}", value, persistent=False)
+
+
+def suffix_folds(engine) -> tuple:
+    return tuple(getattr(engine, f"_suffix_fold_{key}") for key in ("hi_after", "hi_before", "lo_after", "lo_before"))
 
 
 def stack_runs(engine, runs: list, tag: str) -> list | None:
@@ -196,14 +223,20 @@ def readout_rows(engine, ptms: dict, x: torch.Tensor, w: torch.Tensor) -> tuple[
     walk, layer = [], sum(kind == "layer" for kind, _ in plan)
     for kind, data in reversed(plan):
         layer -= kind == "layer"
-        walk.append(getattr(engine, data) if kind == "const" else layer)
+        if kind == "const":              # a dense block, or a window: (W^T, W, outer, inner)
+            name, outer, inner = data
+            matrix = getattr(engine, name)
+            walk.append(matrix if outer == inner == 1 else (getattr(engine, name + "_t"), matrix, outer, inner))
+        else:
+            walk.append(layer)
     walkable = layered and all(kind != "step" for kind, _ in plan)
     theta_w = None if not engine._suffix_closed or (walkable and engine._suffix_direct) else \
         engine.angles.angles("w", x, w)
     if walkable and engine._suffix_closed:              # angles to rows: one autograd node
         r, absorbed = WeightLayers.apply(w if engine._suffix_direct else theta_w, engine._suffix_w_index,
                                          engine._suffix_w_scale, engine._suffix_w_offset, engine._suffix_basis, r,
-                                         engine._suffix_index, engine._suffix_slots, walk, engine._suffix_absorbed)
+                                         engine._suffix_index, engine._suffix_slots, walk, engine._suffix_absorbed,
+                                         suffix_folds(engine))
         return r, absorbed if engine._suffix_absorbed else None
     if runs:
         run_ptms = _run_matrices(engine, stacked, runs, ptms, theta_w)              # [m, 4, 4]
@@ -212,7 +245,8 @@ def readout_rows(engine, ptms: dict, x: torch.Tensor, w: torch.Tensor) -> tuple[
     if not plan:
         return r, absorbed
     if walkable:                                       # constants and layers: one autograd node
-        return LayerWalk.apply(r, run_ptms, engine._suffix_index, engine._suffix_slots, walk), absorbed
+        return LayerWalk.apply(r, run_ptms, engine._suffix_index, engine._suffix_slots, walk,
+                               suffix_folds(engine)), absorbed
     if layered:
         bank = torch.cat([torch.eye(4, dtype=run_ptms.dtype, device=run_ptms.device)[None], run_ptms])
         per_layer = bank[engine._suffix_index]                             # [L, k, 4, 4]
@@ -222,7 +256,7 @@ def readout_rows(engine, ptms: dict, x: torch.Tensor, w: torch.Tensor) -> tuple[
     layer = sum(kind == "layer" for kind, _ in plan)
     for kind, data in reversed(plan):
         if kind == "const":
-            r = r @ getattr(engine, data)
+            r = r @ getattr(engine, data[0])
         elif kind == "layer":
             layer -= 1
             hi, lo = his[layer], los[layer]

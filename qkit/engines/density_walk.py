@@ -32,15 +32,15 @@ class LayerWalk(torch.autograd.Function):
     ``[4^k, 4^k]`` (``r <- r C``) or the index of a layer."""
 
     @staticmethod
-    def forward(ctx, rows, runs, index, slots, walk):
-        r, saved = _walk(rows, runs, index, slots, walk)
-        ctx.walk, ctx.slots = walk, slots
+    def forward(ctx, rows, runs, index, slots, walk, folds=(None,) * 4):
+        r, saved = _walk(rows, runs, index, slots, walk, folds)
+        ctx.walk, ctx.slots, ctx.folds = walk, slots, folds
         ctx.save_for_backward(*saved)
         return r
 
     @staticmethod
     def backward(ctx, grad):
-        return None, _walk_grad(ctx.saved_tensors, ctx.walk, ctx.slots, grad), None, None, None
+        return None, _walk_grad(ctx.saved_tensors, ctx.walk, ctx.slots, grad, ctx.folds), None, None, None, None
 
 
 class ClosedFormRuns(torch.autograd.Function):
@@ -67,13 +67,13 @@ class WeightLayers(torch.autograd.Function):
     ``source[angles] * scale + offset`` (the weights, or the weight table's angles)."""
 
     @staticmethod
-    def forward(ctx, source, angles, scale, offset, basis, rows, index, slots, walk, absorbed):
+    def forward(ctx, source, angles, scale, offset, basis, rows, index, slots, walk, absorbed, folds):
         theta = source[angles]
         theta = theta if scale is None else theta * scale
         theta = theta if offset is None else theta + offset
         runs, saved_runs = _runs(theta, basis)
-        r, saved_walk = _walk(rows, runs[absorbed:], index, slots, walk)
-        ctx.walk, ctx.slots, ctx.absorbed, ctx.n_runs = walk, slots, absorbed, len(saved_runs)
+        r, saved_walk = _walk(rows, runs[absorbed:], index, slots, walk, folds)
+        ctx.walk, ctx.slots, ctx.absorbed, ctx.n_runs, ctx.folds = walk, slots, absorbed, len(saved_runs), folds
         ctx.source_shape, ctx.scale = source.shape, scale       # scale: a buffer, no gradient
         ctx.save_for_backward(angles, *saved_runs, *saved_walk)
         return r, runs[:absorbed]
@@ -81,17 +81,19 @@ class WeightLayers(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad, grad_absorbed):
         angles, *saved = ctx.saved_tensors
-        g_runs = _walk_grad(saved[ctx.n_runs:], ctx.walk, ctx.slots, grad)
+        g_runs = _walk_grad(saved[ctx.n_runs:], ctx.walk, ctx.slots, grad, ctx.folds)
         if ctx.absorbed:
             g_runs = torch.cat([grad_absorbed, g_runs])
         g_theta = _runs_grad(saved[:ctx.n_runs], g_runs)
         g_theta = g_theta if ctx.scale is None else g_theta * ctx.scale
         g_source = torch.zeros(ctx.source_shape, dtype=grad.dtype, device=grad.device)
-        return g_source.index_add_(0, angles.flatten(), g_theta.flatten()), *[None] * 9
+        return g_source.index_add_(0, angles.flatten(), g_theta.flatten()), *[None] * 10
 
 
-def _walk(rows, runs, index, slots, walk):
-    """``LayerWalk``'s forward: ``(r, tensors for _walk_grad)``."""
+def _walk(rows, runs, index, slots, walk, folds):
+    """``LayerWalk``'s forward: ``(r, tensors for _walk_grad)``. ``folds``: constant factors of
+    the halves, ``(hi_after, hi_before, lo_after, lo_before)`` ``[n, ., .]`` or None each
+    (``density_blocks``): ``hi <- hi_after @ hi @ hi_before``."""
     k, o = index.shape[1], rows.shape[0]
     if slots is None:                          # every qubit of every layer has its run, in order
         per_layer = runs.view(*index.shape, 4, 4)
@@ -99,6 +101,7 @@ def _walk(rows, runs, index, slots, walk):
         bank = torch.cat([torch.eye(4, dtype=runs.dtype, device=runs.device)[None], runs])
         per_layer = bank[index]                                      # [n, k, 4, 4]
     his, los = _halves(kron_factors, per_layer)
+    his, los = _fold(his, folds[0], folds[1]), _fold(los, folds[2], folds[3])
     size_hi, size_lo = his.shape[-1], los.shape[-1]
     his_t, los_ = his.transpose(1, 2).contiguous().unbind(0), los.unbind(0)
     xs, ys, r = [None] * len(index), [None] * len(index), rows
@@ -107,12 +110,15 @@ def _walk(rows, runs, index, slots, walk):
             xs[step] = r.view(o, size_hi, size_lo)
             ys[step] = xs[step] @ los_[step]
             r = torch.bmm(his_t[step].expand(o, size_hi, size_hi), ys[step]).view(o, -1)
+        elif isinstance(step, tuple):                 # a window: r <- r (I (x) W (x) I)
+            w_t, _, outer, inner = step
+            r = torch.bmm(w_t.expand(o * outer, *w_t.shape), r.view(o * outer, -1, inner)).view(o, -1)
         else:
             r = r @ step
     return r, (index, per_layer, his, los, torch.stack(xs), torch.stack(ys))
 
 
-def _walk_grad(saved, walk, slots, grad):
+def _walk_grad(saved, walk, slots, grad, folds):
     """``LayerWalk``'s backward: the gradient of the runs ``[m, 4, 4]``."""
     index, per_layer, his, los, xs, ys = saved
     n, o, size_hi, size_lo = len(index), grad.shape[0], his.shape[-1], los.shape[-1]
@@ -123,12 +129,16 @@ def _walk_grad(saved, walk, slots, grad):
             g_zs[step] = grad.view(o, size_hi, size_lo)
             g_ys[step] = torch.bmm(his_[step].expand(o, size_hi, size_hi), g_zs[step])
             grad = (g_ys[step] @ los_t[step]).view(o, -1)
+        elif isinstance(step, tuple):
+            _, w, outer, inner = step
+            grad = torch.bmm(w.expand(o * outer, *w.shape), grad.view(o * outer, -1, inner)).view(o, -1)
         else:
             grad = grad @ step.T
     g_z, g_y = torch.stack(g_zs), torch.stack(g_ys)            # [n, o, H, L]
     # d hi[h, h'] = sum_{o,l} Y[o,h,l] dZ[o,h',l];  d lo[l, l'] = sum_{o,h} X[o,h,l] dY[o,h,l']
     g_his = _rows_by_hi(ys) @ _rows_by_hi(g_z).transpose(1, 2)
     g_los = xs.reshape(n, -1, size_lo).transpose(1, 2) @ g_y.reshape(n, -1, size_lo)
+    g_his, g_los = _fold_grad(g_his, folds[0], folds[1]), _fold_grad(g_los, folds[2], folds[3])
     g_per = _halves(_kron_grad, per_layer, g_his, g_los).flatten(0, 1)      # [n * k, 4, 4]
     return g_per if slots is None else g_per[slots]
 
@@ -160,6 +170,16 @@ def _runs_grad(saved, grad):
     # d/dt (1, cos t, sin t) = (0, -sin t, cos t)
     g_theta = g_coef[:, 2] * coef[:, 1] - g_coef[:, 1] * coef[:, 2]
     return g_theta.view(p, -1).T
+
+
+def _fold(m: torch.Tensor, after: torch.Tensor | None, before: torch.Tensor | None) -> torch.Tensor:
+    m = m if after is None else after @ m
+    return m if before is None else m @ before
+
+
+def _fold_grad(g: torch.Tensor, after: torch.Tensor | None, before: torch.Tensor | None) -> torch.Tensor:
+    g = g if after is None else after.transpose(1, 2) @ g
+    return g if before is None else g @ before.transpose(1, 2)
 
 
 def _halves(fn, per_layer: torch.Tensor, *grads: torch.Tensor):
