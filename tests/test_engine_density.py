@@ -252,10 +252,18 @@ def test_runs_in_closed_form_equal_their_ptm_chains_and_pass_gradcheck(name, ang
     x, w = rows(prog, n=1)
     ptms = engine._group_ptms(engine.angles.matrices(x, w, engine._builders()))
     theta = engine.angles.angles("w", x, w)[engine._suffix_angles]
+    flat = torch.arange(theta.numel()).view(theta.shape)
+
+    def closed(t):
+        return ClosedFormRuns.apply(t.flatten(), flat, None, None, engine._suffix_basis)
+
     chained = torch.stack([engine._run_ptm(items, ptms)[0] for items in engine._suffix_plan[2]])
-    torch.testing.assert_close(ClosedFormRuns.apply(theta, engine._suffix_basis), chained, atol=1e-12, rtol=0)
-    assert torch.autograd.gradcheck(lambda t: ClosedFormRuns.apply(t, engine._suffix_basis),
-                                    (theta.detach().requires_grad_(),))
+    torch.testing.assert_close(closed(theta), chained, atol=1e-12, rtol=0)
+    assert torch.autograd.gradcheck(closed, (theta.detach().requires_grad_(),))
+    # and from the weights through the table's affine map, as the engine calls it
+    maps = (engine._suffix_w_index, engine._suffix_w_scale, engine._suffix_w_offset, engine._suffix_basis)
+    torch.testing.assert_close(ClosedFormRuns.apply(w, *maps), chained, atol=1e-12, rtol=0)
+    assert torch.autograd.gradcheck(lambda v: ClosedFormRuns.apply(v, *maps), (w.clone().requires_grad_(),))
 
 
 def _scaled_weights_program():

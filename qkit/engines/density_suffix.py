@@ -230,10 +230,10 @@ def readout_rows(engine, ptms: dict, x: torch.Tensor, w: torch.Tensor) -> tuple[
         else:
             walk.append(layer)
     walkable = layered and all(kind != "step" for kind, _ in plan)
-    theta_w = None if not engine._suffix_closed or (walkable and engine._suffix_direct) else \
-        engine.angles.angles("w", x, w)
+    # Runs in closed form read the weights through their table's affine map, or the table's angles.
+    theta_w = (w if engine._suffix_direct else engine.angles.angles("w", x, w)) if engine._suffix_closed else None
     if walkable and engine._suffix_closed:              # angles to rows: one autograd node
-        r, absorbed = WeightLayers.apply(w if engine._suffix_direct else theta_w, engine._suffix_w_index,
+        r, absorbed = WeightLayers.apply(theta_w, engine._suffix_w_index,
                                          engine._suffix_w_scale, engine._suffix_w_offset, engine._suffix_basis, r,
                                          engine._suffix_index, engine._suffix_slots, walk, engine._suffix_absorbed,
                                          suffix_folds(engine))
@@ -290,7 +290,8 @@ def readout_of_product(parts: list, rows: torch.Tensor, split: torch.Tensor | No
 
 def _run_matrices(engine, stacked: list | None, runs: list, ptms: dict, theta_w) -> torch.Tensor:
     if engine._suffix_closed:
-        return ClosedFormRuns.apply(theta_w[engine._suffix_angles], engine._suffix_basis)
+        return ClosedFormRuns.apply(theta_w, engine._suffix_w_index, engine._suffix_w_scale, engine._suffix_w_offset,
+                                    engine._suffix_basis)
     if stacked is None:
         return torch.stack([engine._run_ptm(items, ptms)[0] for items in runs])
     matrix = None

@@ -44,20 +44,24 @@ class LayerWalk(torch.autograd.Function):
 
 
 class ClosedFormRuns(torch.autograd.Function):
-    """``apply(theta [m, p], basis [p*m, 3, 16]) -> [m, 4, 4]``: run r's PTM as the product
-    ``F_p-1 ... F_0`` of one factor per RZ angle, ``F_i = sum_t (1, cos, sin)(theta[r, i])_t
-    basis[i*m + r, t]`` (the constants around each RZ folded in: ``density_suffix.
-    closed_form_runs``). One node instead of a dozen (cos, sin, stacks, gathers, matmuls)."""
+    """``apply(source, angles [m, p], scale | None, offset | None, basis [p*m, 3, 16]) -> [m, 4, 4]``:
+    run r's PTM as the product ``F_p-1 ... F_0`` of one factor per RZ angle, ``F_i = sum_t (1,
+    cos, sin)(theta[r, i])_t basis[i*m + r, t]`` (the constants around each RZ folded in:
+    ``density_suffix.closed_form_runs``), with the angles ``theta = source[angles] * scale +
+    offset`` (the weights through their table's affine map, or the table's angles). One node
+    instead of a dozen (gathers, cos, sin, stacks, matmuls)."""
 
     @staticmethod
-    def forward(ctx, theta, basis):
-        runs, saved = _runs(theta, basis)
-        ctx.save_for_backward(*saved)
+    def forward(ctx, source, angles, scale, offset, basis):
+        runs, saved = _runs(_angles(source, angles, scale, offset), basis)
+        ctx.source_shape, ctx.scale = source.shape, scale
+        ctx.save_for_backward(angles, *saved)
         return runs
 
     @staticmethod
     def backward(ctx, grad):
-        return _runs_grad(ctx.saved_tensors, grad), None
+        angles, *saved = ctx.saved_tensors
+        return _source_grad(ctx, angles, _runs_grad(saved, grad)), None, None, None, None
 
 
 class WeightLayers(torch.autograd.Function):
@@ -68,10 +72,7 @@ class WeightLayers(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, source, angles, scale, offset, basis, rows, index, slots, walk, absorbed, folds):
-        theta = source[angles]
-        theta = theta if scale is None else theta * scale
-        theta = theta if offset is None else theta + offset
-        runs, saved_runs = _runs(theta, basis)
+        runs, saved_runs = _runs(_angles(source, angles, scale, offset), basis)
         r, saved_walk = _walk(rows, runs[absorbed:], index, slots, walk, folds)
         ctx.walk, ctx.slots, ctx.absorbed, ctx.n_runs, ctx.folds = walk, slots, absorbed, len(saved_runs), folds
         ctx.source_shape, ctx.scale = source.shape, scale       # scale: a buffer, no gradient
@@ -84,10 +85,20 @@ class WeightLayers(torch.autograd.Function):
         g_runs = _walk_grad(saved[ctx.n_runs:], ctx.walk, ctx.slots, grad, ctx.folds)
         if ctx.absorbed:
             g_runs = torch.cat([grad_absorbed, g_runs])
-        g_theta = _runs_grad(saved[:ctx.n_runs], g_runs)
-        g_theta = g_theta if ctx.scale is None else g_theta * ctx.scale
-        g_source = torch.zeros(ctx.source_shape, dtype=grad.dtype, device=grad.device)
-        return g_source.index_add_(0, angles.flatten(), g_theta.flatten()), *[None] * 10
+        return _source_grad(ctx, angles, _runs_grad(saved[:ctx.n_runs], g_runs)), *[None] * 10
+
+
+def _angles(source, angles, scale, offset):
+    theta = source[angles]
+    theta = theta if scale is None else theta * scale
+    return theta if offset is None else theta + offset
+
+
+def _source_grad(ctx, angles, g_theta):
+    """The gradient of ``_angles``' source: each angle's gradient, scaled, added to its entry."""
+    g_theta = g_theta if ctx.scale is None else g_theta * ctx.scale
+    g_source = torch.zeros(ctx.source_shape, dtype=g_theta.dtype, device=g_theta.device)
+    return g_source.index_add_(0, angles.flatten(), g_theta.flatten())
 
 
 def _walk(rows, runs, index, slots, walk, folds):
