@@ -9,6 +9,7 @@ Forward + backward of ``out.sum()``, gradients for inputs and weights, as peer_b
     python benchmarks/peer_ratio.py                         # 2 threads, all cells
     python benchmarks/peer_ratio.py --threads 1 --batches 256 --calls 100
     python benchmarks/peer_ratio.py --density fake_lagos    # the density engine too, under noise
+    python benchmarks/peer_ratio.py --density fake_lagos --pennylane --calls 20   # and PennyLane
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def density_layer(pb, circuit: str, w, backend: str):
     return layer, (lambda m: m.weight)
 
 
-def measure(pb, circuit: str, batch: int, calls: int, density: str | None = None) -> dict[str, list[float]]:
+def measure(pb, circuit: str, batch: int, calls: int, density: str | None = None,
+            pennylane: bool = False) -> dict[str, list[float]]:
     x, w = pb.make_data(circuit, batch)
-    models = {impl: pb.build(impl, circuit, w) for impl in ("ref_fused", "qkit")}
+    models = {impl: pb.build(impl, circuit, w) for impl in ("ref_fused", "qkit") + (("pl_backprop",) if pennylane else ())}
     if density:
         models["density"] = density_layer(pb, circuit, w, density)
     for model, weights in models.values():
@@ -60,6 +62,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=40, help="interleaved calls per layer (10 at 4096+)")
     parser.add_argument("--density", metavar="BACKEND", help="also time the density engine under this "
                         "backend's calibrated noise (e.g. fake_lagos)")
+    parser.add_argument("--pennylane", action="store_true", help="also time PennyLane default.qubit with "
+                        "backprop (peer_bench's pl_backprop) and print each qkit layer's ratio to it")
     args = parser.parse_args()
     if not (args.bench_dir / "peer_bench.py").is_file():
         sys.exit(f"error: no peer_bench.py in {args.bench_dir} (use --bench-dir)")
@@ -71,13 +75,14 @@ def main() -> None:
     for batch in args.batches:
         for circuit in args.circuits:
             times = measure(pb, circuit, batch, args.calls if batch < 4096 else max(10, args.calls // 4),
-                            args.density)
-            ref = times.pop("ref_fused")
+                            args.density, args.pennylane)
+            ref, pl = times.pop("ref_fused"), times.pop("pl_backprop", None)
             for name, own in times.items():
                 label = "qkit" if name == "qkit" else f"qkit density ({args.density})"
+                versus_pl = f"; PennyLane {min(pl) * 1e6:.0f} us, {min(pl) / min(own):.1f}x" if pl else ""
                 print(f"{circuit:9s} batch {batch:5d}: {label} {min(own) * 1e6:7.0f} us, ref_fused "
                       f"{min(ref) * 1e6:7.0f} us; ratio fastest {min(ref) / min(own):.2f}x, "
-                      f"median {statistics.median(ref) / statistics.median(own):.2f}x", flush=True)
+                      f"median {statistics.median(ref) / statistics.median(own):.2f}x{versus_pl}", flush=True)
 
 
 if __name__ == "__main__":
