@@ -6,14 +6,19 @@ PTM ``M``, last step first, and the outputs are ``state @ r.T``. Applied step by
 5-8 torch ops per gate, forward and backward again; a 6-layer ansatz transpiled for a device is
 ~40 steps. Planned once, the suffix becomes a short list of segments:
 
-* ``const``: consecutive steps without free parameters (CX with its noise, SX, ...) multiplied
-  at compile time into one ``[4^k, 4^k]`` matrix, one matmul of ``r`` per forward pass;
-* ``layer``: consecutive single-qubit runs on distinct qubits (an ansatz's rotations): all
-  runs of all layers are computed as one stacked chain of ``[m, 4, 4]`` matmuls, and a layer
-  acts on ``r`` as the Kronecker product of its runs' PTMs, split into the more and the less
+* ``const``: consecutive steps without free parameters (CX with its noise, SX, ...), kept as
+  their gates: the ends local to one half of the qubits fold into the neighbouring layers and
+  the rest is one window matrix (``density_blocks``), computed at compile time;
+* ``layer``: consecutive single-qubit runs on distinct qubits (an ansatz's rotations): the
+  runs' PTMs in closed form of their RZ angles (``closed_form_runs``), and a layer acts on
+  ``r`` as the Kronecker product of its runs' PTMs, split into the more and the less
   significant half of the qubits: ``r <- K_hi^T r K_lo`` with ``r`` viewed as a matrix, two
-  matmuls whatever the number of qubits in the layer;
+  matmuls whatever the number of qubits in the layer; the first layer, when it acts on the
+  prefix's product state, is absorbed there instead;
 * ``step``: anything else (a two-qubit gate with a free angle) as before, one step at a time.
+
+Walked with constants and layers only, the suffix is one autograd node from the weights to
+the rows (``density_walk.WeightLayers``); with steps, autograd records the walk.
 """
 
 from __future__ import annotations
@@ -92,21 +97,10 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
     folds = {}
     if all(kind != "step" for kind, _ in segments):   # LayerWalk: blocks folded and windowed
         segments, folds = plan_blocks(segments, k, 0 if absorb else None)
-    plan, absorbed = [], []
-    for i, (kind, data) in enumerate(segments):
-        if kind == "const":
-            name = f"_suffix_const{len(plan)}"
-            _, matrix, first, n = data if isinstance(data, tuple) else ("window", embed(data, 0, k), 0, k)
-            engine.register_buffer(name, matrix.to(engine.dtype), persistent=False)
-            engine.register_buffer(name + "_t", matrix.T.contiguous().to(engine.dtype), persistent=False)
-            data = (name, 4 ** (k - first - n), 4 ** first)           # outer, inner sizes of the window
-        elif kind == "layer" and absorb and i == 0:
-            run_of = dict(data)
-            absorbed = [run_of[q] for q in prefix_qubits]
-            continue
-        plan.append((kind, data))
-    engine._suffix_absorbed = len(absorbed)
     _register_folds(engine, folds, segments, absorb)
+    plan = _register_blocks(engine, segments[1:] if absorb else segments)
+    absorbed = [dict(segments[0][1])[q] for q in prefix_qubits] if absorb else []
+    engine._suffix_absorbed = len(absorbed)
     if not plan:        # nothing left that depends on the weights: the readout split is constant too
         engine.register_buffer("_suffix_split", split_rows(rows, k).to(engine.dtype), persistent=False)
     # Runs numbered absorbed first, then by (layer, qubit): with every qubit in every layer,
@@ -114,28 +108,50 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
     order = absorbed + [run for kind, data in plan if kind == "layer" for _, run in sorted(data)]
     runs, number = [runs[i] for i in order], {old: new - len(absorbed) for new, old in enumerate(order)}
     plan = [(kind, [(q, number[run]) for q, run in data] if kind == "layer" else data) for kind, data in plan]
-    layers = [data for kind, data in plan if kind == "layer"]
     engine._suffix_closed = bool(runs) and closed_form_runs(engine, runs, "suffix")
     affine = engine.angles.affine("w", engine._suffix_angles) if engine._suffix_closed else None
     engine._suffix_direct = affine is not None        # the runs' angles straight from the weights
     for name, value in zip(("index", "scale", "offset"), affine or (getattr(engine, "_suffix_angles", None), None, None)):
         engine.register_buffer(f"_suffix_w_{name}", value, persistent=False)
     stacked = stack_runs(engine, runs, "suffix") if runs and not engine._suffix_closed else None
-    if layers:  # index[l, j] = bank row of qubit j's PTM in layer l (0 = identity)
-        index = torch.zeros(len(layers), k, dtype=torch.long)
-        for l, layer in enumerate(layers):
-            for q, run in layer:
-                index[l, q] = 1 + run
-        engine.register_buffer("_suffix_index", index, persistent=False)
-        slots = torch.zeros(len(runs) - len(absorbed), dtype=torch.long)
-        slots[index.flatten()[index.flatten() > 0] - 1] = torch.nonzero(index.flatten()).flatten()
-        full = len(slots) == index.numel()
-        engine.register_buffer("_suffix_slots", None if full else slots, persistent=False)
+    _register_layers(engine, [data for kind, data in plan if kind == "layer"], len(runs) - len(absorbed))
     return plan, stacked, runs
 
 
+def _register_blocks(engine, segments: list) -> list:
+    """The plan: each constant block as ``(buffer name, outer, inner)``, a window matrix on the
+    middle digits of ``r.view(o * outer, -1, inner)`` (``outer = inner = 1``: the full matrix)."""
+    plan, k = [], engine.k
+    for kind, data in segments:
+        if kind == "const":
+            name = f"_suffix_const{len(plan)}"
+            _, matrix, first, n = data if isinstance(data, tuple) else ("window", embed(data, 0, k), 0, k)
+            engine.register_buffer(name, matrix.to(engine.dtype), persistent=False)
+            if n < k:                                             # a window is applied transposed
+                engine.register_buffer(name + "_t", matrix.T.contiguous().to(engine.dtype), persistent=False)
+            data = (name, 4 ** (k - first - n), 4 ** first)
+        plan.append((kind, data))
+    return plan
+
+
+def _register_layers(engine, layers: list, walked: int) -> None:
+    """``_suffix_index [L, k]`` (bank row of qubit j's run in layer l, 0 = identity) and
+    ``_suffix_slots`` (each walked run's flat position there; None when that is the run's own
+    number, every qubit of every layer having a run)."""
+    if not layers:
+        return
+    index = torch.zeros(len(layers), engine.k, dtype=torch.long)
+    for l, layer in enumerate(layers):
+        for q, run in layer:
+            index[l, q] = 1 + run
+    engine.register_buffer("_suffix_index", index, persistent=False)
+    slots = torch.zeros(walked, dtype=torch.long)
+    slots[index.flatten()[index.flatten() > 0] - 1] = torch.nonzero(index.flatten()).flatten()
+    engine.register_buffer("_suffix_slots", None if walked == index.numel() else slots, persistent=False)
+
+
 def _register_folds(engine, folds: dict, segments: list, absorb: bool) -> None:
-    """``_suffix_folds``: the block gates moved into each walked layer's halves, stacked over
+    """``_suffix_fold_*``: the block gates moved into each walked layer's halves, stacked over
     the layers (``hi_after``, ``hi_before``, ``lo_after``, ``lo_before``; None where no layer
     has one), for ``density_walk``: ``hi <- after @ hi @ before``."""
     layers = range(1 if absorb else 0, sum(kind == "layer" for kind, _ in segments))
@@ -247,12 +263,11 @@ def readout_rows(engine, ptms: dict, x: torch.Tensor, w: torch.Tensor) -> tuple[
     if walkable:                                       # constants and layers: one autograd node
         return LayerWalk.apply(r, run_ptms, engine._suffix_index, engine._suffix_slots, walk,
                                suffix_folds(engine)), absorbed
-    if layered:
+    if layered:   # unbound once: a select per layer costs a zero-filled gradient each
         bank = torch.cat([torch.eye(4, dtype=run_ptms.dtype, device=run_ptms.device)[None], run_ptms])
         per_layer = bank[engine._suffix_index]                             # [L, k, 4, 4]
-        his_all, los_all = kron_factors(per_layer[:, k // 2:]), kron_factors(per_layer[:, :k // 2])   # qubits k-1.., k//2-1..
-    if layered:   # unbound once: a select per layer costs a zero-filled gradient each
-        his, los = his_all.unbind(0), los_all.unbind(0)
+        his = kron_factors(per_layer[:, k // 2:]).unbind(0)                # qubits k-1 .. k//2
+        los = kron_factors(per_layer[:, :k // 2]).unbind(0)
     layer = sum(kind == "layer" for kind, _ in plan)
     for kind, data in reversed(plan):
         if kind == "const":

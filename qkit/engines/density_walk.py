@@ -1,18 +1,19 @@
-"""The density engine's walk through the weight layers, as two autograd functions.
+"""The density engine's weight layers as autograd functions with hand-written backwards.
 
 The suffix after the last input-dependent gate is, once planned (``density_suffix``), a
-sequence of constant blocks ``C`` and Kronecker layers ``K = hi (x) lo`` (each layer's
-single-qubit run PTMs, the more and the less significant half of the qubits). The readout
-rows ``r`` walk back through it: ``r <- r C``, ``r <- hi^T R lo`` with ``R = r.view(o, H, L)``.
+sequence of constant blocks ``C`` (dense, or windows on a few qubits: ``density_blocks``) and
+Kronecker layers ``K = hi (x) lo`` (each layer's single-qubit run PTMs, the more and the less
+significant half of the qubits). The readout rows ``r`` walk back through it: ``r <- r C``,
+``r <- hi^T R lo`` with ``R = r.view(o, H, L)``.
 
 Every step is a handful of tiny matmuls (``r`` has one row per output), so the time is the
 per-op overhead, and autograd roughly triples it: it records a node per view, select,
-broadcast and Kronecker factor, and walks them all back. Here the whole walk, from the run
-PTMs to the final rows, is one node: its backward walks the gradient of ``r`` back (2 ops
+broadcast and Kronecker factor, and walks them all back. ``LayerWalk`` is the walk from the
+run PTMs to the final rows as one node: its backward walks the gradient of ``r`` back (2 ops
 per layer, 1 per block) and then computes every layer's matrix gradients in two batched
-matmuls and the runs' gradients from those, instead of a chain of small ones per layer.
-``ClosedFormRuns`` does the same for the run PTMs themselves, from their RZ angles.
-Both are checked with ``torch.autograd.gradcheck`` (tests/test_engine_density.py).
+matmuls and the runs' gradients from those. ``ClosedFormRuns`` does the same for the run
+PTMs themselves, from their RZ angles, and ``WeightLayers`` is both, from the weights, in
+one node. All are checked with ``torch.autograd.gradcheck`` (tests/test_engine_density.py).
 """
 
 from __future__ import annotations
