@@ -24,13 +24,15 @@ from qkit.engines.statevector import kron_matrices
 
 
 class LayerWalk(torch.autograd.Function):
-    """``apply(rows [o, 4^k], runs [m, 4, 4], index [n, k], slots [m], walk) -> [o, 4^k]``.
+    """``apply(rows [o, 4^k], runs [m, 4, 4], index [n, k], slots [m], walk, folds) -> [o, 4^k]``.
 
     ``index[i, q]`` is the run acting on qubit q in layer i, plus one (0: the identity), and
     ``slots[r]`` the flat position ``i * k + q`` of run r there (each run is in one layer), or
     None when run ``i * k + q`` is on qubit q of layer i for all i and q;
     ``walk`` lists the steps in walk order (last circuit step first): a constant block
-    ``[4^k, 4^k]`` (``r <- r C``) or the index of a layer."""
+    ``[4^k, 4^k]`` (``r <- r C``), a window ``(W^T, W, outer, inner)`` (``W`` on the middle
+    digits of ``r.view(o * outer, -1, inner)``) or the index of a layer; ``folds``: constant
+    factors of the layers' halves (``_walk``)."""
 
     @staticmethod
     def forward(ctx, rows, runs, index, slots, walk, folds=(None,) * 4):
@@ -68,8 +70,9 @@ class ClosedFormRuns(torch.autograd.Function):
 class WeightLayers(torch.autograd.Function):
     """``ClosedFormRuns`` then ``LayerWalk`` as one node, from the weights themselves:
     ``apply(source, angles [m, p], scale | None, offset | None, basis, rows, index, slots, walk,
-    absorbed) -> (r, the first `absorbed` runs)``, with the runs' angles
-    ``source[angles] * scale + offset`` (the weights, or the weight table's angles)."""
+    absorbed, folds) -> (r, the first `absorbed` runs)``, with the runs' angles
+    ``source[angles] * scale + offset`` (the weights, or the weight table's angles); the
+    first ``absorbed`` runs are returned for the prefix, the others walked."""
 
     @staticmethod
     def forward(ctx, source, angles, scale, offset, basis, rows, index, slots, walk, absorbed, folds):
