@@ -34,8 +34,8 @@ import torch
 from qkit.engines.angles import GateAngles
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import plan_angles
-from qkit.engines.density_prefix import (plan_prefix_parts, plan_rotation_prefix, rotation_prefix_local, rz_groups,
-                                         rz_ptms)
+from qkit.engines.density_prefix import (apply_chain, plan_prefix_parts, plan_rotation_prefix, rotation_prefix_local,
+                                         rz_groups, rz_ptms)
 from qkit.engines.density_readout import plan_readout
 from qkit.engines.density_suffix import plan_suffix, readout_of_product, readout_rows, stack_runs
 from qkit.engines.gates import flatten
@@ -305,11 +305,7 @@ class DensityEngine(Engine):
             for q, vq in zip(self._prefix_qubits, v.unbind(1)):
                 local[q] = vq
         elif self._stacked_prefix is not None:
-            m = len(self.prefix)
-            v = self._local0.expand(1, m, 4)[..., None]                  # [1, m, 4, 1]
-            for step in self._stacked_prefix:
-                matrix = getattr(self, step[1]) if step[0] == "const" else ptms[step[1]][:, getattr(self, step[2])]
-                v = matrix @ v
+            v = apply_chain(self, self._stacked_prefix, ptms, self._local0.expand(1, len(self.prefix), 4)[..., None])
             for q, vq in zip(self._prefix_qubits, v[..., 0].unbind(1)):
                 local[q] = vq
         else:

@@ -73,7 +73,7 @@ def plan_prefix_parts(engine) -> str:
         return "general"
     with torch.no_grad():
         parts = _parts(engine, stacked[:position], None, engine._local0.double(), engine._rz_basis.double())
-        parts = _parts_after(engine, stacked[position + 1:], None, parts)
+        parts = apply_chain(engine, stacked[position + 1:], None, parts)
     engine.register_buffer("_rz_parts", parts.to(engine.dtype), persistent=False)
     return "const"
 
@@ -81,20 +81,18 @@ def plan_prefix_parts(engine) -> str:
 def _parts(engine, steps: list, ptms: dict | None, local0: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """``[1, m, 4, 3]``: P0 b, P1 b, P2 b for ``b`` the prefix runs' vectors before the embedding."""
     m = len(engine.prefix)
-    b = local0.expand(1, m, 4)[..., None]                            # [1, m, 4, 1]
-    for step in steps:
-        b = _factor(engine, step, ptms).to(b.dtype) @ b
+    b = apply_chain(engine, steps, ptms, local0.expand(1, m, 4)[..., None])      # [1, m, 4, 1]
     return (basis.view(12, 4) @ b).view(1, m, 3, 4).transpose(-1, -2)
 
 
-def _parts_after(engine, steps: list, ptms: dict | None, parts: torch.Tensor) -> torch.Tensor:
-    for step in steps:
-        parts = _factor(engine, step, ptms).to(parts.dtype) @ parts
-    return parts
-
-
-def _factor(engine, step: tuple, ptms: dict | None) -> torch.Tensor:
-    return getattr(engine, step[1]) if step[0] == "const" else ptms[step[1]][:, getattr(engine, step[2])]
+def apply_chain(engine, steps: list, ptms: dict | None, v: torch.Tensor) -> torch.Tensor:
+    """``steps`` of the stacked prefix chain (``density_suffix.stack_runs``) applied to ``v``
+    ``[.., m, 4, j]``, one matmul per position for all m runs: a constant buffer, or the
+    parametric gates' PTMs gathered by position from ``ptms``."""
+    for kind, *ref in steps:
+        factor = getattr(engine, ref[0]) if kind == "const" else ptms[ref[0]][:, getattr(engine, ref[1])]
+        v = factor.to(v.dtype) @ v
+    return v
 
 
 def rotation_prefix_local(engine, position: int, x: torch.Tensor, ptms: dict,
@@ -104,7 +102,7 @@ def rotation_prefix_local(engine, position: int, x: torch.Tensor, ptms: dict,
     parts, stacked = getattr(engine, "_rz_parts", None), engine._stacked_prefix
     if engine._prefix_parts == "general":
         parts = _parts(engine, stacked[:position], ptms, engine._local0, engine._rz_basis)
-        parts = _parts_after(engine, stacked[position + 1:], ptms, parts)
+        parts = apply_chain(engine, stacked[position + 1:], ptms, parts)
     if absorbed is not None:
         parts = absorbed @ parts[0]
     theta = torch.addcmul(engine._rz_offset, x, engine._rz_scale)[..., None]   # [B, m, 1]: run i reads input i
