@@ -22,10 +22,10 @@ from qkit import runs
 from qkit.config import EnvConfig, validate
 from qkit.epoch import evaluate
 from qkit.errors import QkitError
+from qkit.fields import SPLITS
 from qkit.metrics import score
 from qkit.repro import make_loader, resolve_device
 
-SPLITS = ("train", "val", "test")
 
 
 def score_split(out_dir: Path, split: str, engine: str, ids: list[str], y, p, loss: float,

@@ -14,6 +14,8 @@ import typing
 from dataclasses import MISSING, field, fields
 from typing import Any, Callable
 
+SPLITS = ("train", "val", "test")     # a dataset's splits, as every command names them
+
 from qkit.errors import QkitError
 
 

@@ -133,7 +133,16 @@ def run_hardware(
                                                             "[default: under 10 million executions a job].")] = None,
     max_qpu_seconds: Annotated[Optional[float], typer.Option(help="Refuse a plan whose estimated QPU time "
                                                              "is above this.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and submit nothing.")] = False,
+    copies: Annotated[str, typer.Option(help="Parallel copies of the circuit on disjoint qubits, each shot "
+                                        "evaluating one row per copy: auto (as many as fit apart on good "
+                                        "qubits) or N.")] = "auto",
+    exclude_qubits: Annotated[Optional[str], typer.Option(help="Physical qubits no copy may use, e.g. 3,17.")] = None,
+    rep_delay: Annotated[Optional[float], typer.Option(help="Microseconds between shots, within the backend's "
+                                                       "range [default: the backend's].")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Pick the most accurate plan of the --dry-run table "
+                                                    "whose estimate is at most this many QPU seconds.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and a table of priced plans; "
+                                          "submit nothing.")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Seed the emulation (not for IBM hardware).")] = None,
     channel: ChannelOption = None,
     instance: InstanceOption = None,
@@ -147,19 +156,40 @@ def run_hardware(
     finished jobs are not sent again.
     """
     from qkit import runs
-    from qkit.hardware.prepare import check_options, prepare_hardware_run
+    from qkit.hardware.backends import check_backend_name
+    from qkit.hardware.plan import check_budget
+    from qkit.hardware.prepare import check_options, check_run
+
+    # Every check that needs no Qiskit or torch answers before they are imported.
+    check_options(shots, repeat, seed, split.value, mitigation.value, readout_from.value, layout, copies, rep_delay)
+    check_budget(budget, max_qpu_seconds)
+    run_dir = runs.find_run(runs_dir, run)
+    check_run(run_dir)
+    check_backend_name(backend)
+
+    from qkit.hardware.prepare import prepare_hardware_run
+    from qkit.hardware.pricing import choose_plan, plan_table, priced_text
     from qkit.hardware.results import execute_hardware_run
 
-    check_options(shots, repeat, seed, split.value, mitigation.value, readout_from.value, layout)
-    run_dir = runs.find_run(runs_dir, run)
     env = env_with(runs.read_record(run_dir).env, {"data_dir": data_dir} if data_dir else {})
     console = Console()
-    prep = prepare_hardware_run(run_dir, backend, split=split.value, shots=shots, repeat=repeat,
-                                max_rows_per_job=max_rows_per_job, seed=seed, env=env,
-                                mitigation=mitigation.value, readout_from=readout_from.value, layout=layout,
-                                channel=channel, instance=instance)
+    options = dict(split=split.value, shots=shots, repeat=repeat, max_rows_per_job=max_rows_per_job, seed=seed,
+                   env=env, mitigation=mitigation.value, readout_from=readout_from.value, layout=layout,
+                   channel=channel, instance=instance, copies=copies, exclude_qubits=exclude_qubits,
+                   rep_delay=rep_delay)
+    prep = prepare_hardware_run(run_dir, backend, **options)
+    table = plan_table(prep) if (dry_run or budget is not None) and mitigation.value != "trex" else None
+    if budget is not None:
+        picked, said = choose_plan(table, budget, prep)
+        console.print(escape(said), soft_wrap=True, highlight=False)
+        if picked.differs_from(prep):
+            prep = prepare_hardware_run(run_dir, backend, **{**options, **picked.options()})
+    if prep.copies is not None and prep.copies.fit == 1 and prep.mitigation != "trex":
+        console.print(escape(prep.copies.reason), soft_wrap=True, highlight=False)
     console.print(escape(plan_text(prep)), soft_wrap=True, highlight=False)
     if dry_run:
+        if table is not None:
+            console.print(priced_text(table, prep), soft_wrap=True, highlight=False)
         console.print("dry run: nothing submitted")
         return
     try:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,10 @@ def fake_backend_names() -> list[str]:
     return sorted(names)
 
 
+@functools.lru_cache(maxsize=8)
 def _fake(name: str) -> ResolvedBackend:
+    """Cached per process: building a fake backend parses its calibration (1-3 s for a 133-qubit one),
+    and the density engines of a priced plan ask for the same backend once per copy."""
     import qiskit_ibm_runtime.fake_provider as fp
 
     base = _fake_class_name(name)
@@ -117,12 +121,24 @@ def _ibm(name: str, channel: str | None, instance: str | None) -> ResolvedBacken
     return ResolvedBackend(name, "ibm", backend, f"{backend.name}: IBM Quantum hardware")
 
 
-def resolve_backend(name: str, *, channel: str | None = None, instance: str | None = None,
-                    snapshot_dir: str | Path = SNAPSHOT_DIR) -> ResolvedBackend:
-    """The backend called ``name`` (see module docstring); problems are one-line QkitErrors."""
+def check_backend_name(name: Any) -> str:
+    """A well-formed backend name (no Qiskit imported): fake_<name>, snapshot:<name>, a .json path
+    or an IBM device name."""
     if not isinstance(name, str) or not name.strip():
         raise QkitError(f"a backend name is needed (fake_lagos, snapshot:ibm_lagos, ibm_torino), got {name!r}")
     name = name.strip()
+    if name.startswith("snapshot:") or name.endswith(".json"):
+        return name
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) or name == "fake_":
+        raise QkitError(f"{name!r} is not a backend name: use fake_<name>, snapshot:<name>, a snapshot .json "
+                        "or an IBM device such as ibm_torino")
+    return name
+
+
+def resolve_backend(name: str, *, channel: str | None = None, instance: str | None = None,
+                    snapshot_dir: str | Path = SNAPSHOT_DIR) -> ResolvedBackend:
+    """The backend called ``name`` (see module docstring); problems are one-line QkitErrors."""
+    name = check_backend_name(name)
     if name.startswith("fake_"):
         return _fake(name)
     if name.startswith("snapshot:") or name.endswith(".json"):

@@ -45,7 +45,9 @@ def _fingerprint(prep: Prepared) -> dict:
             "rows": p.rows, "slices": [list(s) for s in p.jobs], "seed": prep.seed,
             "physical_qubits": prep.physical_qubits, "primitive": prep.primitive.name,
             "mitigation": prep.mitigation, "readout_from": prep.readout_from,
-            "calibration_shots": p.calibration_shots}
+            "calibration_shots": p.calibration_shots,
+            **({"copies": prep.copies.layouts} if prep.n_copies > 1 else {}),
+            **({"rep_delay": prep.rep_delay} if prep.rep_delay is not None else {})}
 
 
 def _entry(index, rows=None) -> dict:
@@ -105,6 +107,8 @@ def with_retries(call: Callable[[], Any], retries: int = RETRIES, backoff: float
 
 def _options(prep: Prepared, index: int) -> dict:
     options = {"default_shots": prep.plan.shots}
+    if prep.rep_delay is not None:
+        options["execution"] = {"rep_delay": prep.rep_delay}
     if prep.seed is not None:
         options["simulator"] = {"seed_simulator": int(prep.seed) + 7919 * index}
     return options
@@ -134,12 +138,12 @@ def _usage(prep: Prepared, job: Any) -> float | None:
 
 
 def _submit_calibration(prep: Prepared, mode: Any) -> Any:
-    from qiskit_ibm_runtime.executor_sampler import Sampler
-
     from qkit.hardware.mitigation import CALIBRATION_SHOTS, calibration_circuits
+    from qkit.hardware.wide import sample
 
     circuits = calibration_circuits(prep.backend.backend, prep.primitive.read_qubits)
-    return Sampler(mode=mode, options=_options(prep, 10_007)).run([(c, None, CALIBRATION_SHOTS) for c in circuits])
+    return sample(mode, [(c, None, CALIBRATION_SHOTS) for c in circuits], _options(prep, 10_007),
+                  getattr(prep.primitive, "noise_of", None))
 
 
 def _collect_calibration(job: Any) -> dict[str, np.ndarray]:

@@ -291,7 +291,7 @@ def ideal_values(circuit: Any, observables: Sequence[Any], values: Any) -> list[
 
 def choose_layout(program_or_circuit: Any, observables: Sequence[Any] | None, backend: Any,
                   snapshot: Any = None, top: int = 5, max_transpiled: int = 20,
-                  values: Any = None) -> LayoutChoice:
+                  values: Any = None, exclude: Sequence[int] = ()) -> LayoutChoice:
     """The layout with the least estimated output error (see module docstring).
 
     ``program_or_circuit``: a ``LayerProgram`` (its observables are used when ``observables`` is
@@ -299,6 +299,7 @@ def choose_layout(program_or_circuit: Any, observables: Sequence[Any] | None, ba
     ``snapshot``: the calibration to score with (default: read from ``backend``).
     ``values``: optional sample rows of parameter values (``circuit.parameters`` order); the
     error is then averaged over the layer's noiseless outputs on them instead of over [-1, 1].
+    ``exclude``: physical qubits the chosen layout must not use (the default is still scored).
     """
     circuit = getattr(program_or_circuit, "circuit", program_or_circuit)
     if observables is None:
@@ -320,7 +321,8 @@ def choose_layout(program_or_circuit: Any, observables: Sequence[Any] | None, ba
         for seed in range(1, 6):
             isa = transpile_with_layout(circuit, backend, seed=seed)
             layouts.append([int(q) for q in isa.layout.initial_index_layout()[:circuit.num_qubits]])
-    unique = {tuple(layout): layout for layout in layouts if layout != default_layout}
+    banned = set(int(q) for q in exclude)
+    unique = {tuple(layout): layout for layout in layouts if layout != default_layout and banned.isdisjoint(layout)}
     ranked = sorted(unique.values(), key=lambda lay: _pre_score(lay, circuit, observables, cal))
     n_considered = len(ranked) + 1
 
@@ -329,8 +331,11 @@ def choose_layout(program_or_circuit: Any, observables: Sequence[Any] | None, ba
         isa = transpile_with_layout(circuit, backend, layout)
         candidates.append(_candidate(layout, isa, observables, cal, ideal))
     candidates.sort(key=lambda c: (c.estimate, not c.is_default))
-    return LayoutChoice(backend=backend.name, chosen=candidates[0], default=candidates[[c.is_default for c in
-                        candidates].index(True)], candidates=candidates[:top], n_considered=n_considered)
+    allowed = [c for c in candidates if banned.isdisjoint(c.layout)]
+    if not allowed:
+        raise QkitError(f"every layout found on {backend.name} uses an excluded qubit ({sorted(banned)})")
+    return LayoutChoice(backend=backend.name, chosen=allowed[0], default=candidates[[c.is_default for c in
+                        candidates].index(True)], candidates=allowed[:top], n_considered=n_considered)
 
 
 def _candidate(layout: list[int], isa: Any, observables: Sequence[Any], cal: _Calibration,

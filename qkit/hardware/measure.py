@@ -27,12 +27,19 @@ MAX_BITS = 62            # outcomes are held as int64 per shot
 
 @dataclass
 class Basis:
-    """One measured circuit: which Pauli each virtual qubit is read in, and its ISA form."""
+    """One measured circuit: which Pauli each virtual qubit is read in, and its ISA form.
+
+    With N copies (``qkit.hardware.copies``) ``isa`` holds all of them, copy k's virtual qubit i
+    in clbit ``k * n_bits + i``, and reads wide rows ``[row of copy 0, row of copy 1, ...]``."""
 
     label: str                     # Qiskit order: rightmost character is virtual qubit 0
     isa: Any                       # transpiled QuantumCircuit with ``meas`` (clbit i = virtual qubit i)
-    columns: np.ndarray            # ISA parameter k <- column of a [inputs..., weights...] row
-    mapping: dict                  # clbit -> physical qubit (mthree's "final measurement mapping")
+    columns: np.ndarray            # ISA parameter k <- column of a (wide) [inputs..., weights...] row
+    mappings: list[dict]           # per copy: clbit i -> physical qubit (mthree's "final measurement mapping")
+
+    @property
+    def mapping(self) -> dict:
+        return self.mappings[0]
 
 
 @dataclass
@@ -90,12 +97,13 @@ class MeasuredCircuits:
     terms: list[Term]
     n_observables: int
     n_bits: int
-    layout: list[int]              # initial layout: physical qubit of each virtual qubit
+    layout: list[int]              # initial layout: physical qubit of each virtual qubit (first copy)
+    copies: int = 1
 
     @property
     def physical_qubits(self) -> list[int]:
-        """Every physical qubit that is read, over all bases (what readout calibration covers)."""
-        return sorted({int(q) for b in self.bases for q in b.mapping.values()})
+        """Every physical qubit that is read, over all bases and copies (what readout calibration covers)."""
+        return sorted({int(q) for b in self.bases for m in b.mappings for q in m.values()})
 
     def pubs(self, values: np.ndarray, shots: int) -> list:
         """One sampler PUB per basis for parameter rows ``[R, inputs + weights]``."""
@@ -106,6 +114,13 @@ class MeasuredCircuits:
             else:                  # nothing to bind: one circuit, broadcast later
                 pubs.append((basis.isa, None, shots))
         return pubs
+
+    def outcomes(self, packed: np.ndarray) -> np.ndarray:
+        """Integer outcomes ``[wide rows * copies, shots]`` (row m * copies + k: copy k's bits of wide
+        row m) from a basis' saved packed bits ``[wide rows, shots, bytes]``."""
+        if self.copies == 1:
+            return outcomes_of(packed)
+        return copy_outcomes(packed, self.n_bits, self.copies)
 
     def expectation_values(self, distributions: Sequence["Distribution"], rows: int) -> np.ndarray:
         """``[rows, n_observables]`` from one distribution per basis (raw shots or mthree quasi-probabilities)."""
@@ -162,6 +177,23 @@ def outcomes_of(bit_array: Any) -> np.ndarray:
     return value
 
 
+def bits_of(packed: np.ndarray, num_bits: int) -> np.ndarray:
+    """Bits ``[..., shots, num_bits]`` (uint8, bit i = classical bit i) of big-endian packed bytes,
+    for registers too wide for an int64 outcome."""
+    packed = np.asarray(getattr(packed, "array", packed))
+    return np.unpackbits(packed[..., ::-1], axis=-1, bitorder="little")[..., :num_bits]
+
+
+def copy_outcomes(packed: np.ndarray, n_bits: int, copies: int) -> np.ndarray:
+    """Copy k's ``n_bits`` (clbits ``k * n_bits ...``) of every shot as integers, rows interleaved:
+    ``[wide rows * copies, shots]`` with row ``m * copies + k``."""
+    packed = np.asarray(getattr(packed, "array", packed))
+    packed = packed.reshape((-1,) + packed.shape[-2:])
+    bits = bits_of(packed, n_bits * copies).reshape(packed.shape[0], packed.shape[1], copies, n_bits)
+    values = bits.astype(np.int64) @ (np.int64(1) << np.arange(n_bits, dtype=np.int64))
+    return values.transpose(0, 2, 1).reshape(-1, packed.shape[1])
+
+
 def counts_of(outcomes: np.ndarray, n_bits: int) -> list[dict]:
     """One counts dict (bitstring -> shots) per row, as mthree and Qiskit write them."""
     out = []
@@ -181,19 +213,39 @@ def _measurement_mapping(isa: Any) -> dict[int, int]:
     return mapping
 
 
-def measured_circuits(program: Any, backend: Any, layout: Sequence[int], seed: int = 0) -> MeasuredCircuits:
-    """The layer's circuit measured in every basis its observables need, on ``layout``."""
+def _active(isa: Any) -> set[int]:
+    return {isa.find_bit(q).index for inst in isa.data if inst.operation.name != "barrier" for q in inst.qubits}
+
+
+def measured_circuits(program: Any, backend: Any, layout: Sequence[int], seed: int = 0,
+                      copies: Sequence[Sequence[int]] | None = None) -> MeasuredCircuits:
+    """The layer's circuit measured in every basis its observables need, on ``layout``; with
+    ``copies`` (initial layouts, the first being ``layout``) one wide circuit per basis holding
+    a copy on each (``qkit.hardware.copies.widen``)."""
+    from qkit.hardware.copies import widen
     from qkit.hardware.layout import transpile_with_layout
 
     n = program.n_qubits
     if n > MAX_BITS:
         raise QkitError(f"the sampler path reads at most {MAX_BITS} qubits, the circuit has {n}")
+    layouts = [list(layout)] + [list(c) for c in (copies or [])[1:]]
     labels, terms = measurement_bases(program.observables)
     if not labels:                 # only identities: still one circuit, so that shots are spent honestly
         labels = ["Z" * n]
+    row_width = len(program.inputs) + len(program.weights)
     bases = []
     for label in labels:
-        isa = transpile_with_layout(_measured(program.circuit, label), backend, layout, seed=seed)
-        mapping = _measurement_mapping(isa)
-        bases.append(Basis(label, isa, np.array(program.columns(isa.parameters), dtype=np.int64), mapping))
-    return MeasuredCircuits(bases, terms, len(program.observables), n, [int(q) for q in layout])
+        isas, columns, mappings = [], [], []
+        for copy in layouts:
+            isa = transpile_with_layout(_measured(program.circuit, label), backend, copy, seed=seed)
+            if len(layouts) > 1 and not _active(isa) <= set(copy):
+                raise QkitError(f"the copy on {copy} needs qubits outside it after routing; use --copies 1")
+            isas.append(isa)
+            columns.append(np.array(program.columns(isa.parameters), dtype=np.int64))
+            mappings.append(_measurement_mapping(isa))
+        if len(layouts) == 1:
+            bases.append(Basis(label, isas[0], columns[0], mappings))
+        else:
+            wide, wide_columns = widen(isas, n, columns, row_width)
+            bases.append(Basis(label, wide, wide_columns, mappings))
+    return MeasuredCircuits(bases, terms, len(program.observables), n, [int(q) for q in layout], len(layouts))

@@ -50,12 +50,15 @@ def matrices_from_outcomes(zero: np.ndarray, one: np.ndarray, qubits: Sequence[i
 
     ``zero``/``one``: integer outcomes (bit k = qubits[k]) of the |0...0> and |1...1> circuits.
     """
-    out = {}
-    for k, q in enumerate(qubits):
-        p10 = float(np.mean((zero >> k) & 1))
-        p01 = float(np.mean(1 - ((one >> k) & 1)))
-        out[int(q)] = readout_matrix(p01, p10)
-    return out
+    n = len(qubits)
+    return matrices_from_bits((zero[..., None] >> np.arange(n)) & 1, (one[..., None] >> np.arange(n)) & 1, qubits)
+
+
+def matrices_from_bits(zero: np.ndarray, one: np.ndarray, qubits: Sequence[int]) -> dict[int, np.ndarray]:
+    """The same from bits ``[shots, len(qubits)]`` (calibration registers wider than an int64 holds)."""
+    p10 = np.asarray(zero).reshape(-1, len(qubits)).mean(axis=0)
+    p01 = 1.0 - np.asarray(one).reshape(-1, len(qubits)).mean(axis=0)
+    return {int(q): readout_matrix(float(p01[k]), float(p10[k])) for k, q in enumerate(qubits)}
 
 
 def matrices_from_snapshot(snapshot: Any, qubits: Sequence[int]) -> dict[int, np.ndarray]:
@@ -79,16 +82,19 @@ def readout_matrix(p01: float, p10: float) -> np.ndarray:
     return np.array([[1.0 - p10, p01], [p10, 1.0 - p01]], dtype=np.float32)
 
 
-def correct(counts: list[dict], mapping: dict, matrices: dict[int, np.ndarray], num_qubits: int) -> list[dict]:
-    """mthree's quasi-distributions for ``counts`` read through ``mapping`` (clbit -> physical qubit)."""
+def correct(counts: list[dict], mapping: dict | list[dict], matrices: dict[int, np.ndarray],
+            num_qubits: int) -> list[dict]:
+    """mthree's quasi-distributions for ``counts`` read through ``mapping`` (clbit -> physical qubit),
+    one for all rows or one per row (parallel copies read other qubits)."""
     import mthree
 
-    missing = sorted(set(mapping.values()) - set(matrices))
+    mappings = mapping if isinstance(mapping, list) else [mapping] * len(counts)
+    missing = sorted({q for m in mappings for q in m.values()} - set(matrices))
     if missing:
         raise QkitError(f"no readout calibration for physical qubit(s) {missing}")
     mit = mthree.M3Mitigation()
     mit.cals_from_matrices([matrices.get(q) for q in range(num_qubits)])
-    quasis = mit.apply_correction(counts, [mapping] * len(counts))
+    quasis = mit.apply_correction(counts, mappings)
     return [dict(q) for q in quasis]
 
 

@@ -38,6 +38,7 @@ class Plan:
     seconds_per_shot: float
     max_rows_per_job: int
     calibration_shots: int = 0     # readout calibration job (|0...0> and |1...1> circuits), 0 if none
+    copies: int = 1                # parallel copies: each (wide) row evaluates this many rows of the split
 
     @property
     def n_jobs(self) -> int:
@@ -53,7 +54,8 @@ class Plan:
 
     def to_dict(self) -> dict:
         return {"jobs": self.n_jobs, "pubs": len(self.jobs) * self.bases + (2 if self.calibration_shots else 0),
-                "rows": self.rows, "samples": self.samples, "repeat": self.repeat, "shots": self.shots,
+                "rows": self.rows, "copies": self.copies, "samples": self.samples, "repeat": self.repeat,
+                "shots": self.shots,
                 "bases": self.bases, "calibration_shots": self.calibration_shots,
                 "executions": self.executions, "max_rows_per_job": self.max_rows_per_job,
                 "seconds_per_shot": self.seconds_per_shot,
@@ -63,8 +65,29 @@ class Plan:
                 "slices": [list(s) for s in self.jobs]}
 
 
-def seconds_per_shot(isa, device, qubits: list[int]) -> float:
-    """Scheduled circuit duration + slowest measurement on its qubits + repetition delay (seconds)."""
+def rep_delay_range(device) -> tuple[float | None, float | None]:
+    """The backend's allowed repetition delays in seconds (``configuration().rep_delay_range``)."""
+    try:
+        low, high = device.configuration().rep_delay_range
+        return float(low), float(high)
+    except Exception:           # a backend without a configuration (snapshots, Aer)
+        return None, None
+
+
+def default_rep_delay(device) -> float:
+    """The backend's default repetition delay in seconds (250 us when it reports none)."""
+    delay = getattr(device, "default_rep_delay", None)
+    if delay is None:
+        try:
+            delay = device.configuration().default_rep_delay
+        except Exception:
+            delay = None
+    return float(delay) if delay else DEFAULT_REP_DELAY_S
+
+
+def seconds_per_shot(isa, device, qubits: list[int], rep_delay: float | None = None) -> float:
+    """Scheduled circuit duration + slowest measurement on its qubits + repetition delay (seconds;
+    ``rep_delay`` None: the backend's default)."""
     try:
         circuit = float(isa.estimate_duration(device.target, unit="s"))
     except Exception:           # a target without durations: the delay and measurement only
@@ -75,17 +98,11 @@ def seconds_per_shot(isa, device, qubits: list[int]) -> float:
             props = device.target["measure"].get((q,))
             if props is not None and props.duration:
                 measure = max(measure, float(props.duration))
-    delay = getattr(device, "default_rep_delay", None)
-    if delay is None:
-        try:
-            delay = device.configuration().default_rep_delay
-        except Exception:
-            delay = None
-    return circuit + measure + float(delay if delay else DEFAULT_REP_DELAY_S)
+    return circuit + measure + (default_rep_delay(device) if rep_delay is None else float(rep_delay))
 
 
 def make_plan(rows: int, samples: int, repeat: int, shots: int, bases: int, seconds_per_shot: float,
-              max_rows_per_job: int | None = None, calibration_shots: int = 0) -> Plan:
+              max_rows_per_job: int | None = None, calibration_shots: int = 0, copies: int = 1) -> Plan:
     """Contiguous slices of at most ``max_rows_per_job`` rows (default: under 10 M executions a job)."""
     limit = max(1, MAX_EXECUTIONS_PER_JOB // (bases * shots))
     if max_rows_per_job is None:
@@ -97,7 +114,8 @@ def make_plan(rows: int, samples: int, repeat: int, shots: int, bases: int, seco
                         f"{MAX_EXECUTIONS_PER_JOB:,} executions per job; use at most {limit}")
     n_jobs = max(1, math.ceil(rows / max_rows_per_job))
     jobs = [(i * max_rows_per_job, min(rows, (i + 1) * max_rows_per_job)) for i in range(n_jobs)]
-    return Plan(jobs, rows, samples, repeat, shots, bases, seconds_per_shot, max_rows_per_job, calibration_shots)
+    return Plan(jobs, rows, samples, repeat, shots, bases, seconds_per_shot, max_rows_per_job, calibration_shots,
+                copies)
 
 
 def check_counts(shots, repeat, seed) -> None:
@@ -106,3 +124,10 @@ def check_counts(shots, repeat, seed) -> None:
             raise QkitError(f"--{name} must be an integer >= 1, got {value!r}")
     if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
         raise QkitError(f"--seed must be an integer, got {seed!r}")
+
+
+def check_budget(budget, max_qpu_seconds) -> None:
+    """``--budget`` and ``--max-qpu-seconds``: positive numbers of QPU seconds."""
+    for name, value in (("budget", budget), ("max-qpu-seconds", max_qpu_seconds)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+            raise QkitError(f"--{name} must be a number of QPU seconds > 0, got {value!r}")

@@ -13,6 +13,7 @@ Every option is checked before the data is read or a circuit transpiled.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from qkit.errors import QkitError
+from qkit.fields import SPLITS
 from qkit.hardware.plan import Plan, check_counts, make_plan, seconds_per_shot
 
 MITIGATIONS = ("none", "readout", "trex")
@@ -50,10 +52,18 @@ class Prepared:
     val_threshold: float | None
     plan: Plan
     seed: int | None
+    copies: Any = None             # qkit.hardware.copies.CopyChoice (None: one copy)
+    rep_delay: float | None = None  # seconds between shots (None: the backend's default)
+    program: Any = None            # the layer's LayerProgram
+    sample_rows: np.ndarray | None = None   # [samples, inputs + weights]: one row per sample
 
     @property
     def physical_qubits(self) -> list[int]:
         return list(self.primitive.physical_qubits)
+
+    @property
+    def n_copies(self) -> int:
+        return 1 if self.copies is None else self.copies.n
 
     @property
     def key(self) -> str:
@@ -62,6 +72,13 @@ class Prepared:
         if self.mitigation == "readout" and self.readout_from != "device":
             parts.append(f"from-{self.readout_from}")
         parts.append("q" + ".".join(str(q) for q in self.physical_qubits))
+        if self.n_copies > 1:         # the other copies' qubits, hashed: the folder name stays short
+            import hashlib
+
+            digest = hashlib.sha1(json.dumps(self.copies.layouts).encode()).hexdigest()[:8]
+            parts.append(f"{self.n_copies}copies-{digest}")
+        if self.rep_delay is not None:
+            parts.append(f"rd{self.rep_delay * 1e6:g}us")
         if self.seed is not None:
             parts.append(f"seed{self.seed}")
         return "-".join(parts)
@@ -89,12 +106,20 @@ def parse_layout(layout: Any) -> str | list[int]:
     return [int(q) for q in layout]
 
 
-def check_options(shots, repeat, seed, split, mitigation, readout_from, layout) -> str | list[int]:
-    """Every option a hardware run takes, checked before anything is read; returns the parsed layout."""
-    from qkit.evaluate import SPLITS
+def check_options(shots, repeat, seed, split, mitigation, readout_from, layout, copies="auto",
+                  rep_delay=None) -> str | list[int]:
+    """Every option a hardware run takes, checked before anything is read; returns the parsed layout.
+    Imports nothing heavy (no torch, no Qiskit): a bad option answers at once."""
+    from qkit.hardware.copies import parse_copies
     from qkit.hardware.mitigation import READOUT_SOURCES
 
     check_counts(shots, repeat, seed)
+    copies = parse_copies(copies)
+    if mitigation == "trex" and copies not in ("auto", 1):
+        raise QkitError(f"--copies {copies} needs the sampler path: --mitigation trex runs one copy")
+    if rep_delay is not None and (isinstance(rep_delay, bool) or not isinstance(rep_delay, (int, float))
+                                  or not rep_delay >= 0):
+        raise QkitError(f"--rep-delay must be a number of microseconds >= 0, got {rep_delay!r}")
     if split not in SPLITS:
         raise QkitError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if mitigation not in MITIGATIONS:
@@ -106,14 +131,32 @@ def check_options(shots, repeat, seed, split, mitigation, readout_from, layout) 
     return parse_layout(layout)
 
 
+def check_run(run_dir: str | Path) -> Any:
+    """The run (``qkit.runs.Run``) if it can go to hardware: a finished run with a quantum head.
+    Reads only its record (no torch)."""
+    from qkit import runs
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise QkitError(f"run folder {run_dir} does not exist")
+    run = runs.load_run(run_dir)
+    if not run.model_path.is_file():
+        raise QkitError(f"{run.path} has no model.pt (unfinished run?)")
+    if dict(run.record.model).get("head") != "quantum":
+        raise QkitError(f"{run.path} has a {run.record.model.get('head')!r} head: only quantum heads run on hardware")
+    return run
+
+
 def layout_sample(program: Any, rows: np.ndarray | None) -> np.ndarray | None:
     """The first rows (inputs then weights) in ``circuit.parameters`` order, as ``choose_layout``
     scores them; None (outputs taken uniform in [-1, 1]) without rows."""
     return None if rows is None else rows[:LAYOUT_SAMPLES][:, program.columns(program.circuit.parameters)]
 
 
-def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int], rows: np.ndarray | None) -> dict:
-    """The initial layout and how it was chosen (``rows``: sample parameter rows, inputs then weights)."""
+def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int], rows: np.ndarray | None,
+                           exclude: Any = ()) -> dict:
+    """The initial layout and how it was chosen (``rows``: sample parameter rows, inputs then weights;
+    ``exclude``: physical qubits the calibrated choice must not use)."""
     from qkit.hardware.layout import choose_layout, transpile_with_layout
 
     device, n = resolved.backend, program.n_qubits
@@ -128,7 +171,8 @@ def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int],
     if layout == "default":
         isa = transpile_with_layout(program.circuit, device)
         return {"method": "default", "physical_qubits": [int(q) for q in isa.layout.initial_index_layout()[:n]]}
-    choice = choose_layout(program, None, device, snapshot=resolved.calibration(), values=layout_sample(program, rows))
+    choice = choose_layout(program, None, device, snapshot=resolved.calibration(), values=layout_sample(program, rows),
+                           exclude=exclude)
     return {"method": "calibrated", "physical_qubits": choice.physical_qubits,
             "estimate": choice.chosen.estimate, "default": choice.default.layout,
             "default_estimate": choice.default.estimate,
@@ -155,7 +199,7 @@ def forward_split(model, dataset, batch_size: int = 256) -> tuple[np.ndarray, np
             torch.cat(labels).numpy())
 
 
-def _primitive(program, resolved, backend_name, physical_qubits, mitigation, shots, seed):
+def _primitive(program, resolved, backend_name, physical_qubits, mitigation, shots, seed, copies=None):
     from qkit.engines.estimator import EstimatorEngine
     from qkit.hardware.measure import measured_circuits
     from qkit.hardware.primitives import EstimatorPrimitive, SamplerPrimitive
@@ -164,40 +208,81 @@ def _primitive(program, resolved, backend_name, physical_qubits, mitigation, sho
         engine = EstimatorEngine(program, backend=backend_name, shots=int(shots), seed=seed,
                                  layout=physical_qubits, resilience_level=1)
         return EstimatorPrimitive(engine)
-    circuits = measured_circuits(program, resolved.backend, physical_qubits, seed=0 if seed is None else int(seed))
-    return SamplerPrimitive(circuits, resolved.backend.num_qubits)
+    circuits = measured_circuits(program, resolved.backend, physical_qubits, seed=0 if seed is None else int(seed),
+                                 copies=None if copies is None else copies.layouts)
+    from qkit.hardware.wide import noise_for
+
+    return SamplerPrimitive(circuits, resolved.backend.num_qubits, None if resolved.is_hardware else noise_for(resolved))
+
+
+def check_rep_delay(rep_delay_us: float | None, device: Any) -> float | None:
+    """``--rep-delay`` (microseconds) -> seconds, within the backend's ``rep_delay_range``."""
+    from qkit.hardware.plan import rep_delay_range
+
+    if rep_delay_us is None:
+        return None
+    low, high = rep_delay_range(device)
+    seconds = float(rep_delay_us) * 1e-6
+    if low is None:
+        raise QkitError(f"{device.name} reports no repetition delay range: --rep-delay cannot be set there")
+    if not low - 1e-12 <= seconds <= high + 1e-12:
+        raise QkitError(f"--rep-delay {rep_delay_us:g} us is outside {device.name}'s range "
+                        f"[{low * 1e6:g}, {high * 1e6:g}] us")
+    return seconds
+
+
+def wide_rows(one: np.ndarray, repeat: int, copies: int) -> np.ndarray:
+    """Rows (samples x repetitions, repetition-major) dealt to ``copies``: wide row m holds rows
+    ``m * copies ... m * copies + copies - 1`` side by side; the last is padded with row 0."""
+    rows = np.tile(one, (int(repeat), 1))
+    if copies == 1:
+        return rows
+    pad = -len(rows) % copies
+    rows = np.concatenate([rows, np.repeat(rows[:1], pad, axis=0)]) if pad else rows
+    return rows.reshape(len(rows) // copies, copies * rows.shape[1])
+
+
+def _copies(program, resolved, mitigation, copies, exclude, first, n_rows):
+    from qkit.hardware.copies import CopyChoice, choose_copies
+
+    if mitigation == "trex":
+        return CopyChoice([list(first)], [], 1, "--mitigation trex runs one copy (the Estimator path)")
+    return choose_copies(program, resolved.backend, resolved.calibration(), first, copies, exclude, n_rows)
 
 
 def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test", shots: int = 1024,
                          repeat: int = 1, max_rows_per_job: int | None = None, seed: int | None = None,
                          env=None, batch_size: int = 256, mitigation: str = "none",
                          readout_from: str = "device", layout: Any = "calibrated",
-                         channel: str | None = None, instance: str | None = None) -> Prepared:
-    """Read the run, compute the circuit inputs in torch, choose qubits, compile and plan the jobs."""
-    from qkit import runs
+                         channel: str | None = None, instance: str | None = None, copies: Any = "auto",
+                         exclude_qubits: Any = None, rep_delay: float | None = None) -> Prepared:
+    """Read the run, compute the circuit inputs in torch, choose qubits and copies, compile and plan.
+
+    ``copies``: ``auto`` or N parallel copies (``qkit.hardware.copies``); ``exclude_qubits``:
+    physical qubits no copy may use; ``rep_delay``: microseconds between shots (None: the
+    backend's default)."""
     from qkit.config import validate
     from qkit.evaluate import load_data, load_model
     from qkit.hardware.backends import resolve_backend
+    from qkit.hardware.copies import parse_copies, parse_qubits
     from qkit.hardware.mitigation import CALIBRATION_SHOTS, matrices_from_snapshot
 
-    layout = check_options(shots, repeat, seed, split, mitigation, readout_from, layout)
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise QkitError(f"run folder {run_dir} does not exist")
-    run = runs.load_run(run_dir)
-    if not run.model_path.is_file():
-        raise QkitError(f"{run.path} has no model.pt (unfinished run?)")
-    if dict(run.record.model).get("head") != "quantum":
-        raise QkitError(f"{run.path} has a {run.record.model.get('head')!r} head: only quantum heads run on hardware")
+    layout = check_options(shots, repeat, seed, split, mitigation, readout_from, layout, copies, rep_delay)
+    copies, exclude = parse_copies(copies), parse_qubits(exclude_qubits)
+    run = check_run(run_dir)
     resolved = resolve_backend(backend, channel=channel, instance=instance)   # one line, before any data
     if seed is not None and resolved.is_hardware:
         raise QkitError(f"--seed makes emulations reproducible; {backend} is hardware and cannot be seeded")
+    device = resolved.backend
+    lacking = [q for q in exclude if q >= device.num_qubits]
+    if lacking:
+        raise QkitError(f"--exclude-qubits names qubit(s) {lacking} that {device.name} lacks (it has 0..{device.num_qubits - 1})")
+    rep_delay_s = check_rep_delay(rep_delay, device)
     env = validate(env or run.env)
     model = load_model(run)
     program = model.head.quantum.program
-    if program.n_qubits > resolved.backend.num_qubits:     # before the data is read
-        raise QkitError(f"the circuit has {program.n_qubits} qubits but {resolved.backend.name} has "
-                        f"{resolved.backend.num_qubits}")
+    if program.n_qubits > device.num_qubits:     # before the data is read
+        raise QkitError(f"the circuit has {program.n_qubits} qubits but {device.name} has {device.num_qubits}")
     bundle = load_data(run, env)
     dataset = getattr(bundle, split)
     angles, exact_values, exact_probs, labels = forward_split(model, dataset, batch_size)
@@ -209,16 +294,20 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
         engine = load_model(run, engine="density", engine_options=trained_on).head.quantum.engine
         chosen = {"method": "trained", "physical_qubits": list(engine.physical_qubits)}
     else:
-        chosen = choose_physical_qubits(program, resolved, layout, one)
-    primitive = _primitive(program, resolved, backend, chosen["physical_qubits"], mitigation, shots, seed)
+        chosen = choose_physical_qubits(program, resolved, layout, one, exclude)
+    choice = _copies(program, resolved, mitigation, copies, exclude, chosen["physical_qubits"], len(one) * int(repeat))
+    primitive = _primitive(program, resolved, backend, chosen["physical_qubits"], mitigation, shots, seed,
+                           choice if choice.n > 1 else None)
     matrices = None
     if mitigation == "readout" and readout_from == "calibration":
         matrices = matrices_from_snapshot(resolved.calibration(), primitive.read_qubits)
     calibration_shots = 2 * CALIBRATION_SHOTS if mitigation == "readout" and readout_from == "device" else 0
-    per_shot = max(seconds_per_shot(isa, resolved.backend, primitive.physical_qubits) for isa in primitive.isa_circuits)
-    plan = make_plan(len(one) * int(repeat), len(one), int(repeat), int(shots), primitive.bases, per_shot,
-                     max_rows_per_job, calibration_shots)
+    per_shot = max(seconds_per_shot(isa, device, primitive.physical_qubits, rep_delay_s)
+                   for isa in primitive.isa_circuits)
+    values = wide_rows(one, repeat, choice.n)
+    plan = make_plan(len(values), len(one), int(repeat), int(shots), primitive.bases, per_shot,
+                     max_rows_per_job, calibration_shots, copies=choice.n)
     threshold = (run.test_metrics or {}).get("val_threshold")
     return Prepared(run.path, split, resolved, primitive, mitigation, readout_from, matrices, chosen,
-                    np.tile(one, (int(repeat), 1)), labels, list(dataset.ids), exact_values, exact_probs,
-                    model.head.post, bundle.positive_class, threshold, plan, seed)
+                    values, labels, list(dataset.ids), exact_values, exact_probs,
+                    model.head.post, bundle.positive_class, threshold, plan, seed, choice, rep_delay_s, program, one)

@@ -22,15 +22,20 @@ from typing import Any
 
 import numpy as np
 
-from qkit.hardware.measure import Distribution, MeasuredCircuits, counts_of, outcomes_of
+from qkit.hardware.measure import Distribution, MeasuredCircuits, counts_of
 
 
 class SamplerPrimitive:
     name = "sampler"
 
-    def __init__(self, circuits: MeasuredCircuits, num_qubits: int):
+    def __init__(self, circuits: MeasuredCircuits, num_qubits: int, noise_of: Any = None):
         self.circuits = circuits
         self.num_qubits = num_qubits          # of the device, for mthree's per-qubit matrices
+        self.noise_of = noise_of              # emulations: wide circuits run copy by copy (qkit.hardware.wide)
+
+    @property
+    def copies(self) -> int:
+        return self.circuits.copies
 
     @property
     def physical_qubits(self) -> list[int]:
@@ -49,32 +54,35 @@ class SamplerPrimitive:
         return [b.isa for b in self.circuits.bases]
 
     def submit(self, mode: Any, values: np.ndarray, options: dict, shots: int):
-        from qiskit_ibm_runtime.executor_sampler import Sampler
+        from qkit.hardware.wide import sample
 
-        return Sampler(mode=mode, options=options).run(self.circuits.pubs(values, shots))
+        return sample(mode, self.circuits.pubs(values, shots), options, self.noise_of)
 
     def collect(self, job: Any) -> dict[str, np.ndarray]:
         result = job.result()
         return {f"basis{k}": np.asarray(pub.data.meas.array) for k, pub in enumerate(result)}
 
     def values(self, saved: dict, rows: int, matrices: dict | None = None) -> np.ndarray:
-        """Expectation values from the saved shots; through mthree when ``matrices`` are given."""
+        """Expectation values ``[rows * copies, n_obs]`` (row m * copies + k: copy k of wide row m)
+        from the saved shots of ``rows`` wide rows; through mthree when ``matrices`` are given."""
         from qkit.hardware.mitigation import correct
 
         distributions = []
         for k, basis in enumerate(self.circuits.bases):
-            outcomes = outcomes_of(saved[f"basis{k}"])
+            outcomes = self.circuits.outcomes(saved[f"basis{k}"])
             if matrices is None:
                 distributions.append(Distribution.from_outcomes(outcomes))
             else:
                 counts = counts_of(outcomes, self.circuits.n_bits)
-                distributions.append(Distribution.from_quasis(correct(counts, basis.mapping, matrices,
+                mappings = [basis.mappings[r % self.copies] for r in range(len(counts))]
+                distributions.append(Distribution.from_quasis(correct(counts, mappings, matrices,
                                                                       self.num_qubits)))
-        return self.circuits.expectation_values(distributions, rows)
+        return self.circuits.expectation_values(distributions, rows * self.copies)
 
 
 class EstimatorPrimitive:
     name = "estimator"
+    copies = 1
 
     def __init__(self, engine: Any):
         self.engine = engine                  # qkit.engines.estimator.EstimatorEngine (ISA, observables)

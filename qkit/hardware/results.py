@@ -73,24 +73,42 @@ def score_values(prep: Prepared, values: np.ndarray) -> tuple[dict, np.ndarray]:
 
 def readout_matrices(prep: Prepared) -> dict | None:
     """mthree's per-qubit matrices: from the calibration job's shots, or from the calibration data."""
-    from qkit.hardware.measure import outcomes_of
-    from qkit.hardware.mitigation import matrices_from_outcomes
+    from qkit.hardware.measure import bits_of
+    from qkit.hardware.mitigation import matrices_from_bits
 
     if prep.mitigation != "readout":
         return None
     if prep.readout_matrices is not None:
         return prep.readout_matrices
     saved = load_result(prep, CALIBRATION)
-    return matrices_from_outcomes(outcomes_of(saved["prepare0"]), outcomes_of(saved["prepare1"]),
-                                  prep.primitive.read_qubits)
+    qubits = prep.primitive.read_qubits
+    return matrices_from_bits(bits_of(saved["prepare0"], len(qubits)), bits_of(saved["prepare1"], len(qubits)), qubits)
 
 
 def all_values(prep: Prepared, state: dict, matrices: dict | None) -> np.ndarray:
+    """Expectation values ``[samples x repeat, n_obs]`` in row order (copies unfolded, padding dropped)."""
     parts = []
     for job in state["jobs"]:
         start, stop = job["rows"]
         parts.append(prep.primitive.values(load_result(prep, job["index"]), stop - start, matrices))
-    return np.concatenate(parts)
+    return np.concatenate(parts)[:prep.plan.samples * prep.plan.repeat]
+
+
+def per_copy(prep: Prepared, values: np.ndarray) -> list[dict]:
+    """Each copy's mean |delta<O>| and agreement with exact over the rows it served (row r: copy r % N)."""
+    n = prep.n_copies
+    rows = np.arange(len(values))
+    sample = rows % prep.plan.samples
+    exact_class = prep.exact_probs.argmax(axis=1)[sample]
+    predicted = _probabilities(prep.post, values).argmax(axis=1)
+    delta = np.abs(values - prep.exact_values[sample]).mean(axis=1)
+    out = []
+    for k in range(n):
+        mine = rows % n == k
+        out.append({"copy": k, "layout": prep.copies.layouts[k] if prep.copies else prep.physical_qubits,
+                    "rows": int(mine.sum()), "delta": float(delta[mine].mean()),
+                    "agreement": float(np.mean(predicted[mine] == exact_class[mine]))})
+    return out
 
 
 def _billed(entries: list[dict]) -> float | None:
@@ -104,12 +122,15 @@ def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
     from qkit.hardware.backends import folder_name
     from qkit.hardware.figures import plot_repetitions
     from qkit.hardware.mitigation import as_json
+    from qkit.hardware.plan import default_rep_delay
     from qkit.metrics import score
 
     began = time.perf_counter()
     matrices = readout_matrices(prep)
-    scored, mean_probs = score_values(prep, all_values(prep, state, matrices))
-    unmitigated = score_values(prep, all_values(prep, state, None))[0] if matrices is not None else None
+    values = all_values(prep, state, matrices)
+    scored, mean_probs = score_values(prep, values)
+    raw = all_values(prep, state, None) if matrices is not None else None
+    unmitigated = score_values(prep, raw)[0] if raw is not None else None
     runs.write_predictions(prep.out_dir / runs.predictions_name(prep.split, folder_name(prep.backend.name)),
                            prep.ids, prep.labels, mean_probs)
     calibration = state.get("calibration") or {}
@@ -123,6 +144,10 @@ def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
         "split": prep.split, "shots": prep.plan.shots, "repeat": prep.plan.repeat, "seed": prep.seed,
         "job_ids": [j["job_id"] for j in state["jobs"]], "calibration_job_id": calibration.get("job_id"),
         "plan": prep.plan.to_dict(),
+        "copies": prep.copies.to_dict() if prep.copies is not None else None,
+        "per_copy": per_copy(prep, values),
+        "per_copy_raw": per_copy(prep, raw) if raw is not None else None,
+        "rep_delay_s": prep.rep_delay if prep.rep_delay is not None else default_rep_delay(prep.backend.backend),
         "qpu_seconds": _billed([calibration] + state["jobs"] if calibration else state["jobs"]),
         "primitive_seconds": round(float(state.get("primitive_seconds", 0.0)), 3),
         **scored, "unmitigated": unmitigated,
