@@ -59,11 +59,19 @@ def plan_text(prep) -> str:
                   "readout": f"readout (mthree on executor Sampler shots; matrices from the {prep.readout_from})",
                   "trex": "TREX (executor Estimator, resilience level 1)"}[prep.mitigation]
     calibration = f" + {p['calibration_shots']:,} calibration shots" if p["calibration_shots"] else ""
+    copies, per_copy = "", ""
+    if prep.n_copies > 1:
+        c = prep.copies
+        copies = (f"copies: {c.n} ({c.reason}); no coupler joins two copies; row r runs on copy r % {c.n}; "
+                  f"estimated error per copy {min(c.estimates):.4f}..{max(c.estimates):.4f}\n")
+        per_copy = f" / {c.n} copies"
+    delay = "" if prep.rep_delay is None else f"; rep delay {prep.rep_delay * 1e6:g} us"
     return (f"{prep.backend.source}\n"
             f"qubits {prep.physical_qubits} ({how})\n"
-            f"mitigation: {mitigation}\n"
+            f"{copies}"
+            f"mitigation: {mitigation}{delay}\n"
             f"plan: {p['jobs']} job(s), {p['pubs']} PUB(s), {p['rows']} rows ({p['samples']} samples x "
-            f"{p['repeat']} repetitions) x {p['bases']} basis/bases x {p['shots']} shots{calibration} = "
+            f"{p['repeat']} repetitions{per_copy}) x {p['bases']} basis/bases x {p['shots']} shots{calibration} = "
             f"{p['executions']:,} executions\n"
             f"estimated QPU time: {p['estimated_qpu_seconds']:.1f} s (an estimate: {p['estimate']})")
 
@@ -86,6 +94,27 @@ def hardware_table(record: dict) -> Table:
             exact = {"delta": 0.0, "agreement": 1.0}.get(key, record["exact"].get(key))
             table.add_row({"delta": "mean |Δ⟨O⟩| vs exact", "agreement": "agreement with exact"}.get(key, key),
                           *[_cell(s["metrics"].get(key)) for _, s in scored], fmt(exact))
+    return table
+
+
+def copies_table(record: dict) -> Table | None:
+    """Each copy's |Δ⟨O⟩| and agreement with exact over the rows it served: a bad copy shows here."""
+    rows = record.get("per_copy") or []
+    if len(rows) < 2:
+        return None
+    raw = {r["copy"]: r for r in (record.get("per_copy_raw") or [])}
+    label = "raw" if record["mitigation"] == "none" else record["mitigation"]
+    table = Table(title=f"per copy (exclude a bad one with --exclude-qubits)")
+    for name in ("copy", "qubits", "rows", f"{label} |Δ⟨O⟩|", f"{label} agreement"):
+        table.add_column(name, justify="right")
+    if raw:
+        table.add_column("raw |Δ⟨O⟩|", justify="right")
+    for r in rows:
+        cells = [str(r["copy"]), ",".join(map(str, r["layout"])), str(r["rows"]), f"{r['delta']:.4f}",
+                 f"{r['agreement']:.1%}"]
+        if raw:
+            cells.append(f"{raw[r['copy']]['delta']:.4f}")
+        table.add_row(*cells)
     return table
 
 
@@ -129,8 +158,9 @@ def run_hardware(
                                                       "device in the same Batch, or the calibration data's "
                                                       "readout errors (no shots).")] = ReadoutFrom.device,
     layout: LayoutOption = "calibrated",
-    max_rows_per_job: Annotated[Optional[int], typer.Option(help="Rows (samples x repetitions) per job "
-                                                            "[default: under 10 million executions a job].")] = None,
+    max_rows_per_job: Annotated[Optional[int], typer.Option(help="Rows per job (with copies, a row holds one "
+                                                            "sample x repetition per copy) [default: under 10 "
+                                                            "million executions a job].")] = None,
     max_qpu_seconds: Annotated[Optional[float], typer.Option(help="Refuse a plan whose estimated QPU time "
                                                              "is above this.")] = None,
     copies: Annotated[str, typer.Option(help="Parallel copies of the circuit on disjoint qubits, each shot "
@@ -199,6 +229,9 @@ def run_hardware(
         error(f"interrupted; job ids are in {prep.out_dir / 'jobs.json'}; rerun the same command to continue")
         raise typer.Exit(130) from None
     console.print(hardware_table(record))
+    per_copy = copies_table(record)
+    if per_copy is not None:
+        console.print(per_copy)
     ids = record["job_ids"] + ([f"{record['calibration_job_id']} (readout calibration)"]
                                if record["calibration_job_id"] else [])
     console.print(f"jobs: {', '.join(ids)}; {record['submitted_now']} submitted now; "

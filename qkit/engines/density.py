@@ -142,8 +142,8 @@ class DensityEngine(Engine):
         pending: dict[int, list] = {}          # qubit -> items of its current single-qubit run
         self.steps = []
         for gate, ref, (op, qubits) in zip(gates, refs, instructions):
-            error = self.noise.error(op.name, qubits)
-            noise = None if error is None else ptm(error, len(qubits))
+            channel = self.noise.channel(op.name, qubits)       # by its parts: a cheap PTM
+            noise = None if channel is None else ptm(channel, len(qubits))
             if gate.is_parametric:
                 item = ("param", ref, None if noise is None else self._buffer(noise))
             else:

@@ -36,11 +36,85 @@ def ptm_map(n: int) -> np.ndarray:
 
 
 def ptm(channel: Any, n: int) -> np.ndarray:
-    """The real PTM of a unitary matrix or a Qiskit/Aer channel on ``n`` qubits, in this module's order."""
+    """The real PTM of a unitary matrix or a Qiskit/Aer channel on ``n`` qubits, in this module's order.
+
+    An Aer ``QuantumError`` goes through ``error_ptm`` (the same matrix, from cached PTMs of its
+    circuits); anything else (a matrix, a Qiskit channel, an object with ``to_quantumchannel``
+    such as ``qkit.noise.model.Channel``) through Qiskit's ``PTM``."""
     from qiskit.quantum_info import PTM, Operator
 
+    if hasattr(channel, "circuits") and hasattr(channel, "probabilities"):
+        return error_ptm(channel).reshape(4 ** n, 4 ** n)
     data = PTM(channel if not isinstance(channel, np.ndarray) else Operator(channel)).data
     return np.real(np.asarray(data)).reshape(4 ** n, 4 ** n)
+
+
+_CIRCUIT_PTMS: dict = {}        # circuit key (``_circuit_key``) -> its real PTM, read-only
+_MAX_CACHED = 4096
+
+
+def error_ptm(error: Any) -> np.ndarray:
+    """The real PTM of an Aer ``QuantumError`` (Qiskit's order), equal to ``PTM(error)``.
+
+    A QuantumError is the mixture ``sum_i p_i circuit_i`` and Qiskit converts it that way
+    (``QuantumError.to_quantumchannel``: one ``SuperOp`` per circuit, summed); here each
+    circuit's PTM is Qiskit's ``PTM(circuit)``, converted once and cached by the circuit's
+    instructions. Aer's errors are mixtures of a few circuits (Paulis, resets, I, Z, X) that
+    recur in every error of a device, so a new error mostly costs one weighted sum."""
+    out = None
+    for circuit, p in zip(error.circuits, error.probabilities):
+        term = p * _circuit_ptm(circuit)
+        out = term if out is None else out + term
+    return out
+
+
+def _circuit_ptm(circuit: Any) -> np.ndarray:
+    from qiskit.quantum_info import PTM
+
+    key = _circuit_key(circuit)
+    matrix = _CIRCUIT_PTMS.get(key) if key is not None else None
+    if matrix is None:
+        matrix = np.real(np.asarray(PTM(circuit).data))
+        if key is not None:
+            if len(_CIRCUIT_PTMS) >= _MAX_CACHED:
+                _CIRCUIT_PTMS.clear()
+            matrix.setflags(write=False)
+            _CIRCUIT_PTMS[key] = matrix
+    return matrix
+
+
+def _circuit_key(circuit: Any) -> tuple | None:
+    """What fixes a circuit's channel, as Qiskit's ``SuperOp`` reads it: per instruction, a reset;
+    a ``kraus`` instruction's matrices; a library gate's class and parameters (its ``to_matrix``);
+    and the qubits. None (not cached) for anything else, e.g. a gate defined by its instance's
+    own definition or with symbolic parameters."""
+    from qiskit.circuit import ControlledGate, Gate
+
+    key: list = [circuit.num_qubits]
+    for inst in circuit.data:
+        op = inst.operation
+        if inst.clbits:
+            return None
+        if op.name == "reset":
+            entry: tuple = ("reset",)
+        elif op.name == "kraus":
+            entry = ("kraus",) + tuple(_param_key(np.asarray(k)) for k in op.params)
+        elif isinstance(op, Gate) and type(op) not in (Gate, ControlledGate):
+            entry = (type(op), op.name) + tuple(_param_key(v) for v in op.params)
+        else:
+            return None
+        if any(v is None for v in entry):
+            return None
+        key.append((entry, tuple(circuit.find_bit(q).index for q in inst.qubits)))
+    return tuple(key)
+
+
+def _param_key(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, (str, int, float, complex)):
+        return (type(value).__name__, value)
+    return None
 
 
 def apply_ptm(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], k: int) -> torch.Tensor:

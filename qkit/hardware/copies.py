@@ -113,13 +113,17 @@ def choose_copies(program: Any, backend: Any, snapshot: Any, first: list[int], c
     candidates.sort(key=lambda lay: _pre_score(lay, circuit, observables, cal))
     layouts = apart(first, candidates, backend, exclude)
     fit = len(layouts)
-    if copies != "auto" and copies > fit:
+    if copies != "auto" and copies > fit > 1:
         raise QkitError(f"--copies {copies} does not fit on {name}: at most {fit} copies of the "
                         f"{program.n_qubits}-qubit circuit fit apart (no coupler between copies)")
     if fit == 1:
+        why = (f"every other placement shares a qubit or a coupler with {list(first)}" if candidates else
+               "the circuit needs routing there (no placement maps its gates onto couplers)")
+        if copies != "auto" and copies > 1:
+            raise QkitError(f"--copies {copies} does not fit on {name}: it holds one copy of the "
+                            f"{program.n_qubits}-qubit circuit ({why})")
         return CopyChoice([list(first)], [_estimate(program, backend, first, cal)], 1,
-                          f"{name} holds one copy of the {program.n_qubits}-qubit circuit: every other placement "
-                          f"shares a qubit or a coupler with {list(first)}")
+                          f"{name} holds one copy of the {program.n_qubits}-qubit circuit: {why}")
     wanted = fit if copies == "auto" else copies
     if shots_rows is not None:
         wanted = min(wanted, max(1, shots_rows))

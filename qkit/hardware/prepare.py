@@ -167,6 +167,8 @@ def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int],
             raise QkitError(f"--layout has {len(layout)} qubits but the circuit has {n}")
         if max(layout) >= device.num_qubits:
             raise QkitError(f"--layout {layout} names a qubit that {device.name} lacks (it has 0..{device.num_qubits - 1})")
+        if set(layout) & set(exclude):
+            raise QkitError(f"--layout {layout} uses excluded qubit(s) {sorted(set(layout) & set(exclude))}")
         return {"method": "given", "physical_qubits": layout}
     if layout == "default":
         isa = transpile_with_layout(program.circuit, device)
@@ -242,11 +244,15 @@ def wide_rows(one: np.ndarray, repeat: int, copies: int) -> np.ndarray:
     return rows.reshape(len(rows) // copies, copies * rows.shape[1])
 
 
-def _copies(program, resolved, mitigation, copies, exclude, first, n_rows):
+def _copies(program, resolved, mitigation, copies, exclude, chosen, n_rows):
     from qkit.hardware.copies import CopyChoice, choose_copies
 
+    first = chosen["physical_qubits"]
     if mitigation == "trex":
         return CopyChoice([list(first)], [], 1, "--mitigation trex runs one copy (the Estimator path)")
+    if chosen["method"] == "trained" and copies == "auto":
+        return CopyChoice([list(first)], [], 1, "a noise-aware run goes to the qubits it trained through: one copy "
+                          "(--copies N to spread it anyway)")
     return choose_copies(program, resolved.backend, resolved.calibration(), first, copies, exclude, n_rows)
 
 
@@ -295,7 +301,11 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
         chosen = {"method": "trained", "physical_qubits": list(engine.physical_qubits)}
     else:
         chosen = choose_physical_qubits(program, resolved, layout, one, exclude)
-    choice = _copies(program, resolved, mitigation, copies, exclude, chosen["physical_qubits"], len(one) * int(repeat))
+    banned = sorted(set(chosen["physical_qubits"]) & set(exclude))
+    if banned:
+        raise QkitError(f"the {chosen['method']} layout {chosen['physical_qubits']} uses excluded qubit(s) {banned}; "
+                        "use --layout calibrated or another --layout")
+    choice = _copies(program, resolved, mitigation, copies, exclude, chosen, len(one) * int(repeat))
     primitive = _primitive(program, resolved, backend, chosen["physical_qubits"], mitigation, shots, seed,
                            choice if choice.n > 1 else None)
     matrices = None

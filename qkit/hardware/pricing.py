@@ -47,11 +47,12 @@ class PricedPlan:
     delta: float | None           # predicted mean |delta<O>| against exact
     agreement: float | None       # predicted share of predictions equal to the exact model's
     is_prepared: bool = False     # the plan the command's own options describe
+    default_delay: bool = True    # the backend's default repetition delay (no --rep-delay needed)
 
     def options(self) -> dict:
         """``prepare_hardware_run`` options that run this plan."""
         return {"copies": self.copies, "shots": self.shots, "mitigation": self.mitigation,
-                "rep_delay": round(self.rep_delay * 1e6, 6)}
+                "rep_delay": None if self.default_delay else round(self.rep_delay * 1e6, 6)}
 
     def differs_from(self, prep: Any) -> bool:
         return not self.is_prepared
@@ -167,7 +168,7 @@ def plan_table(prep: Any) -> list[PricedPlan]:
                                 and mitigation == prep.mitigation)
                     table.append(PricedPlan(copies, shots, delay, mitigation,
                                             _qpu_seconds(prep, copies, shots, delay, mitigation), delta, agreement,
-                                            prepared))
+                                            prepared, math.isclose(delay, default_rep_delay(device))))
     return sorted(table, key=lambda p: (p.qpu_seconds, p.delta if p.delta is not None else 0.0))
 
 

@@ -26,6 +26,7 @@ that the fake backend's noise model lacks.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -118,8 +119,9 @@ class PartsJob:
     """The parts of some PUBs, run on Aer when the result is asked for (module docstring)."""
 
     def __init__(self, parts: list[tuple], pieces: list[_Piece], registers: list[dict[str, int]],
-                 shapes: list[tuple], noise_of: Callable[[list[int]], Any], seed: int | None):
+                 shapes: list[tuple], noise_of: Callable[[list[int]], Any], seed: int | None, shots: list[int]):
         self.parts, self.pieces, self.registers, self.shapes = parts, pieces, registers, shapes
+        self.shots = shots
         self.noise_of, self.seed = noise_of, seed
         self._id = f"local-parts-{uuid.uuid4()}"
         self._result = None
@@ -136,8 +138,9 @@ class PartsJob:
         out = []
         for k, (piece, pub) in enumerate(zip(self.pieces, self.parts)):
             seed = None if self.seed is None else int(self.seed) + 104_729 * k   # parts sample independently
+            operations = set(pub[0].count_ops())
             sampler = SamplerV2(seed=seed, options={"backend_options": {
-                "noise_model": self.noise_of(piece.qubits), "method": "density_matrix"}})
+                "noise_model": self.noise_of(piece.qubits, operations), "method": "density_matrix"}})
             out.append(sampler.run([pub]).result()[0])
         return out
 
@@ -156,7 +159,11 @@ class PartsJob:
                     whole = bits[piece.pub][name] = np.zeros(shape, dtype=bool)
                 whole[..., clbits] = got        # a part without parameters broadcasts over the rows
         out = []
-        for arrays in bits:
+        for i, arrays in enumerate(bits):
+            for name, size in self.registers[i].items():     # a register no part writes reads all zeros
+                if name not in arrays:
+                    arrays[name] = np.zeros(self.shapes[i] + (self.shots[i], size), dtype=bool)
+            arrays = {name: arrays[name] for name in self.registers[i]}          # the circuit's register order
             data = {name: BitArray.from_bool_array(a, order="little") for name, a in arrays.items()}
             shape = next(iter(data.values())).shape if data else ()
             out.append(SamplerPubResult(DataBin(**data, shape=shape), metadata={"assembled_from_parts": True}))
@@ -187,8 +194,12 @@ def sample(mode: Any, pubs: list[tuple], options: dict, noise_of: Callable[[list
     backend's Aer noise model on them) PUBs that fall into several parts run part by part."""
     from qiskit_ibm_runtime.executor_sampler import Sampler
 
-    if noise_of is None or all(split_pub(pub) is None for pub in pubs):
+    default = int(options.get("default_shots") or 1024)     # the runtime Sampler's default too
+    whole = [(pub[0], pub[1] if len(pub) > 1 else None, pub[2] if len(pub) > 2 and pub[2] is not None else default)
+             for pub in pubs]
+    if noise_of is None or all(split_pub(pub) is None for pub in whole):
         return Sampler(mode=mode, options=options).run(pubs)
+    pubs = whole
     pieces, parts, registers, shapes = [], [], [], []
     for i, pub in enumerate(pubs):
         circuit, values = pub[0], pub[1]
@@ -200,7 +211,7 @@ def sample(mode: Any, pubs: list[tuple], options: dict, noise_of: Callable[[list
             parts.append(part_pub)
             pieces.append(_Piece(i, owned, qubits))
     seed = (options.get("simulator") or {}).get("seed_simulator")
-    return PartsJob(parts, pieces, registers, shapes, noise_of, seed)
+    return PartsJob(parts, pieces, registers, shapes, noise_of, seed, [int(pub[2]) for pub in pubs])
 
 
 def noise_for(resolved: Any) -> Callable[[list[int]], Any]:
@@ -212,7 +223,12 @@ def noise_for(resolved: Any) -> Callable[[list[int]], Any]:
 
     target, readout = resolved.backend.target, readout_errors(resolved)
 
-    def noise_of(qubits: list[int]) -> Any:
-        return device_noise(target, readout, qubits=set(qubits)).noise_model()
+    @functools.lru_cache(maxsize=None)
+    def model(qubits: tuple[int, ...], operations: frozenset[str]) -> Any:
+        return device_noise(target, readout, qubits=set(qubits), operations=set(operations)).noise_model()
+
+    def noise_of(qubits: list[int], operations: Any = None) -> Any:
+        """Only the channels of ``operations`` (the part's instructions): building channels is the cost."""
+        return model(tuple(sorted(qubits)), frozenset(operations or target.operation_names))
 
     return noise_of

@@ -13,6 +13,13 @@ be scaled on its own:
 * ``relaxation``: thermal relaxation over the duration times the scale (rates x scale);
 * ``readout``: P(0|1) and P(1|0) times the scale (capped at 1/2).
 
+Each instruction's channel is kept by its parts (a ``Channel``: the depolarizing probability
+and each qubit's T1, T2 and duration); its Aer ``QuantumError`` (``DeviceNoise.errors``, for
+Aer's ``NoiseModel``) is composed on first use, and its Pauli transfer matrix (what the density
+engine needs: ``Channel.to_quantumchannel``) is the product of the parts' PTMs, each converted
+once by Qiskit from Aer's own error and cached by its parameters, instead of Qiskit's generic
+conversion of the composed error's every circuit (up to 144 per two-qubit channel).
+
 Scale 1 is Aer's own model (tested instruction by instruction against
 ``basic_device_gate_errors``); 0 removes the source. The depolarizing probability always
 comes from the calibrated relaxation, so the sources stay independent. Readout: a fake
@@ -22,9 +29,13 @@ applies; a snapshot (or a live device) keeps both directions.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from qkit.errors import QkitError
 
@@ -57,17 +68,148 @@ class NoiseScales:
         return asdict(self)
 
 
+@functools.lru_cache(maxsize=4096)
+def _thermal_ptm(t1: float, t2: float, duration: float) -> Any:
+    """The PTM of Aer's single-qubit ``thermal_relaxation_error(t1, t2, duration)`` (a Qiskit ``PTM``)."""
+    from qiskit_aer.noise import thermal_relaxation_error
+
+    return _error_ptm(thermal_relaxation_error(t1, t2, duration))
+
+
+@functools.lru_cache(maxsize=4096)
+def _depolarizing_ptm(p: float, n_qubits: int) -> Any:
+    """The PTM of Aer's ``depolarizing_error(p, n_qubits)`` (a Qiskit ``PTM``)."""
+    from qiskit_aer.noise import depolarizing_error
+
+    return _error_ptm(depolarizing_error(p, n_qubits))
+
+
+def _error_ptm(error: Any) -> Any:
+    """``PTM(error)``, through ``qkit.engines.ptm.error_ptm`` (its circuits' PTMs cached)."""
+    from qiskit.quantum_info import PTM
+
+    from qkit.engines.ptm import error_ptm
+
+    return PTM(error_ptm(error))
+
+
+def _relaxation_ptm(relaxation: tuple) -> Any:
+    """The PTM of thermal relaxation ``(t1, t2, duration)`` per qubit, tensored (qubit 0 first, as
+    ``QuantumError.expand``), or None for none."""
+    out = None
+    for spec in relaxation:
+        single = _thermal_ptm(*spec)
+        out = single if out is None else out.expand(single)
+    return out
+
+
+@dataclass(frozen=True)
+class Channel:
+    """The channel after one instruction by its parts, as Aer composes them: a depolarizing channel
+    on all ``n_qubits`` (probability ``depolarizing``), then thermal relaxation on each qubit.
+
+    ``relaxation``: ``(t1, t2, duration)`` per qubit at the applied scale (``()``: none);
+    ``calibrated``: the same at scale 1, the reference of the depolarizing probability;
+    ``gate_error``: the reported error, and ``gate_scale`` its scale (0: no depolarizing part,
+    e.g. not a gate). ``error()`` is the Aer ``QuantumError``; ``to_quantumchannel()`` the same
+    channel as a Qiskit ``PTM``, so ``PTM(channel)``, ``SuperOp(channel)`` and
+    ``average_gate_fidelity(channel)`` take a Channel as they take the error.
+    """
+
+    n_qubits: int
+    relaxation: tuple = ()
+    calibrated: tuple = ()
+    gate_error: float | None = None
+    gate_scale: float = 0.0
+
+    @functools.cached_property
+    def depolarizing(self) -> float:
+        """Aer's depolarizing probability at ``gate_scale`` (0: none)."""
+        if not self.gate_scale:
+            return 0.0
+        calibrated = _relaxation_ptm(self.calibrated)
+        p = _depolarizing_probability(self.n_qubits, self.gate_error, calibrated) * self.gate_scale
+        return min(p, 4 ** self.n_qubits / (4 ** self.n_qubits - 1)) if p > 0 else 0.0
+
+    @property
+    def is_identity(self) -> bool:
+        return not self.relaxation and not self.depolarizing
+
+    def error(self) -> Any:
+        """Aer's ``QuantumError``: ``depolarizing_error(p, n).compose(relaxation)``, relaxation the
+        qubits' ``thermal_relaxation_error`` expanded in qubit order (None if the identity)."""
+        from qiskit_aer.noise import depolarizing_error, thermal_relaxation_error
+
+        relax = None
+        for spec in self.relaxation:
+            single = thermal_relaxation_error(*spec)
+            relax = single if relax is None else relax.expand(single)
+        depol = depolarizing_error(self.depolarizing, self.n_qubits) if self.depolarizing else None
+        if depol is not None and relax is not None:
+            return depol.compose(relax)           # as Aer: depolarizing, then relaxation
+        return depol if depol is not None else relax
+
+    def to_quantumchannel(self) -> Any:
+        """The channel as a Qiskit ``PTM``: the parts' PTMs (each cached by its parameters) composed."""
+        return self._ptm
+
+    @functools.cached_property
+    def _ptm(self) -> Any:
+        from qiskit.quantum_info import PTM
+
+        relax = _relaxation_ptm(self.relaxation)
+        depol = _depolarizing_ptm(self.depolarizing, self.n_qubits) if self.depolarizing else None
+        if depol is not None and relax is not None:
+            return depol.compose(relax)
+        if depol is None and relax is None:
+            return PTM(np.eye(4 ** self.n_qubits))
+        return depol if depol is not None else relax
+
+
+class ChannelErrors(Mapping):
+    """(instruction name, physical qubits) -> Aer ``QuantumError``, each composed from its
+    ``Channel`` (``channels``) on first use and kept."""
+
+    def __init__(self, channels: dict):
+        self.channels = dict(channels)
+        self._errors: dict = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        if key not in self._errors:
+            self._errors[key] = self.channels[key].error()
+        return self._errors[key]
+
+    def __iter__(self) -> Iterator:
+        return iter(self.channels)
+
+    def __len__(self) -> int:
+        return len(self.channels)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.channels
+
+    def __repr__(self) -> str:
+        return f"ChannelErrors({list(self.channels)!r})"
+
+
 @dataclass
 class DeviceNoise:
     """The channel after each instruction and the readout of each qubit, at given scales."""
 
-    errors: dict                   # (instruction name, physical qubits) -> Aer QuantumError
+    errors: Mapping                # (instruction name, physical qubits) -> Aer QuantumError
     readout: dict                  # physical qubit -> (P(0|1), P(1|0)), scaled
     scales: NoiseScales
     basis_gates: list = field(default_factory=list)
 
     def error(self, name: str, qubits: tuple[int, ...]) -> Any:
         return self.errors.get((name, tuple(qubits)))
+
+    def channel(self, name: str, qubits: tuple[int, ...]) -> Any:
+        """The channel after an instruction by its parts (a ``Channel``, whose PTM is cheap), or
+        its error where ``errors`` holds plain errors; None if none."""
+        key = (name, tuple(qubits))
+        channels = getattr(self.errors, "channels", None)
+        return channels.get(key) if channels is not None else self.errors.get(key)
 
     def noise_model(self) -> Any:
         """The same noise as an Aer ``NoiseModel`` (the reference the density engine is checked against)."""
@@ -82,23 +224,21 @@ class DeviceNoise:
         return model
 
 
-def _relaxation(target: Any, qubits: tuple[int, ...], duration: float) -> Any:
-    """Aer's thermal relaxation over ``duration`` on each qubit (tensored), or None."""
-    from qiskit_aer.noise import thermal_relaxation_error
-
-    error = None
+def _relaxation(target: Any, qubits: tuple[int, ...], duration: float) -> tuple:
+    """Aer's thermal relaxation over ``duration`` on each qubit: ``(t1, t2, duration)`` per qubit,
+    T2 truncated to 2 T1 (the arguments of ``thermal_relaxation_error``)."""
+    out = []
     for q in qubits:
         props = target.qubit_properties[q] if target.qubit_properties else None
         t1 = getattr(props, "t1", None) or math.inf
         t2 = getattr(props, "t2", None) or math.inf
-        t2 = min(t2, 2 * t1)
-        single = thermal_relaxation_error(t1, t2, duration)
-        error = single if error is None else error.expand(single)
-    return error
+        out.append((t1, min(t2, 2 * t1), duration))
+    return tuple(out)
 
 
 def _depolarizing_probability(n_qubits: int, gate_error: float | None, relax: Any) -> float:
-    """Aer's choice: the depolarizing p that, composed with ``relax``, has average gate error ``gate_error``.
+    """Aer's choice: the depolarizing p that, composed with ``relax`` (a channel or None), has
+    average gate error ``gate_error``.
 
     (``qiskit_aer.noise.device.models._device_depolarizing_error``, private in Aer, hence here.)
     """
@@ -114,44 +254,41 @@ def _depolarizing_probability(n_qubits: int, gate_error: float | None, relax: An
 
 
 def _channel(target: Any, op_name: str, qubits: tuple[int, ...], props: Any, scales: NoiseScales) -> Any:
+    """The ``Channel`` after ``op_name`` on ``qubits`` at ``scales``, or None for the identity."""
     from qiskit.circuit import Gate
-    from qiskit_aer.noise import depolarizing_error
 
     duration = props.duration or 0.0
-    calibrated = _relaxation(target, qubits, duration) if duration else None
+    calibrated = _relaxation(target, qubits, duration) if duration else ()
     relax = calibrated if scales.relaxation == 1.0 else (
-        _relaxation(target, qubits, duration * scales.relaxation) if duration and scales.relaxation else None)
-    depol = None
-    if isinstance(target.operation_from_name(op_name), Gate) and scales.gate:
-        p = _depolarizing_probability(len(qubits), props.error, calibrated) * scales.gate
-        if p > 0:
-            depol = depolarizing_error(min(p, 4 ** len(qubits) / (4 ** len(qubits) - 1)), len(qubits))
-    if depol is not None and relax is not None:
-        return depol.compose(relax)           # as Aer: depolarizing, then relaxation
-    return depol if depol is not None else relax
+        _relaxation(target, qubits, duration * scales.relaxation) if duration and scales.relaxation else ())
+    gate_scale = scales.gate if isinstance(target.operation_from_name(op_name), Gate) else 0.0
+    channel = Channel(len(qubits), relax, calibrated, props.error, gate_scale)
+    return None if channel.is_identity else channel
 
 
 def device_noise(target: Any, readout: dict, scales: NoiseScales | None = None,
-                 qubits: set[int] | None = None) -> DeviceNoise:
+                 qubits: set[int] | None = None, operations: set[str] | None = None) -> DeviceNoise:
     """The noise of ``target`` at ``scales``; ``readout``: physical qubit -> (P(0|1), P(1|0)) at scale 1.
 
-    ``qubits``: only instructions on these physical qubits (a large device's active region).
+    ``qubits``: only instructions on these physical qubits (a large device's active region);
+    ``operations``: only these instructions (those a circuit uses: building channels is the cost).
+    The channels are kept by their parts (``Channel``); ``errors`` composes each Aer error on first use.
     """
     scales = scales or NoiseScales()
-    errors = {}
+    channels = {}
     for op_name, by_qubits in target.items():
-        if op_name in _NO_NOISE or by_qubits is None:
+        if op_name in _NO_NOISE or by_qubits is None or (operations is not None and op_name not in operations):
             continue
         for qargs, props in by_qubits.items():
             if props is None or qargs is None or (qubits is not None and not set(qargs) <= qubits):
                 continue
-            error = _channel(target, op_name, tuple(qargs), props, scales)
-            if error is not None:
-                errors[(op_name, tuple(qargs))] = error
+            channel = _channel(target, op_name, tuple(qargs), props, scales)
+            if channel is not None:
+                channels[(op_name, tuple(qargs))] = channel
     scaled = {q: (min(0.5, p01 * scales.readout), min(0.5, p10 * scales.readout))
               for q, (p01, p10) in readout.items() if qubits is None or q in qubits}
     basis = [op for op in target.operation_names if op not in _NO_NOISE]
-    return DeviceNoise(errors, scaled, scales, basis)
+    return DeviceNoise(ChannelErrors(channels), scaled, scales, basis)
 
 
 def readout_errors(resolved: Any) -> dict:
