@@ -46,7 +46,7 @@ def ptm(channel: Any, n: int) -> np.ndarray:
     if hasattr(channel, "circuits") and hasattr(channel, "probabilities"):
         return error_ptm(channel).reshape(4 ** n, 4 ** n)
     data = PTM(channel if not isinstance(channel, np.ndarray) else Operator(channel)).data
-    return np.real(np.asarray(data)).reshape(4 ** n, 4 ** n)
+    return np.array(np.real(data)).reshape(4 ** n, 4 ** n)     # a copy: a Channel's parts are cached
 
 
 _CIRCUIT_PTMS: dict = {}        # circuit key (``_circuit_key``) -> its real PTM, read-only

@@ -85,6 +85,7 @@ def _fake(name: str) -> ResolvedBackend:
         hint = f"; did you mean {', '.join(close)}" if close else ""
         raise QkitError(f"unknown fake backend {name!r}{hint} (qkit hardware list --fake shows them all)")
     backend = cls()
+    backend.target              # built lazily: once here, not inside whichever caller reads it first
     return ResolvedBackend(name, "fake", backend,
                            f"{backend.name}: emulation (qiskit-ibm-runtime fake backend, local testing mode)")
 

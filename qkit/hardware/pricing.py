@@ -221,4 +221,6 @@ def choose_plan(table: list[PricedPlan], budget: float, prep: Any) -> tuple[Pric
     if mine.delta is not None:
         gave.append(f"predicted |Δ⟨O⟩| {mine.delta:.4f} -> {best.delta:.4f}, agreement "
                     f"{mine.agreement:.1%} -> {best.agreement:.1%}")
+    if not math.isclose(mine.rep_delay, best.rep_delay):
+        gave.append("what a shorter rep delay costs on the device is not modelled")
     return best, (said + f"; against the plan asked for ({mine.qpu_seconds:.1f} QPU s): " + ", ".join(gave))
