@@ -167,8 +167,6 @@ def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int],
             raise QkitError(f"--layout has {len(layout)} qubits but the circuit has {n}")
         if max(layout) >= device.num_qubits:
             raise QkitError(f"--layout {layout} names a qubit that {device.name} lacks (it has 0..{device.num_qubits - 1})")
-        if set(layout) & set(exclude):
-            raise QkitError(f"--layout {layout} uses excluded qubit(s) {sorted(set(layout) & set(exclude))}")
         return {"method": "given", "physical_qubits": layout}
     if layout == "default":
         isa = transpile_with_layout(program.circuit, device)
@@ -205,6 +203,7 @@ def _primitive(program, resolved, backend_name, physical_qubits, mitigation, sho
     from qkit.engines.estimator import EstimatorEngine
     from qkit.hardware.measure import measured_circuits
     from qkit.hardware.primitives import EstimatorPrimitive, SamplerPrimitive
+    from qkit.hardware.wide import noise_for
 
     if mitigation == "trex":
         engine = EstimatorEngine(program, backend=backend_name, shots=int(shots), seed=seed,
@@ -212,8 +211,6 @@ def _primitive(program, resolved, backend_name, physical_qubits, mitigation, sho
         return EstimatorPrimitive(engine)
     circuits = measured_circuits(program, resolved.backend, physical_qubits, seed=0 if seed is None else int(seed),
                                  copies=None if copies is None else copies.layouts)
-    from qkit.hardware.wide import noise_for
-
     return SamplerPrimitive(circuits, resolved.backend.num_qubits, None if resolved.is_hardware else noise_for(resolved))
 
 
