@@ -304,3 +304,24 @@ def test_dry_run_prices_copies_and_submits_nothing(run_copy, every):
     assert any(line.startswith("*") for line in table)     # the command's own plan is marked
     assert "dry run: nothing submitted" in out
     assert not list(run_copy.glob("hardware/**/jobs.json")) and not (run_copy / "hardware").exists()
+
+
+@pytest.mark.slow
+def test_replan_reuses_the_forward_pass_and_equals_a_fresh_prepare(run_copy):
+    """--budget's re-plan: other copies, shots, mitigation and rep delay without reading the data again;
+    the same rows, qubits and plan as preparing those options from scratch."""
+    from qkit.hardware.prepare import prepare_hardware_run, replan
+
+    prep = prepare_hardware_run(run_copy, "fake_torino", repeat=2, mitigation="readout", seed=0, copies=3)
+    other = replan(prep, copies=2, shots=256, mitigation="none", rep_delay=100)
+    fresh = prepare_hardware_run(run_copy, "fake_torino", repeat=2, shots=256, mitigation="none", seed=0, copies=2,
+                                 rep_delay=100)
+    assert other.copies.layouts == fresh.copies.layouts == prep.copies.layouts[:2]
+    assert other.plan.to_dict() == fresh.plan.to_dict() and other.key == fresh.key
+    np.testing.assert_array_equal(other.values, fresh.values)
+    assert other.rep_delay == pytest.approx(100e-6) and other.plan.calibration_shots == 0
+    assert other.sample_rows is prep.sample_rows               # the forward pass was not run again
+    one = replan(prep, copies=1, shots=1024, mitigation="readout")
+    assert one.n_copies == 1 and one.plan.rows == prep.plan.samples * 2 and "copies" not in one.key
+    with pytest.raises(QkitError, match="1 to 3 copies"):
+        replan(prep, copies=4, shots=1024, mitigation="readout")

@@ -197,7 +197,7 @@ def run_hardware(
     check_run(run_dir)
     check_backend_name(backend)
 
-    from qkit.hardware.prepare import prepare_hardware_run
+    from qkit.hardware.prepare import prepare_hardware_run, replan
     from qkit.hardware.pricing import choose_plan, plan_table, priced_text
     from qkit.hardware.results import execute_hardware_run
 
@@ -212,8 +212,8 @@ def run_hardware(
     if budget is not None:
         picked, said = choose_plan(table, budget, prep)
         console.print(escape(said), soft_wrap=True, highlight=False)
-        if picked.differs_from(prep):
-            prep = prepare_hardware_run(run_dir, backend, **{**options, **picked.options()})
+        if not picked.is_prepared:
+            prep = replan(prep, **picked.options())
     if prep.copies is not None and prep.copies.fit == 1 and prep.mitigation != "trex":
         console.print(escape(prep.copies.reason), soft_wrap=True, highlight=False)
     console.print(escape(plan_text(prep)), soft_wrap=True, highlight=False)

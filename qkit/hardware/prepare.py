@@ -268,7 +268,6 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
     from qkit.evaluate import load_data, load_model
     from qkit.hardware.backends import resolve_backend
     from qkit.hardware.copies import parse_copies, parse_qubits
-    from qkit.hardware.mitigation import CALIBRATION_SHOTS, matrices_from_snapshot
 
     layout = check_options(shots, repeat, seed, split, mitigation, readout_from, layout, copies, rep_delay)
     copies, exclude = parse_copies(copies), parse_qubits(exclude_qubits)
@@ -303,18 +302,54 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
         raise QkitError(f"the {chosen['method']} layout {chosen['physical_qubits']} uses excluded qubit(s) {banned}; "
                         "use --layout calibrated or another --layout")
     choice = _copies(program, resolved, mitigation, copies, exclude, chosen, len(one) * int(repeat))
-    primitive = _primitive(program, resolved, backend, chosen["physical_qubits"], mitigation, shots, seed,
+    primitive, matrices, values, plan = _compile_plan(program, resolved, chosen, choice, mitigation, readout_from,
+                                                      shots, repeat, seed, rep_delay_s, one, max_rows_per_job)
+    threshold = (run.test_metrics or {}).get("val_threshold")
+    return Prepared(run.path, split, resolved, primitive, mitigation, readout_from, matrices, chosen,
+                    values, labels, list(dataset.ids), exact_values, exact_probs,
+                    model.head.post, bundle.positive_class, threshold, plan, seed, choice, rep_delay_s, program, one)
+
+
+def _compile_plan(program, resolved, chosen, choice, mitigation, readout_from, shots, repeat, seed, rep_delay_s,
+                  one, max_rows_per_job):
+    """The primitive (compiled circuits), readout matrices, (wide) rows and the plan of one set of options."""
+    from qkit.hardware.mitigation import CALIBRATION_SHOTS, matrices_from_snapshot
+
+    primitive = _primitive(program, resolved, resolved.name, chosen["physical_qubits"], mitigation, shots, seed,
                            choice if choice.n > 1 else None)
     matrices = None
     if mitigation == "readout" and readout_from == "calibration":
         matrices = matrices_from_snapshot(resolved.calibration(), primitive.read_qubits)
     calibration_shots = 2 * CALIBRATION_SHOTS if mitigation == "readout" and readout_from == "device" else 0
-    per_shot = max(seconds_per_shot(isa, device, primitive.physical_qubits, rep_delay_s)
+    per_shot = max(seconds_per_shot(isa, resolved.backend, primitive.physical_qubits, rep_delay_s)
                    for isa in primitive.isa_circuits)
     values = wide_rows(one, repeat, choice.n)
     plan = make_plan(len(values), len(one), int(repeat), int(shots), primitive.bases, per_shot,
                      max_rows_per_job, calibration_shots, copies=choice.n)
-    threshold = (run.test_metrics or {}).get("val_threshold")
-    return Prepared(run.path, split, resolved, primitive, mitigation, readout_from, matrices, chosen,
-                    values, labels, list(dataset.ids), exact_values, exact_probs,
-                    model.head.post, bundle.positive_class, threshold, plan, seed, choice, rep_delay_s, program, one)
+    return primitive, matrices, values, plan
+
+
+def replan(prep: Prepared, *, copies: int, shots: int, mitigation: str, rep_delay: float | None = None) -> Prepared:
+    """The same run, split and qubits under other plan options (what ``--budget`` picks), without
+    reading the data or running the model again. ``copies``: 1 or up to the prepared copies (the
+    first ones); ``rep_delay``: microseconds (None: the backend's default)."""
+    from dataclasses import replace
+
+    from qkit.hardware.copies import CopyChoice
+
+    readout_from = prep.readout_from if mitigation == "readout" else "device"
+    check_options(shots, prep.plan.repeat, prep.seed, prep.split, mitigation, readout_from, "calibrated", copies,
+                  rep_delay)
+    if not 1 <= copies <= prep.n_copies:
+        raise QkitError(f"replan takes 1 to {prep.n_copies} copies (those prepared), got {copies}")
+    choice = prep.copies
+    if copies != prep.n_copies:
+        choice = CopyChoice(choice.layouts[:copies], choice.estimates[:copies], choice.fit,
+                            f"{copies} of the {prep.n_copies} copies chosen")
+    rep_delay_s = check_rep_delay(rep_delay, prep.backend.backend)
+    limit = prep.plan.max_rows_per_job if prep.plan.max_rows_per_job < prep.plan.rows else None
+    primitive, matrices, values, plan = _compile_plan(prep.program, prep.backend, prep.layout, choice, mitigation,
+                                                      readout_from, shots, prep.plan.repeat, prep.seed, rep_delay_s,
+                                                      prep.sample_rows, limit)
+    return replace(prep, primitive=primitive, mitigation=mitigation, readout_from=readout_from,
+                   readout_matrices=matrices, values=values, plan=plan, copies=choice, rep_delay=rep_delay_s)

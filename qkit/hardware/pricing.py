@@ -50,12 +50,9 @@ class PricedPlan:
     default_delay: bool = True    # the backend's default repetition delay (no --rep-delay needed)
 
     def options(self) -> dict:
-        """``prepare_hardware_run`` options that run this plan."""
+        """``qkit.hardware.prepare.replan`` options that run this plan."""
         return {"copies": self.copies, "shots": self.shots, "mitigation": self.mitigation,
                 "rep_delay": None if self.default_delay else round(self.rep_delay * 1e6, 6)}
-
-    def differs_from(self, prep: Any) -> bool:
-        return not self.is_prepared
 
     def label(self) -> str:
         return (f"{self.copies} cop{'y' if self.copies == 1 else 'ies'} x {self.shots} shots, rep delay "
