@@ -159,8 +159,8 @@ def run_hardware(
                                                       "readout errors (no shots).")] = ReadoutFrom.device,
     layout: LayoutOption = "calibrated",
     max_rows_per_job: Annotated[Optional[int], typer.Option(help="Rows per job (with copies, a row holds one "
-                                                            "sample x repetition per copy) [default: under 10 "
-                                                            "million executions a job].")] = None,
+                                                            "sample x repetition per copy; default: under 10 "
+                                                            "million executions a job).")] = None,
     max_qpu_seconds: Annotated[Optional[float], typer.Option(help="Refuse a plan whose estimated QPU time "
                                                              "is above this.")] = None,
     copies: Annotated[str, typer.Option(help="Parallel copies of the circuit on disjoint qubits, each shot "
@@ -168,7 +168,7 @@ def run_hardware(
                                         "qubits) or N.")] = "auto",
     exclude_qubits: Annotated[Optional[str], typer.Option(help="Physical qubits no copy may use, e.g. 3,17.")] = None,
     rep_delay: Annotated[Optional[float], typer.Option(help="Microseconds between shots, within the backend's "
-                                                       "range [default: the backend's].")] = None,
+                                                       "range (default: the backend's).")] = None,
     budget: Annotated[Optional[float], typer.Option(help="Pick the most accurate plan of the --dry-run table "
                                                     "whose estimate is at most this many QPU seconds.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and a table of priced plans; "
