@@ -164,8 +164,11 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(data_root, tmp_path):
     # 12 epochs: SIGINT follows the first one, and even a loaded machine must not finish first.
     cmd = [sys.executable, "-m", "qkit", "train", "--backbone", "small_cnn", "--head", "linear",
            "--epochs", "12", "--data-dir", str(data_root), "--runs-dir", str(tmp_path), "--name", "stopped", "-q"]
+    # A shell that starts CI in the background (`.ci/run &`) sets SIGINT to "ignore", and Python
+    # keeps an inherited ignore: the child gets the default a terminal gives, as a user's would.
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "COLUMNS": "300"})
+                            env={**os.environ, "COLUMNS": "300"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     metrics = tmp_path / "stopped" / "metrics.jsonl"
     deadline = time.monotonic() + 120
     while not (metrics.is_file() and metrics.read_text().strip()) and proc.poll() is None:
