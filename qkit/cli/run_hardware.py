@@ -104,7 +104,7 @@ def copies_table(record: dict) -> Table | None:
         return None
     raw = {r["copy"]: r for r in (record.get("per_copy_raw") or [])}
     label = "raw" if record["mitigation"] == "none" else record["mitigation"]
-    table = Table(title=f"per copy (exclude a bad one with --exclude-qubits)")
+    table = Table(title="per copy (exclude a bad one with --exclude-qubits)")
     for name in ("copy", "qubits", "rows", f"{label} |Δ⟨O⟩|", f"{label} agreement"):
         table.add_column(name, justify="right")
     if raw:

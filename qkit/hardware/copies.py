@@ -104,20 +104,21 @@ def choose_copies(program: Any, backend: Any, snapshot: Any, first: list[int], c
                   exclude: Sequence[int] = (), shots_rows: int | None = None) -> CopyChoice:
     """Copies of ``program``'s circuit on ``backend`` (module docstring); ``first``: the single-copy
     layout. ``shots_rows``: rows to evaluate (no more copies than rows)."""
-    from qkit.hardware.layout import _Calibration, _pre_score, estimate_error, transpile_with_layout, vf2_layouts
+    from qkit.hardware.layout import _Calibration, _pre_score, vf2_layouts
 
     circuit, observables, name = program.circuit, program.observables, backend.name
     exclude = set(int(q) for q in exclude)
     cal = _Calibration(backend, snapshot)
-    candidates = [lay for lay in vf2_layouts(circuit, backend, limit=20_000) if exclude.isdisjoint(lay)]
-    candidates.sort(key=lambda lay: _pre_score(lay, circuit, observables, cal))
+    candidates = sorted(vf2_layouts(circuit, backend, limit=20_000),
+                        key=lambda lay: _pre_score(lay, circuit, observables, cal))
     layouts = apart(first, candidates, backend, exclude)
     fit = len(layouts)
     if copies != "auto" and copies > fit > 1:
         raise QkitError(f"--copies {copies} does not fit on {name}: at most {fit} copies of the "
                         f"{program.n_qubits}-qubit circuit fit apart (no coupler between copies)")
     if fit == 1:
-        why = (f"every other placement shares a qubit or a coupler with {list(first)}" if candidates else
+        why = (f"every other placement shares a qubit or a coupler with {list(first)}"
+               + (" or uses an excluded qubit" if exclude else "") if candidates else
                "the circuit needs routing there (no placement maps its gates onto couplers)")
         if copies != "auto" and copies > 1:
             raise QkitError(f"--copies {copies} does not fit on {name}: it holds one copy of the "
@@ -128,10 +129,7 @@ def choose_copies(program: Any, backend: Any, snapshot: Any, first: list[int], c
     if shots_rows is not None:
         wanted = min(wanted, max(1, shots_rows))
     layouts = layouts[:wanted]
-    estimates = []
-    for layout in layouts:
-        isa = transpile_with_layout(circuit, backend, layout)
-        estimates.append(estimate_error(isa, observables, cal)[0])
+    estimates = [_estimate(program, backend, layout, cal) for layout in layouts]
     if copies == "auto":
         cut = AUTO_OUTLIER * float(np.median(estimates))
         keep = [i for i, e in enumerate(estimates) if e <= cut or i == 0]

@@ -62,6 +62,13 @@ class Prepared:
         return list(self.primitive.physical_qubits)
 
     @property
+    def shot_delay(self) -> float:
+        """Seconds between shots this plan runs at: ``--rep-delay`` or the backend's default."""
+        from qkit.hardware.plan import default_rep_delay
+
+        return self.rep_delay if self.rep_delay is not None else default_rep_delay(self.backend.backend)
+
+    @property
     def n_copies(self) -> int:
         return 1 if self.copies is None else self.copies.n
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from qkit.errors import QkitError
-from qkit.hardware.plan import JOB_OVERHEAD_S, MAX_EXECUTIONS_PER_JOB, default_rep_delay, rep_delay_range
+from qkit.hardware.plan import default_rep_delay, make_plan, rep_delay_range
 
 SHORT_REP_DELAY_S = 100e-6      # the shorter repetition delay the table prices beside the default
 DRAWS = 32                      # shot-noise draws for the predicted agreement
@@ -65,15 +65,13 @@ class PricedPlan:
 
 
 def _qpu_seconds(prep: Any, copies: int, shots: int, rep_delay: float, mitigation: str) -> float:
+    """The estimate of ``make_plan`` for these options (the circuit's own time per shot is the prepared one's)."""
+    from qkit.hardware.mitigation import CALIBRATION_SHOTS
+
     plan = prep.plan
-    current = prep.rep_delay if prep.rep_delay is not None else default_rep_delay(prep.backend.backend)
-    per_shot = plan.seconds_per_shot - current + rep_delay
-    rows = math.ceil(plan.samples * plan.repeat / copies)
-    per_job = max(1, MAX_EXECUTIONS_PER_JOB // (plan.bases * shots))
-    jobs = math.ceil(rows / per_job)
-    calibration = 2 * 8192 if mitigation == "readout" and prep.readout_from == "device" else 0
-    executions = rows * plan.bases * shots + calibration
-    return executions * per_shot + JOB_OVERHEAD_S * (jobs + (1 if calibration else 0))
+    calibration = 2 * CALIBRATION_SHOTS if mitigation == "readout" and prep.readout_from == "device" else 0
+    return make_plan(math.ceil(plan.samples * plan.repeat / copies), plan.samples, plan.repeat, shots, plan.bases,
+                     plan.seconds_per_shot - prep.shot_delay + rep_delay, None, calibration, copies).qpu_seconds
 
 
 def _copy_outputs(prep: Any, layout: list[int]) -> dict | None:
@@ -147,7 +145,7 @@ def plan_table(prep: Any) -> list[PricedPlan]:
     shots_options = sorted({s for s in (prep.plan.shots, prep.plan.shots // 2, prep.plan.shots // 4) if s >= 1},
                            reverse=True)
     low, high = rep_delay_range(device)
-    current = prep.rep_delay if prep.rep_delay is not None else default_rep_delay(device)
+    current = prep.shot_delay
     delays = {current, default_rep_delay(device)}
     if low is not None and low <= SHORT_REP_DELAY_S <= high:
         delays.add(SHORT_REP_DELAY_S)

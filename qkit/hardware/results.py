@@ -122,7 +122,6 @@ def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
     from qkit.hardware.backends import folder_name
     from qkit.hardware.figures import plot_repetitions
     from qkit.hardware.mitigation import as_json
-    from qkit.hardware.plan import default_rep_delay
     from qkit.metrics import score
 
     began = time.perf_counter()
@@ -147,7 +146,7 @@ def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
         "copies": prep.copies.to_dict() if prep.copies is not None else None,
         "per_copy": per_copy(prep, values),
         "per_copy_raw": per_copy(prep, raw) if raw is not None else None,
-        "rep_delay_s": prep.rep_delay if prep.rep_delay is not None else default_rep_delay(prep.backend.backend),
+        "rep_delay_s": prep.shot_delay,
         "qpu_seconds": _billed([calibration] + state["jobs"] if calibration else state["jobs"]),
         "primitive_seconds": round(float(state.get("primitive_seconds", 0.0)), 3),
         **scored, "unmitigated": unmitigated,

@@ -16,10 +16,9 @@ the model the runtime's local mode builds from the whole device). That is exact 
 the runtime's local mode pays ~4 s per PUB on a 133-qubit device to carry the whole
 device's noise model, so 19 copies as 19 local PUBs would take minutes. Circuits in one
 part (a single copy) still go through the runtime's local mode, as before.
-``PartsJob.result()`` puts the parts' bits
-back where the whole circuit would have written them: a real ``PrimitiveResult`` of
-``SamplerPubResult`` with one ``BitArray`` per classical register, the layout a device
-returns. What this does not model: crosstalk between neighbouring copies on a device (the
+``PartsJob.result()`` puts the parts' bits back where the whole circuit would have written
+them: a real ``PrimitiveResult`` of ``SamplerPubResult`` with one ``BitArray`` per classical
+register, the layout a device returns. What this does not model: crosstalk between neighbouring copies on a device (the
 copies are kept apart by idle qubits for that reason) and anything correlating the parts
 that the fake backend's noise model lacks.
 """
@@ -194,22 +193,26 @@ def sample(mode: Any, pubs: list[tuple], options: dict, noise_of: Callable[[list
     backend's Aer noise model on them) PUBs that fall into several parts run part by part."""
     from qiskit_ibm_runtime.executor_sampler import Sampler
 
+    if noise_of is None:
+        return Sampler(mode=mode, options=options).run(pubs)
     default = int(options.get("default_shots") or 1024)     # the runtime Sampler's default too
     whole = [(pub[0], pub[1] if len(pub) > 1 else None, pub[2] if len(pub) > 2 and pub[2] is not None else default)
              for pub in pubs]
-    if noise_of is None or all(split_pub(pub) is None for pub in whole):
+    splits = [split_pub(pub) for pub in whole]
+    if all(split is None for split in splits):
         return Sampler(mode=mode, options=options).run(pubs)
-    pubs = whole
     pieces, parts, registers, shapes = [], [], [], []
-    for i, pub in enumerate(pubs):
+    for i, (pub, split) in enumerate(zip(whole, splits)):
         circuit, values = pub[0], pub[1]
         registers.append({reg.name: reg.size for reg in circuit.cregs})
         shapes.append(() if values is None else tuple(np.shape(values)[:-1]))
-        split = split_pub(pub) or [(pub, {reg.name: list(range(reg.size)) for reg in circuit.cregs},
-                                    sorted({q for group in parts_of(circuit) for q in group}))]
+        if split is None:            # one part: simulated whole, on all its active qubits
+            split = [(pub, {reg.name: list(range(reg.size)) for reg in circuit.cregs},
+                      sorted(q for group in parts_of(circuit) for q in group))]
         for part_pub, owned, qubits in split:
             parts.append(part_pub)
             pieces.append(_Piece(i, owned, qubits))
+    pubs = whole
     seed = (options.get("simulator") or {}).get("seed_simulator")
     return PartsJob(parts, pieces, registers, shapes, noise_of, seed, [int(pub[2]) for pub in pubs])
 
