@@ -118,6 +118,18 @@ def copies_table(record: dict) -> Table | None:
     return table
 
 
+def qpu_line(record: dict) -> str:
+    """What IBM billed next to qkit's estimate (emulations bill nothing)."""
+    estimate = record["plan"]["estimated_qpu_seconds"]
+    if record["kind"] != "ibm":
+        return f"QPU time: none billed (an emulation); on the device about {estimate:.1f} s (estimate)"
+    billed = record.get("qpu_seconds")
+    earlier = record.get("qpu_seconds_earlier_attempts")
+    said = "not reported yet (rerun the same command to read it)" if billed is None else f"{billed:.1f} s billed"
+    return (f"QPU time: {said} by IBM Quantum, estimate {estimate:.1f} s"
+            + (f"; earlier failed attempts billed {earlier:.1f} s more" if earlier else ""))
+
+
 class JobProgress:
     """A spinner per job while it runs; one line per job when its result is saved."""
 
@@ -238,4 +250,5 @@ def run_hardware(
                   f"{record['wall_seconds']:.1f} s from submitting to scores, {record['primitive_seconds']:.1f} s of it in "
                   "primitive calls",
                   soft_wrap=True, highlight=False)
+    console.print(qpu_line(record), soft_wrap=True, highlight=False)
     console.print(f"saved: [bold]{escape(record['path'])}[/]", soft_wrap=True, highlight=False)

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,23 +104,58 @@ def _snapshot(name: str, snapshot_dir: Path) -> ResolvedBackend:
                            f"(calibrated {snapshot.calibration_date or 'on an unknown date'})", snapshot)
 
 
+SAVE_ACCOUNT = ("save one with QiskitRuntimeService.save_account(token=..., instance=..., overwrite=True) "
+                "or set QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().strip("'\"")
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def _refused(exc: BaseException) -> bool:
+    """IBM did not accept the account's token (IAM refused the key, or the API answered 401)."""
+    from qiskit_ibm_runtime.accounts import InvalidAccountError
+    from qiskit_ibm_runtime.exceptions import IBMNotAuthorizedError
+
+    return isinstance(exc, (InvalidAccountError, IBMNotAuthorizedError)) or "401" in str(exc)
+
+
+@contextlib.contextmanager
+def _quiet_runtime():
+    """The runtime logs a warning ("Invalid instance") where qkit reports the cause in one line."""
+    logger = logging.getLogger("qiskit_ibm_runtime")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _ibm(name: str, channel: str | None, instance: str | None) -> ResolvedBackend:
     from qiskit_ibm_runtime import QiskitRuntimeService
 
     ways_out = (f"use --backend fake_{name.removeprefix('ibm_').removeprefix('ibmq_')} or "
                 f"--backend snapshot:{name} to emulate it")
     kwargs = {k: v for k, v in (("channel", channel), ("instance", instance)) if v}
-    try:
-        service = QiskitRuntimeService(**kwargs)
-    except Exception as exc:      # AccountNotFoundError, invalid credentials, no network...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise QkitError(f"cannot reach IBM Quantum for {name!r} ({first.strip(chr(34))}); save an account "
-                        f"with QiskitRuntimeService.save_account(...), or {ways_out}") from None
-    try:
-        backend = service.backend(name)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise QkitError(f"backend {name!r} is not available to this account ({first}); {ways_out}") from None
+    with _quiet_runtime():
+        try:
+            service = QiskitRuntimeService(**kwargs)
+        except Exception as exc:      # AccountNotFoundError, invalid credentials, no network...
+            what = "IBM Quantum refused the account's token" if _refused(exc) else "cannot reach IBM Quantum"
+            raise QkitError(f"{what} for {name!r} ({_first_line(exc)}); {SAVE_ACCOUNT}; or {ways_out}") from None
+        try:
+            backend = service.backend(name)
+        except Exception as exc:
+            try:                      # the runtime reports "no backend" when the API refused the token
+                service.usage()
+            except Exception as why:
+                if _refused(why):
+                    raise QkitError(f"IBM Quantum refused the account's token for {name!r} ({_first_line(why)}); "
+                                    f"{SAVE_ACCOUNT}; or {ways_out}") from None
+            raise QkitError(f"backend {name!r} is not available to this account ({_first_line(exc)}); "
+                            f"{ways_out}") from None
     return ResolvedBackend(name, "ibm", backend, f"{backend.name}: IBM Quantum hardware")
 
 

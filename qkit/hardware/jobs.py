@@ -13,8 +13,12 @@ repetitions, mitigation, qubits, seed; the same command finds the same folder):
 Re-running continues: jobs whose results are saved are not sent again. A job that was sent
 but not saved is fetched by id from IBM Quantum when the backend is a device and the job did
 not fail; otherwise (local jobs cannot be fetched) it is submitted anew, its earlier id kept
-under ``earlier_ids``. Submitting and waiting are retried with backoff on transient errors
-(network, HTTP 429/5xx); a failed job is reported by id and the run stops, nothing dropped.
+under ``earlier_ids`` (with what IBM billed for it, ``earlier_qpu_seconds``). Before a job is
+sent its entry is "sending" with a tag (``qkit.hardware.device``): a device job whose id never
+reached the disk is found by that tag instead of being sent twice. Submitting and waiting are
+retried with backoff on transient errors (network, HTTP 429/5xx); a failed or cancelled job is
+reported by id with the service's reason and the run stops, nothing dropped. Each device job's
+billed QPU seconds (``qpu_seconds``) are read from IBM's usage data once it is computed.
 The jobs run inside one ``qiskit_ibm_runtime.Batch``; emulations are seeded per job (the
 seed advanced by the job index) so that jobs sample independently.
 """
@@ -30,6 +34,7 @@ import numpy as np
 
 from qkit import runs
 from qkit.errors import QkitError
+from qkit.hardware import device
 from qkit.hardware.prepare import Prepared
 
 JobHook = Callable[[str, str, str], None]     # (event "submitted" | "done", job label, job id)
@@ -77,8 +82,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Network trouble or an HTTP status worth retrying (not a failed job, not bad input)."""
+def _is_transient(exc: BaseException) -> bool | None:
     from qiskit_ibm_runtime.api.exceptions import RequestsApiError
 
     if isinstance(exc, RequestsApiError):
@@ -90,7 +94,20 @@ def is_transient(exc: BaseException) -> bool:
             return True
     except ImportError:           # requests comes with qiskit-ibm-runtime; be safe anyway
         pass
-    return isinstance(exc, (ConnectionError, TimeoutError))
+    return True if isinstance(exc, (ConnectionError, TimeoutError)) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Network trouble or an HTTP status worth retrying (not a failed job, not bad input), also
+    when the runtime wrapped it (``IBMRuntimeError("Failed to run program: ...") from None`` keeps
+    the HTTP error as its context)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        verdict = _is_transient(exc)
+        if verdict is not None:
+            return verdict
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def with_retries(call: Callable[[], Any], retries: int = RETRIES, backoff: float = BACKOFF_S,
@@ -105,44 +122,39 @@ def with_retries(call: Callable[[], Any], retries: int = RETRIES, backoff: float
             sleep(backoff * 2 ** attempt)
 
 
-def _options(prep: Prepared, index: int) -> dict:
+def _options(prep: Prepared, index: int, tag: str | None = None) -> dict:
     options = {"default_shots": prep.plan.shots}
     if prep.rep_delay is not None:
         options["execution"] = {"rep_delay": prep.rep_delay}
     if prep.seed is not None:
         options["simulator"] = {"seed_simulator": int(prep.seed) + 7919 * index}
+    if tag is not None:
+        options["environment"] = {"job_tags": [tag]}
     return options
 
 
-def _retrieve(prep: Prepared, job_id: str | None) -> Any:
-    """A device job sent by an earlier, interrupted call, if IBM Quantum still has it and it did not fail."""
-    service = getattr(prep.backend.backend, "service", None)
-    if not prep.backend.is_hardware or not job_id or service is None:
-        return None                # local jobs live only in the process that ran them
-    try:
-        job = with_retries(lambda: service.job(job_id))
-        status = job.status()
-    except Exception:
-        return None
-    return None if str(getattr(status, "name", status)).upper() in ("ERROR", "CANCELLED") else job
+def _send(prep: Prepared, entry: dict, submit: Callable[[], Any]) -> Any:
+    """``submit()`` with retries; on a device, a retry first asks whether IBM accepted the lost
+    attempt (by its tag), so a dropped answer never makes a second job."""
+    tried = []
+
+    def attempt():
+        if tried:
+            found = device.find_by_tag(prep, entry.get("tag"), lambda call: call())
+            if found is not None:
+                return found
+        tried.append(1)
+        return submit()
+
+    return with_retries(attempt)
 
 
-def _usage(prep: Prepared, job: Any) -> float | None:
-    """QPU seconds IBM billed for a device job; None for emulations (local jobs have no usage)."""
-    if not prep.backend.is_hardware:
-        return None
-    try:
-        return float(job.usage())
-    except Exception:              # usage not computed yet, or the network: the record says None
-        return None
-
-
-def _submit_calibration(prep: Prepared, mode: Any) -> Any:
+def _submit_calibration(prep: Prepared, mode: Any, tag: str | None = None) -> Any:
     from qkit.hardware.mitigation import CALIBRATION_SHOTS, calibration_circuits
     from qkit.hardware.wide import sample
 
     circuits = calibration_circuits(prep.backend.backend, prep.primitive.read_qubits)
-    return sample(mode, [(c, None, CALIBRATION_SHOTS) for c in circuits], _options(prep, 10_007),
+    return sample(mode, [(c, None, CALIBRATION_SHOTS) for c in circuits], _options(prep, 10_007, tag),
                   getattr(prep.primitive, "noise_of", None))
 
 
@@ -162,6 +174,79 @@ def load_result(prep: Prepared, index: int | str) -> dict:
         return {k: data[k] for k in data.files}
 
 
+def _failure(prep: Prepared, entry: dict, handle: Any, exc: BaseException, total: int) -> QkitError:
+    """One line: the job's id, what happened to it (the service's reason), and what to do."""
+    what = "readout calibration" if entry["index"] == CALIBRATION else f"job {entry['index']}"
+    status = ""
+    try:
+        status = device.status_name(handle) if device.service_of(prep) is not None else ""
+    except Exception:
+        pass
+    happened = "was cancelled" if status == "CANCELLED" else "failed"
+    return QkitError(f"job {entry['job_id']} ({what} of {total}) on {prep.backend.name} {happened}: "
+                     f"{_first_line(exc)}; rerun the same command to send only this job again")
+
+
+def _start(prep: Prepared, entry: dict, mode: Any, state: dict, save: Callable[[], None]) -> tuple[Any, bool]:
+    """The job of ``entry`` and whether it was sent now: fetched back when a device job an earlier
+    call sent is still there, else sent (its state "sending" and its tag on disk first)."""
+    handle = device.retrieve(prep, entry["job_id"], with_retries)
+    if handle is None and entry["status"] == "sending":          # killed before the id was saved
+        handle = device.find_by_tag(prep, entry.get("tag"), with_retries)
+    if handle is not None:
+        return handle, False
+    if entry["job_id"]:                   # failed, cancelled, or an emulation's job (gone with its process)
+        entry["earlier_ids"].append(entry["job_id"])
+        spent = device.billed_by_id(prep, entry["job_id"])
+        if spent:
+            entry["earlier_qpu_seconds"] = round(entry.get("earlier_qpu_seconds", 0.0) + spent, 3)
+        entry["job_id"] = None
+    tag = (device.job_tag(state["plan"], entry["index"], len(entry["earlier_ids"]))
+           if prep.backend.is_hardware else None)
+    entry.update(status="sending", tag=tag)
+    save()
+    if entry["index"] == CALIBRATION:
+        submit = lambda: _submit_calibration(prep, mode, tag)                         # noqa: E731
+    else:
+        start, stop = entry["rows"]
+        submit = lambda: prep.primitive.submit(mode, prep.values[start:stop],          # noqa: E731
+                                               _options(prep, entry["index"], tag), prep.plan.shots)
+    return _send(prep, entry, submit), True
+
+
+def qpu_seconds_so_far(prep: Prepared) -> tuple[float, float]:
+    """(QPU seconds IBM already billed for this plan, earlier attempts included; the estimate of
+    what the rest still needs). Emulations bill nothing: (0, the whole plan's estimate)."""
+    path = prep.out_dir / "jobs.json"
+    if device.service_of(prep) is None or not path.is_file():
+        return 0.0, prep.plan.qpu_seconds
+    state = _load_state(prep)
+    billed, needed = 0.0, 0.0
+    for entry in ([state["calibration"]] if state["calibration"] else []) + state["jobs"]:
+        billed += entry.get("earlier_qpu_seconds", 0.0)
+        seconds = entry.get("qpu_seconds")
+        if seconds is None and entry["job_id"]:        # sent, then interrupted: finished (and billed) since?
+            seconds = device.billed_by_id(prep, entry["job_id"])
+        if entry["status"] == "failed":               # billed for what it ran, and sent again
+            billed += seconds or 0.0
+            seconds = None
+        if seconds is None:
+            needed += prep.plan.job_seconds(entry["index"])
+        else:
+            billed += seconds
+    return round(billed, 3), round(needed, 3)
+
+
+def settle_usage(prep: Prepared, state: dict, tries: int = device.USAGE_TRIES) -> None:
+    """Fill in IBM's billed seconds of finished device jobs that had none yet (asked a few times)."""
+    if device.service_of(prep) is None:
+        return
+    entries = ([state["calibration"]] if state["calibration"] else []) + state["jobs"]
+    for entry in entries:
+        if entry["status"] == "done" and entry.get("qpu_seconds") is None:
+            entry["qpu_seconds"] = device.billed_by_id(prep, entry["job_id"], tries)
+
+
 def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
     """Submit what has no saved result, wait in order and save each; returns the jobs state.
 
@@ -173,10 +258,13 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
     prep.out_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(prep)
     path = prep.out_dir / "jobs.json"
+    save = lambda: runs.atomic_write_json(path, state)                                 # noqa: E731
     entries = ([state["calibration"]] if state["calibration"] else []) + state["jobs"]
     todo = [e for e in entries if not (e["status"] == "done" and result_path(prep, e["index"]).is_file())]
     state["submitted_now"], state["primitive_seconds"] = 0, 0.0
     if not todo:
+        settle_usage(prep, state, tries=1)
+        save()
         return state
     notify = on_event or (lambda *args: None)
     with Batch(backend=prep.backend.backend) as batch:
@@ -184,22 +272,12 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
         for entry in todo:
             label = str(entry["index"])
             began = time.perf_counter()
-            handle = _retrieve(prep, entry["job_id"])
-            if handle is None:
-                if entry["index"] == CALIBRATION:
-                    handle = with_retries(lambda: _submit_calibration(prep, batch))
-                else:
-                    start, stop = entry["rows"]
-                    handle = with_retries(lambda: prep.primitive.submit(batch, prep.values[start:stop],
-                                                                        _options(prep, entry["index"]),
-                                                                        prep.plan.shots))
-                if entry["job_id"]:
-                    entry["earlier_ids"].append(entry["job_id"])
-                state["submitted_now"] += 1
+            handle, sent = _start(prep, entry, batch, state, save)
+            state["submitted_now"] += sent
             state["primitive_seconds"] += time.perf_counter() - began
             entry.update(job_id=handle.job_id(), status="submitted")
             handles[label] = handle
-            runs.atomic_write_json(path, state)            # the id is on disk before we wait
+            save()                                          # the id is on disk before we wait
             notify("submitted", label, entry["job_id"])
         for entry in todo:
             label = str(entry["index"])
@@ -210,14 +288,14 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
             except Exception as exc:
                 state["primitive_seconds"] += time.perf_counter() - began
                 entry.update(status="failed", error=_first_line(exc))
-                runs.atomic_write_json(path, state)
-                raise QkitError(f"job {entry['job_id']} ({'readout calibration' if label == CALIBRATION else 'job ' + label}"
-                                f" of {len(entries)}) on {prep.backend.name} failed: {_first_line(exc)}; rerun the "
-                                "same command to submit it again") from None
+                save()
+                raise _failure(prep, entry, handles[label], exc, len(entries)) from None
             state["primitive_seconds"] += time.perf_counter() - began
             _save(result_path(prep, entry["index"]), arrays)
-            entry.update(status="done", qpu_seconds=_usage(prep, handles[label]))
+            entry.update(status="done", qpu_seconds=device.billed(prep, handles[label]))
             entry.pop("error", None)
-            runs.atomic_write_json(path, state)
+            save()
             notify("done", label, entry["job_id"])
+    settle_usage(prep, state)
+    save()
     return state

@@ -52,6 +52,13 @@ class Plan:
     def qpu_seconds(self) -> float:
         return self.executions * self.seconds_per_shot + JOB_OVERHEAD_S * self.n_jobs
 
+    def job_seconds(self, index: int | str) -> float:
+        """The estimate of one job: ``"calibration"`` or the index of a slice."""
+        if index == "calibration":
+            return self.calibration_shots * self.seconds_per_shot + JOB_OVERHEAD_S
+        start, stop = self.jobs[index]
+        return (stop - start) * self.bases * self.shots * self.seconds_per_shot + JOB_OVERHEAD_S
+
     def to_dict(self) -> dict:
         return {"jobs": self.n_jobs, "pubs": len(self.jobs) * self.bases + (2 if self.calibration_shots else 0),
                 "rows": self.rows, "copies": self.copies, "samples": self.samples, "repeat": self.repeat,

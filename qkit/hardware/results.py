@@ -17,7 +17,7 @@ import numpy as np
 
 from qkit import runs
 from qkit.errors import QkitError
-from qkit.hardware.jobs import CALIBRATION, JobHook, load_result, run_jobs
+from qkit.hardware.jobs import CALIBRATION, JobHook, load_result, qpu_seconds_so_far, run_jobs
 from qkit.hardware.prepare import Prepared
 
 METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "precision", "f1", "g_mean")
@@ -148,6 +148,8 @@ def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
         "per_copy_raw": per_copy(prep, raw) if raw is not None else None,
         "rep_delay_s": prep.shot_delay,
         "qpu_seconds": _billed([calibration] + state["jobs"] if calibration else state["jobs"]),
+        "qpu_seconds_earlier_attempts": round(sum(e.get("earlier_qpu_seconds", 0.0) for e in
+                                                  [calibration] + state["jobs"]), 3) or None,
         "primitive_seconds": round(float(state.get("primitive_seconds", 0.0)), 3),
         **scored, "unmitigated": unmitigated,
         "exact": score(prep.labels, prep.exact_probs, prep.positive_class, prep.val_threshold),
@@ -160,12 +162,24 @@ def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
     return record
 
 
+def check_qpu_seconds(prep: Prepared, max_qpu_seconds: float) -> None:
+    """Refuse a plan over ``--max-qpu-seconds``, counting what earlier attempts of it already billed."""
+    billed, needed = qpu_seconds_so_far(prep)
+    if billed + needed <= max_qpu_seconds:
+        return
+    if billed:
+        raise QkitError(f"this plan's earlier attempts already used {billed:.1f} QPU seconds (billed by IBM Quantum) "
+                        f"and the rest needs about {needed:.0f} more (estimate), over --max-qpu-seconds "
+                        f"{max_qpu_seconds:g}; raise it to continue, or start a smaller plan")
+    raise QkitError(f"the plan needs about {needed:.0f} QPU seconds (estimate), over "
+                    f"--max-qpu-seconds {max_qpu_seconds:g}; use fewer --repeat or --shots")
+
+
 def execute_hardware_run(prep: Prepared, max_qpu_seconds: float | None = None,
                          on_event: JobHook | None = None) -> dict:
     """Check the budget, run (or continue) the jobs and score them; returns hardware.json's content."""
-    if max_qpu_seconds is not None and prep.plan.qpu_seconds > max_qpu_seconds:
-        raise QkitError(f"the plan needs about {prep.plan.qpu_seconds:.0f} QPU seconds (estimate), over "
-                        f"--max-qpu-seconds {max_qpu_seconds:g}; use fewer --repeat or --shots")
+    if max_qpu_seconds is not None:
+        check_qpu_seconds(prep, max_qpu_seconds)
     began = time.perf_counter()
     state = run_jobs(prep, on_event=on_event)
     record = finish(prep, state, time.perf_counter() - began)
