@@ -209,6 +209,25 @@ def test_429_503_and_a_lost_answer_are_retried_and_end_in_success(env_account, r
     assert record["qpu_seconds"] == pytest.approx(sum(j.qpu_seconds for j in ibm.jobs.values()), abs=1e-6)
 
 
+def test_a_job_whose_answer_was_lost_is_found_by_its_tag_on_the_next_run(env_account, run_copy):
+    ibm = env_account
+    ibm.answer(0, 1, "POST", r"/jobs$", after=True)      # job 0 accepted, its answer lost ...
+    ibm.answer(400, 1, "GET", r"/jobs$")                 # ... and the lookup by tag refused this time
+    first = _inprocess(run_copy, LAGOS)
+    assert first.exit_code == 1
+    line = first.output.strip().splitlines()[-1]
+    assert line.startswith("error: sending job 0 to ibm_lagos failed:") and "rerun the same command" in line
+    entry = _jobs(run_copy, "ibm_lagos")["jobs"][0]
+    assert entry["status"] == "sending" and entry["job_id"] is None and entry["tag"] in ibm.ledger[0]["tags"]
+    assert len(ibm.accepted()) == 1
+
+    again = _inprocess(run_copy, LAGOS)
+    assert again.exit_code == 0, again.output
+    assert "2 submitted now" in again.output                # job 0 found by its tag; jobs 1 and 2 sent
+    assert len(ibm.accepted()) == 3 and len(set(_digests(ibm))) == 3
+    assert _record(run_copy, "ibm_lagos")["job_ids"][0] == ibm.accepted()[0]
+
+
 def test_a_refused_token_is_one_line_naming_save_account_and_is_written_nowhere(ibm, run_copy, tmp_path,
                                                                                       monkeypatch):
     wrong = "a-wrong-token-7d1e99"

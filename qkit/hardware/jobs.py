@@ -237,14 +237,17 @@ def qpu_seconds_so_far(prep: Prepared) -> tuple[float, float]:
     return round(billed, 3), round(needed, 3)
 
 
-def settle_usage(prep: Prepared, state: dict, tries: int = device.USAGE_TRIES) -> None:
-    """Fill in IBM's billed seconds of finished device jobs that had none yet (asked a few times)."""
+def settle_usage(prep: Prepared, state: dict, tries: int = device.USAGE_TRIES) -> bool:
+    """Fill in IBM's billed seconds of finished device jobs that had none yet (asked a few times);
+    True if any was found."""
     if device.service_of(prep) is None:
-        return
-    entries = ([state["calibration"]] if state["calibration"] else []) + state["jobs"]
-    for entry in entries:
+        return False
+    found = False
+    for entry in ([state["calibration"]] if state["calibration"] else []) + state["jobs"]:
         if entry["status"] == "done" and entry.get("qpu_seconds") is None:
             entry["qpu_seconds"] = device.billed_by_id(prep, entry["job_id"], tries)
+            found |= entry["qpu_seconds"] is not None
+    return found
 
 
 def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
@@ -263,8 +266,8 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
     todo = [e for e in entries if not (e["status"] == "done" and result_path(prep, e["index"]).is_file())]
     state["submitted_now"], state["primitive_seconds"] = 0, 0.0
     if not todo:
-        settle_usage(prep, state, tries=1)
-        save()
+        if settle_usage(prep, state, tries=1):
+            save()
         return state
     notify = on_event or (lambda *args: None)
     with Batch(backend=prep.backend.backend) as batch:
@@ -272,7 +275,13 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
         for entry in todo:
             label = str(entry["index"])
             began = time.perf_counter()
-            handle, sent = _start(prep, entry, batch, state, save)
+            try:
+                handle, sent = _start(prep, entry, batch, state, save)
+            except Exception as exc:          # not transient, or still failing after the retries
+                save()
+                what = "the readout calibration" if label == CALIBRATION else f"job {label}"
+                raise QkitError(f"sending {what} to {prep.backend.name} failed: {_first_line(exc)}; rerun the "
+                                "same command (jobs already sent are fetched, not sent again)") from None
             state["submitted_now"] += sent
             state["primitive_seconds"] += time.perf_counter() - began
             entry.update(job_id=handle.job_id(), status="submitted")
