@@ -53,6 +53,16 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _utc_dates(data: Any) -> Any:
+    """IBM's API gives calibration dates in UTC (the client converts them to local time); the fake
+    backends' files hold them in the local time of whoever saved them (-03:00, -05:00)."""
+    if isinstance(data, dict):
+        return {k: (dt.datetime.fromisoformat(v).astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+                    if k in ("date", "last_update_date") and isinstance(v, str) else _utc_dates(v))
+                for k, v in data.items()}
+    return [_utc_dates(v) for v in data] if isinstance(data, list) else data
+
+
 def _digest(params: dict) -> str:
     """What the job asks for (circuits as OpenQASM 3, arguments, shots), not how it was encoded:
     QPY carries each Parameter's random UUID, so one job sent by two processes differs in bytes."""
@@ -302,7 +312,7 @@ class LocalIBMQuantum:
         folder = Path(fp.__file__).parent / "backends" / fake
         data = json.loads((folder / f"{'conf' if what == 'configuration' else 'props'}_{fake}.json").read_text())
         data["backend_name"] = name
-        return data
+        return _utc_dates(data) if what == "properties" else data
 
     def route(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
         """One request: (HTTP status, JSON or text)."""

@@ -7,6 +7,7 @@ Accounts are given the two documented ways: ``save_account`` into a temporary ho
 ``qkit`` subprocesses) and the ``QISKIT_IBM_*`` variables (runs in this process).
 """
 
+import datetime as dt
 import json
 import os
 import signal
@@ -101,7 +102,8 @@ def test_ibm_torino_runs_through_the_real_client_and_matches_the_emulation(unint
     assert len({e["digest"] for e in ledger}) == len(ledger)
     import qiskit_ibm_runtime.fake_provider as fp
     props = json.loads((Path(fp.__file__).parent / "backends/torino/props_torino.json").read_text())
-    assert record["calibration_date"][:19] == props["last_update_date"][:19]   # what the service reported
+    reported = dt.datetime.fromisoformat(record["calibration_date"])
+    assert reported == dt.datetime.fromisoformat(props["last_update_date"])   # what the service reported
     assert record["qpu_seconds"] == pytest.approx(sum(billed.values()), abs=1e-6)   # IBM's usage, not qkit's estimate
     assert record["qpu_seconds"] != record["plan"]["estimated_qpu_seconds"]
     assert f"{record['qpu_seconds']:.1f} s billed by IBM Quantum" in done.stdout
@@ -279,3 +281,16 @@ def test_max_qpu_seconds_counts_what_earlier_attempts_billed(env_account, run_co
     enough = _inprocess(run_copy, [*LAGOS, "--max-qpu-seconds", str(round(billed + prep.plan.job_seconds(1) + 1))])
     assert enough.exit_code == 0, enough.output
     assert len(ibm.accepted()) == 4
+
+
+def test_a_snapshot_of_the_device_is_its_calibration_as_the_service_reports_it(env_account, tmp_path):
+    device = runner.invoke(app, ["hardware", "snapshot", "ibm_lagos", "--out", str(tmp_path / "device.json")])
+    assert device.exit_code == 0, device.output
+    fake = runner.invoke(app, ["hardware", "snapshot", "fake_lagos", "--out", str(tmp_path / "fake.json")])
+    assert fake.exit_code == 0, fake.output
+    mine, theirs = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("device", "fake"))
+    assert mine["name"] == "ibm_lagos" and "IBM Quantum" in mine["source"]
+    same_instant = dt.datetime.fromisoformat(mine["calibration_date"]) == dt.datetime.fromisoformat(theirs["calibration_date"])
+    assert same_instant, (mine["calibration_date"], theirs["calibration_date"])
+    assert mine["qubits"] == theirs["qubits"] and mine["gates"] == theirs["gates"]
+    assert ("GET", "/experimental/api/v1/backends/ibm_lagos/properties", 200) in env_account.requests
