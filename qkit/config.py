@@ -282,8 +282,10 @@ class TrainConfig:
             if problem:
                 raise ConfigError(*problem)
         if self.model.engine_options:   # names checked against the engine (imports it: only when given)
+            from qkit.engines import engine_class
+
             try:
-                self.model.engine_spec.engine_class()
+                engine_class(self.model.engine_spec)
             except QkitError as exc:
                 raise ConfigError("engine_options", str(exc)) from None
         return self

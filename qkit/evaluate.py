@@ -70,7 +70,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     ``engine``: a name or ``EngineSpec`` to evaluate the circuit with (default: the run's own,
     with its options). ``env``: where to find the data and compute (default: the run's record).
     """
-    from qkit.engines import EngineSpec
+    from qkit.engines import EngineSpec, engine_class
 
     if split not in SPLITS:
         raise QkitError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -84,7 +84,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     else:
         spec = EngineSpec.parse(engine)
     spec = spec.with_options(engine_options)
-    spec.engine_class()                       # unknown engine or option: fail before loading data
+    engine_class(spec)                        # unknown engine or option: fail before loading data
     bundle = load_data(run, env)
     model = load_model(run, spec.name, spec.to_dict()["options"])
     device = resolve_device(env.device)

@@ -38,6 +38,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from qkit import __version__, runs
 from qkit.config import EnvConfig, TrainConfig, validate
+from qkit.engines import engine_class
 from qkit.epoch import NonFiniteLoss, evaluate, make_ema, recompute_batchnorm, train_one_epoch
 from qkit.features import cached_features
 from qkit.errors import QkitError
@@ -77,7 +78,7 @@ def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str 
     else:
         cfg, env = cfg.resolved(), env or EnvConfig()
     validate(env)
-    engine = cfg.model.engine_spec.engine_class()
+    engine = engine_class(cfg.model.engine_spec)
     if cfg.model.head == "quantum" and not engine.capabilities.differentiable:
         raise QkitError(f"engine {cfg.model.engine!r} cannot train (no gradients); train with statevector "
                         f"and score with it later: qkit evaluate RUN --engine {cfg.model.engine}")
