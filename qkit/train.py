@@ -36,7 +36,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from qkit import __version__, runs
+from qkit import runs
+from qkit.version import __version__
 from qkit.config import EnvConfig, TrainConfig, validate
 from qkit.engines import engine_class
 from qkit.epoch import NonFiniteLoss, evaluate, make_ema, recompute_batchnorm, train_one_epoch
