@@ -50,7 +50,7 @@ def load_data(run: runs.Run, env: EnvConfig):
 
 def load_model(run: runs.Run, engine: str = "statevector", engine_options: dict | None = None) -> nn.Module:
     """The run's trained model (``model.pt``, loaded with ``weights_only=True``), its circuit on ``engine``."""
-    from qkit.models import build_model_from_config
+    from qkit.network import build_model_from_config
 
     if not run.model_path.is_file():
         raise QkitError(f"{run.path} has no model.pt (unfinished run?)")

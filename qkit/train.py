@@ -125,7 +125,7 @@ def _silent(event: str, info: dict) -> None:
 def _prepare(cfg: TrainConfig, env: EnvConfig, device: torch.device, pretrained_override: str | None = None):
     """Seeded data and model build: identical on a fresh start and on resume."""
     from qkit.data import build_data
-    from qkit.models import build_model
+    from qkit.network import build_network
 
     seed_everything(cfg.run.seed)
     bundle = build_data(cfg.data_spec(env))
@@ -134,7 +134,7 @@ def _prepare(cfg: TrainConfig, env: EnvConfig, device: torch.device, pretrained_
     kwargs = cfg.model_kwargs(bundle.n_classes)
     if pretrained_override is not None:
         kwargs["pretrained"] = pretrained_override
-    model = build_model(**kwargs).to(device)
+    model = build_network(**kwargs).to(device)
     return bundle, model
 
 

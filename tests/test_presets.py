@@ -43,7 +43,7 @@ def test_builds_and_backpropagates_to_the_quantum_weights(name, n_classes):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_record_rebuilds_the_same_network(name):
-    from qkit.models import build_model_from_config
+    from qkit.network import build_model_from_config
 
     model = build_preset_model(name, 3, pretrained="none")
     again = build_model_from_config(model.config)

@@ -29,7 +29,7 @@ def test_unversioned_record_migrates_to_groups(tmp_path):
 
 def test_an_old_run_can_be_evaluated_on_this_machine(tmp_path, data_root):
     from qkit.evaluate import evaluate_run
-    from qkit.models import build_model_from_config
+    from qkit.network import build_model_from_config
 
     run_dir = shutil.copytree(V0, tmp_path / "v0run")
     record = runs.read_record(run_dir)
