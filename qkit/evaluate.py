@@ -40,10 +40,10 @@ def score_split(out_dir: Path, split: str, engine: str, ids: list[str], y, p, lo
 
 def load_data(run: runs.Run, env: EnvConfig):
     """The run's data, un-augmented, from where ``env`` says; refused if it changed since training."""
-    from qkit.data import build_data, check_source
+    from qkit.data import DataSpec, build_data, check_source
 
     cfg = replace(run.config, data=replace(run.config.data, augment=False))
-    bundle = build_data(cfg.data_spec(env))
+    bundle = build_data(DataSpec.from_config(cfg, env))
     check_source(run.record.source, bundle.source)
     return bundle
 
