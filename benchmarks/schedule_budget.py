@@ -61,12 +61,12 @@ def main() -> None:
     from dataclasses import replace
 
     from qkit.config import TrainConfig
-    from qkit.models import build_model
+    from qkit.network import build_network
     from qkit.optim import make_optimizer, training_budget
 
     cfg = TrainConfig()
     torch.manual_seed(0)
-    model = build_model(**cfg.model_kwargs(2))
+    model = build_network(**cfg.model_kwargs(2))
     optimizer = make_optimizer(cfg.optim, model)
     step = seconds_per_step(model, optimizer, cfg.optim.batch_size, args.repeats)
     score = seconds_per_scored_image(model, 256, args.repeats)

@@ -1,6 +1,8 @@
 """qkit: hybrid quantum-classical image classifiers for medical imaging, Qiskit first."""
 
-__version__ = "0.2.0"
+from qkit.version import __version__
+
+__all__ = ["__version__"]
 
 
 def __getattr__(name: str):

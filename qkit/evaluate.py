@@ -40,17 +40,17 @@ def score_split(out_dir: Path, split: str, engine: str, ids: list[str], y, p, lo
 
 def load_data(run: runs.Run, env: EnvConfig):
     """The run's data, un-augmented, from where ``env`` says; refused if it changed since training."""
-    from qkit.data import build_data, check_source
+    from qkit.data import DataSpec, build_data, check_source
 
     cfg = replace(run.config, data=replace(run.config.data, augment=False))
-    bundle = build_data(cfg.data_spec(env))
+    bundle = build_data(DataSpec.from_config(cfg, env))
     check_source(run.record.source, bundle.source)
     return bundle
 
 
 def load_model(run: runs.Run, engine: str = "statevector", engine_options: dict | None = None) -> nn.Module:
     """The run's trained model (``model.pt``, loaded with ``weights_only=True``), its circuit on ``engine``."""
-    from qkit.models import build_model_from_config
+    from qkit.network import build_model_from_config
 
     if not run.model_path.is_file():
         raise QkitError(f"{run.path} has no model.pt (unfinished run?)")
@@ -70,7 +70,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     ``engine``: a name or ``EngineSpec`` to evaluate the circuit with (default: the run's own,
     with its options). ``env``: where to find the data and compute (default: the run's record).
     """
-    from qkit.engines import EngineSpec
+    from qkit.engines import EngineSpec, engine_class
 
     if split not in SPLITS:
         raise QkitError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -84,7 +84,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     else:
         spec = EngineSpec.parse(engine)
     spec = spec.with_options(engine_options)
-    spec.engine_class()                       # unknown engine or option: fail before loading data
+    engine_class(spec)                        # unknown engine or option: fail before loading data
     bundle = load_data(run, env)
     model = load_model(run, spec.name, spec.to_dict()["options"])
     device = resolve_device(env.device)

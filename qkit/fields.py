@@ -12,7 +12,7 @@ import math
 import types
 import typing
 from dataclasses import MISSING, field, fields
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 SPLITS = ("train", "val", "test")     # a dataset's splits, as every command names them
 
@@ -67,13 +67,21 @@ def _type_ok(value: Any, allowed: tuple[type, ...]) -> bool:
     return isinstance(value, tuple(t for t in allowed if t is not type(None)))
 
 
-def choices_of(f) -> tuple | None:
-    choices = f.metadata.get("choices")
+Choices = Mapping[str, "tuple | Callable[[], tuple]"]
+
+
+def choices_of(f, registries: Choices | None = None) -> tuple | None:
+    """Field ``f``'s allowed values: from ``registries`` (field name -> names, for options whose
+    names a registry above the declarations knows, ``qkit.resolve.REGISTRY_CHOICES``), else declared."""
+    choices = (registries or {}).get(f.name, f.metadata.get("choices"))
     return choices() if callable(choices) else choices
 
 
-def validate(group: Any) -> Any:
-    """Check one config group against its fields' declarations; returns it unchanged."""
+def validate(group: Any, registries: Choices | None = None) -> Any:
+    """Check one config group against its fields' declarations; returns it unchanged.
+
+    ``registries``: choices of fields whose names come from a registry (see ``choices_of``).
+    """
     types = _types(type(group))
     for f in fields(group):
         value, meta = getattr(group, f.name), f.metadata
@@ -82,7 +90,7 @@ def validate(group: Any) -> Any:
             raise ConfigError(f.name, f"must be {names}, got {value!r}")
         if value is None or isinstance(value, bool):
             continue
-        choices = choices_of(f)
+        choices = choices_of(f, registries)
         if choices is not None and value not in choices:
             raise ConfigError(f.name, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
         if isinstance(value, (int, float)):

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 
-from qkit.engines import EngineSpec, engine_names
+from qkit.engines import EngineSpec, engine_class, engine_names
 from qkit.engines.base import validate_layer
 from qkit.errors import QkitError
 
@@ -64,9 +64,9 @@ class QuantumLayer(torch.nn.Module):
         if dtype not in (torch.float32, torch.float64):
             raise QkitError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.engine_spec = EngineSpec.parse(engine).with_options(engine_options)
-        engine_class = self.engine_spec.engine_class()  # unknown engine/option: fails here
+        engine_cls = engine_class(self.engine_spec)  # unknown engine/option: fails here
         self.program = validate_layer(circuit, input_params, weight_params, observables,
-                                      capabilities=engine_class.capabilities)
+                                      capabilities=engine_cls.capabilities)
         n_weights = len(self.program.weights)
         if initial_weights is None:
             init = torch.randn(n_weights, dtype=dtype) * WEIGHT_INIT_STD
@@ -76,7 +76,7 @@ class QuantumLayer(torch.nn.Module):
                 raise QkitError(f"initial_weights has {init.numel()} values, the circuit has "
                                 f"{n_weights} weights")
         # Last: compiling can be the expensive part, and every input is checked by now.
-        self.engine = engine_class(self.program, dtype=dtype, **self.engine_spec.options)
+        self.engine = engine_cls(self.program, dtype=dtype, **self.engine_spec.options)
         self.weight = torch.nn.Parameter(init)
         if device is not None:
             self.to(device)

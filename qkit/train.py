@@ -36,14 +36,17 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from qkit import __version__, runs
+from qkit import runs
+from qkit.version import __version__
 from qkit.config import EnvConfig, TrainConfig, validate
+from qkit.engines import engine_class
 from qkit.epoch import NonFiniteLoss, evaluate, make_ema, recompute_batchnorm, train_one_epoch
 from qkit.features import cached_features
 from qkit.errors import QkitError
 from qkit.optim import (improved, learning_rates, loss_weights, make_optimizer, make_scheduler, monitor_value,
                         training_budget, with_budget)
 from qkit.repro import epoch_seed, make_loader, resolve_device, rng_state, seed_everything, set_rng_state
+from qkit.resolve import engine_spec, resolve_config
 
 CURVE_METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "g_mean")
 Callback = Callable[[str, dict], None]
@@ -75,9 +78,9 @@ def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str 
     elif cfg is None:
         raise QkitError("train needs a TrainConfig (or resume=RUN_DIR)")
     else:
-        cfg, env = cfg.resolved(), env or EnvConfig()
+        cfg, env = resolve_config(cfg), env or EnvConfig()
     validate(env)
-    engine = cfg.model.engine_spec.engine_class()
+    engine = engine_class(engine_spec(cfg.model))
     if cfg.model.head == "quantum" and not engine.capabilities.differentiable:
         raise QkitError(f"engine {cfg.model.engine!r} cannot train (no gradients); train with statevector "
                         f"and score with it later: qkit evaluate RUN --engine {cfg.model.engine}")
@@ -122,17 +125,17 @@ def _silent(event: str, info: dict) -> None:
 
 def _prepare(cfg: TrainConfig, env: EnvConfig, device: torch.device, pretrained_override: str | None = None):
     """Seeded data and model build: identical on a fresh start and on resume."""
-    from qkit.data import build_data
-    from qkit.models import build_model
+    from qkit.data import DataSpec, build_data
+    from qkit.network import build_network
 
     seed_everything(cfg.run.seed)
-    bundle = build_data(cfg.data_spec(env))
+    bundle = build_data(DataSpec.from_config(cfg, env))
     if bundle.positive_class is None and cfg.optim.monitor == "g_mean":
         raise QkitError("monitor g_mean needs a binary task; use auc, balanced_accuracy or loss")
     kwargs = cfg.model_kwargs(bundle.n_classes)
     if pretrained_override is not None:
         kwargs["pretrained"] = pretrained_override
-    model = build_model(**kwargs).to(device)
+    model = build_network(**kwargs).to(device)
     return bundle, model
 
 
@@ -163,7 +166,7 @@ def _record_run(run_dir: Path, cfg: TrainConfig, env: EnvConfig, bundle: Any, mo
 def _load_for_resume(run_dir: Path, cfg: TrainConfig | None) -> runs.RunRecord:
     record = runs.read_record(run_dir)
     if cfg is not None:
-        asked = cfg.resolved().with_options(name=record.config.run.name).flat()
+        asked = resolve_config(cfg).with_options(name=record.config.run.name).flat()
         differ = [k for k, v in record.config.flat().items() if asked[k] != v]
         if differ:
             raise QkitError(f"cannot resume {run_dir.name} with different options ({', '.join(differ)}); "

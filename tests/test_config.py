@@ -9,6 +9,7 @@ from qkit import config
 from qkit.config import (GROUPS, ConfigError, DataConfig, EnvConfig, ModelConfig, TrainConfig, option_groups,
                          validate)
 from qkit.errors import QkitError
+from qkit.resolve import check_config, config_from_options, engine_spec, resolve_config
 
 
 def test_static_name_lists_match_their_registries():
@@ -42,13 +43,13 @@ def test_option_names_are_unique_across_groups():
 ])
 def test_invalid_values_are_one_line_config_errors(change, field):
     with pytest.raises(ConfigError) as err:
-        TrainConfig.from_options(**change).validate()
+        check_config(config_from_options(**change))
     assert err.value.field == field and "\n" not in str(err.value)
 
 
 def test_a_missing_dataset_folder_says_so():
     with pytest.raises(ConfigError, match="dataset folder ./no/such/folder does not exist"):
-        TrainConfig.from_options(dataset="./no/such/folder").validate()
+        check_config(TrainConfig.from_options(dataset="./no/such/folder"))
 
 
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:3"])
@@ -72,18 +73,19 @@ def test_unknown_option_names():
 
 
 def test_config_round_trips_through_json_and_resolves():
-    cfg = TrainConfig.from_options(classes=(0, 1), resize=64, backbone="resnet18", engine_options={"fuse_max_qubits": 5}).resolved()
+    cfg = resolve_config(TrainConfig.from_options(classes=(0, 1), resize=64, backbone="resnet18",
+                                                  engine_options={"fuse_max_qubits": 5}))
     assert cfg.model.small_input is False and cfg.run.label == "breastmnist-resnet18-quantum"
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert cfg.flat()["lr"] == cfg.optim.lr and cfg.flat()["classes"] == (0, 1)
-    assert str(cfg.model.engine_spec) == "statevector(fuse_max_qubits=5)"
+    assert str(engine_spec(cfg.model)) == "statevector(fuse_max_qubits=5)"
 
 
 def test_image_folder_and_circuit_file_paths_are_recorded_absolute(tmp_path, monkeypatch):
     (tmp_path / "imgs").mkdir()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.qasm").write_text("OPENQASM 3.0;")
-    cfg = TrainConfig.from_options(dataset="./imgs", circuit="mine.qasm").resolved()
+    cfg = resolve_config(TrainConfig.from_options(dataset="./imgs", circuit="mine.qasm"))
     assert cfg.data.dataset == str(tmp_path / "imgs") and cfg.run.label == "imgs-small_cnn-quantum"
     assert cfg.model.circuit == str(tmp_path / "mine.qasm")          # runs re-read from anywhere
 

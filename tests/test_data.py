@@ -12,10 +12,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from qkit.config import TrainConfig
+from qkit.config import TrainConfig, default_vertical_flip
 from qkit.data import (IMAGENET_MEAN, IMAGENET_STD, MEDMNIST_2D, DataSpec, ImageTensorDataset,
-                       build_data, check_source, default_vertical_flip, describe, resolve_data_dir)
+                       build_data, check_source, describe, resolve_data_dir)
 from qkit.errors import QkitError
+from qkit.resolve import resolve_config
 from test_data_folders import assert_one_line, counts
 
 BREAST_MD5 = medmnist.INFO["breastmnist"]["MD5"]
@@ -77,8 +78,8 @@ def test_vertical_flip_default_depends_on_the_modality():
     assert default_vertical_flip("breastmnist") is False        # ultrasound: probe at the top
     assert default_vertical_flip("chestmnist") is False
     assert default_vertical_flip("pathmnist") is True           # microscopy: no up and down
-    assert TrainConfig.from_options(vertical_flip=True).resolved().data.vertical_flip is True
-    assert TrainConfig.from_options(dataset="dermamnist").resolved().data.vertical_flip is True
+    assert resolve_config(TrainConfig.from_options(vertical_flip=True)).data.vertical_flip is True
+    assert resolve_config(TrainConfig.from_options(dataset="dermamnist")).data.vertical_flip is True
 
 
 def test_resize_and_imagenet_normalisation(data_root):

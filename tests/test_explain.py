@@ -36,10 +36,11 @@ def one_line_error(result) -> str:
 def images(data_root):
     """Real BreastMNIST test images: 8 of each class, and their labels."""
     from qkit.config import EnvConfig, TrainConfig
-    from qkit.data import build_data
+    from qkit.data import DataSpec, build_data
+    from qkit.resolve import resolve_config
 
-    cfg = TrainConfig.from_options(backbone="small_cnn").resolved()
-    test = build_data(cfg.data_spec(EnvConfig(data_dir=str(data_root)))).test
+    cfg = resolve_config(TrainConfig.from_options(backbone="small_cnn"))
+    test = build_data(DataSpec.from_config(cfg, EnvConfig(data_dir=str(data_root)))).test
     labels = test.labels.numpy()
     chosen = [*np.flatnonzero(labels == 0)[:8], *np.flatnonzero(labels == 1)[:8]]
     return torch.stack([test[int(i)][0] for i in chosen]), torch.as_tensor(labels[chosen])

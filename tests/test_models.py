@@ -11,12 +11,12 @@ from qkit.models import (
     HybridModel,
     QuantumHead,
     build_model,
-    build_model_from_config,
     count_parameters,
     list_backbones,
     list_heads,
     shrink_kernel,
 )
+from qkit.network import build_model_from_config
 
 SIZE = 28
 

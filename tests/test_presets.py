@@ -14,6 +14,7 @@ from qkit.presets import TWIN_SUFFIX, build_preset_model, get_preset, list_prese
 from qkit.presets.factory import parameter_counts
 from qkit.presets.layers import ParallelCircuits, Quanvolution, parameter_split, quantum_parameter_ids, twin_candidates
 from qkit.quantum import QuantumLayer
+from qkit.resolve import check_config, config_from_options, resolve_config
 
 NAMES = list_presets()
 HYBRIDS = [n for n in NAMES if not get_preset(n).classical]
@@ -43,7 +44,7 @@ def test_builds_and_backpropagates_to_the_quantum_weights(name, n_classes):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_record_rebuilds_the_same_network(name):
-    from qkit.models import build_model_from_config
+    from qkit.network import build_model_from_config
 
     model = build_preset_model(name, 3, pretrained="none")
     again = build_model_from_config(model.config)
@@ -111,12 +112,12 @@ def test_head_interface_for_hardware_commands(name):
 
 
 def test_preset_options_are_defaults_that_explicit_options_override():
-    cfg = TrainConfig.from_options(preset="qtl", depth=2, lr=1e-3).resolved()
+    cfg = resolve_config(config_from_options(preset="qtl", depth=2, lr=1e-3))
     assert (cfg.model.freeze_backbone, cfg.model.depth, cfg.optim.lr) == (True, 2, 1e-3)
     assert (cfg.optim.scheduler, cfg.optim.step_size, cfg.optim.gamma) == ("step", 15, 0.1)
     assert cfg.run.label == "breastmnist-qtl" and cfg.model_kwargs(2)["preset"] == "qtl"
-    twin = TrainConfig.from_options(preset="hqcnn-classical").validate()
-    assert twin.optim == TrainConfig.from_options(preset="hqcnn").optim
+    twin = check_config(config_from_options(preset="hqcnn-classical"))
+    assert twin.optim == config_from_options(preset="hqcnn").optim
 
 
 @pytest.mark.parametrize("options, field", [({"preset": "hqcnn", "backbone": "resnet18"}, "backbone"),
@@ -125,8 +126,15 @@ def test_preset_options_are_defaults_that_explicit_options_override():
                                             ({"preset": "nope"}, "preset")])
 def test_options_a_preset_cannot_take_are_config_errors(options, field):
     with pytest.raises(ConfigError) as info:
-        TrainConfig.from_options(**options).validate()
+        check_config(config_from_options(**options))
     assert info.value.field == field
+
+
+def test_a_preset_needs_its_registry_to_build_a_config():
+    """qkit.config imports no registry: TrainConfig.from_options refuses a preset instead of ignoring it."""
+    with pytest.raises(ConfigError, match="qkit.resolve.config_from_options") as info:
+        TrainConfig.from_options(preset="qtl")
+    assert info.value.field == "preset"
 
 
 def test_factory_rejects_a_backbone_outside_the_presets_choices():

@@ -10,6 +10,7 @@ import torch
 from qkit import load_run, runs
 from qkit.config import EnvConfig, TrainConfig
 from qkit.errors import QkitError
+from qkit.resolve import resolve_config
 
 V0 = Path(__file__).parent / "data" / "v0_run"      # a run folder written by qkit 0.1 (schema 0)
 
@@ -29,7 +30,7 @@ def test_unversioned_record_migrates_to_groups(tmp_path):
 
 def test_an_old_run_can_be_evaluated_on_this_machine(tmp_path, data_root):
     from qkit.evaluate import evaluate_run
-    from qkit.models import build_model_from_config
+    from qkit.network import build_model_from_config
 
     run_dir = shutil.copytree(V0, tmp_path / "v0run")
     record = runs.read_record(run_dir)
@@ -41,7 +42,7 @@ def test_an_old_run_can_be_evaluated_on_this_machine(tmp_path, data_root):
 
 
 def test_record_round_trip_and_one_line_errors(tmp_path):
-    cfg = TrainConfig.from_options(backbone="resnet18", engine_options={"fuse_max_qubits": 5}).resolved()
+    cfg = resolve_config(TrainConfig.from_options(backbone="resnet18", engine_options={"fuse_max_qubits": 5}))
     record = runs.RunRecord(name="r", config=cfg, env=EnvConfig(data_dir="/data"), data={"class_names": ["a", "b"]})
     again = runs.RunRecord.from_dict(json.loads(json.dumps(record.to_dict())))
     assert again == record

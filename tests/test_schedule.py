@@ -9,6 +9,7 @@ import pytest
 
 from qkit.config import OptimConfig, TrainConfig
 from qkit.optim import REFERENCE_IMAGES, training_budget
+from qkit.resolve import config_from_options
 
 SIZES = {"breastmnist": 546, "pneumoniamnist": 4708, "organamnist": 34561, "pathmnist": 89996}
 
@@ -53,9 +54,9 @@ def test_patience_never_grows_and_zero_stays_off():
 
 def test_presets_with_a_papers_epoch_count_are_fixed_and_old_records_read_as_fixed():
     for preset in ("hqcnn", "hqnn-parallel", "hqnn-quanv", "qtl", "hqcnn-classical"):
-        assert TrainConfig.from_options(preset=preset).optim.schedule == "fixed", preset
+        assert config_from_options(preset=preset).optim.schedule == "fixed", preset
     for preset in ("qkit-default", "quantum-end", "effnet-qnn"):
-        assert TrainConfig.from_options(preset=preset).optim.schedule == "scaled", preset
+        assert config_from_options(preset=preset).optim.schedule == "scaled", preset
     old = TrainConfig().to_dict()
     del old["optim"]["schedule"]
     assert TrainConfig.from_dict(old).optim.schedule == "fixed"

@@ -16,6 +16,7 @@ from qkit.errors import QkitError
 from qkit.evaluate import evaluate_run
 from qkit.models import SmallCNN, build_model
 from qkit.repro import seed_everything
+from qkit.resolve import resolve_config
 from qkit.train import TrainingInterrupted, train
 
 # Every test here trains on the real data for a few epochs: out of the fast loop (-m "not slow").
@@ -66,7 +67,7 @@ def test_run_folder_has_every_record(reference):
     assert config["schema"] == runs.SCHEMA and config["config"]["run"]["seed"] == 3
     assert config["config"]["model"]["small_input"] is True            # resolved: 28 px, no resize
     assert config["config"]["run"]["name"] == run_dir.name
-    expected = cfg.resolved().with_options(name=run_dir.name)
+    expected = resolve_config(cfg).with_options(name=run_dir.name)
     assert TrainConfig.from_dict(config["config"]) == expected
     assert config["data"]["source"]["md5"] and config["data"]["class_names"][0] == "malignant"
     assert config["data"]["positive_class"] == 0
@@ -89,7 +90,7 @@ def test_run_folder_has_every_record(reference):
 
 def test_saved_batchnorm_statistics_are_those_of_the_plain_training_images(reference):
     """precise_bn: model.pt's BatchNorm buffers are recomputed on un-augmented training batches."""
-    from qkit.data import build_data
+    from qkit.data import DataSpec, build_data
     from qkit.epoch import recompute_batchnorm
 
     run_dir, cfg = reference
@@ -97,7 +98,8 @@ def test_saved_batchnorm_statistics_are_those_of_the_plain_training_images(refer
     model.load_state_dict(load_state(run_dir))
     saved = {k: v.clone() for k, v in model.state_dict().items() if "running_" in k}
     assert saved
-    train_split = build_data(cfg.resolved().data_spec(runs.load_run(run_dir).env)).train.without_augmentation()
+    spec = DataSpec.from_config(resolve_config(cfg), runs.load_run(run_dir).env)
+    train_split = build_data(spec).train.without_augmentation()
     recompute_batchnorm(model, train_split, cfg.optim.batch_size, "cpu")
     for key, value in saved.items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=1e-4, atol=1e-5, msg=key)

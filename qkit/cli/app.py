@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from qkit import __version__
+from qkit.version import __version__
 from qkit.errors import QkitError
 
 

@@ -40,7 +40,8 @@ def snapshot(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write the calibration of backend NAME as a JSON snapshot."""
-    from qkit.hardware.snapshot import save_snapshot, snapshot_from_name
+    from qkit.hardware.backends import snapshot_from_name
+    from qkit.hardware.snapshot import save_snapshot
 
     if out is not None and out.exists() and not force:     # answer before building anything
         raise QkitError(f"{out} exists; pass --force to overwrite it")

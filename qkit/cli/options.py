@@ -1,10 +1,11 @@
 """CLI options generated from the config declarations (``qkit.config.option``).
 
 Each config field becomes one ``--option`` with the field's help, default, choices (listed
-in ``--help``) and bounds, in a ``--help`` panel per group. A command declares which groups
-it takes with ``with_config_options``; it receives the values the user gave as a dict of
-field names, already parsed into config types (and nothing for options left at their
-default), so that ``--resume`` can tell given options from defaults.
+in ``--help``; for ``--preset`` and ``--engine`` the registries' names, ``qkit.resolve``) and
+bounds, in a ``--help`` panel per group. A command declares which groups it takes with
+``with_config_options``; it receives the values the user gave as a dict of field names,
+already parsed into config types (and nothing for options left at their default), so that
+``--resume`` can tell given options from defaults.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from qkit.config import PANELS, choices_of, defaults_of
+from qkit.resolve import REGISTRY_CHOICES
 
 
 def _choice_enum(name: str, values: tuple) -> type[Enum]:
@@ -43,7 +45,7 @@ def _parameter(cls: type, f, panel: str, default: Any) -> inspect.Parameter:
         annotation, default = Optional[str], None if default is None else str(default)
     else:
         base = _base_type(cls, f.name)
-        choices = choices_of(f)
+        choices = choices_of(f, REGISTRY_CHOICES)
         if choices is not None and all(isinstance(c, str) for c in choices):
             enum = _choice_enum(f.name.title().replace("_", ""), choices)
             annotation = enum

@@ -14,8 +14,9 @@ from rich.markup import escape
 from qkit.cli.app import app, error, usage_error
 from qkit.cli.options import flag_of, with_config_options
 from qkit.cli.tables import metrics_table
-from qkit.config import GROUPS, ConfigError, EnvConfig, TrainConfig, validate
+from qkit.config import GROUPS, ConfigError, EnvConfig, validate
 from qkit.errors import QkitError
+from qkit.resolve import check_config, config_from_options
 
 RUN = "Run"
 ENV_OPTIONS = tuple(f.name for f in fields(EnvConfig))
@@ -60,7 +61,7 @@ def train(
         cfg, env = None, env_with(runs.read_record(run_dir).env, given)
     else:
         try:
-            cfg = TrainConfig.from_options(**options).validate()
+            cfg = check_config(config_from_options(**options))
         except ConfigError as exc:
             raise usage_error(f"invalid value for '{flag_of(exc.field)}': {exc.detail}") from None
         run_dir, env = None, env_with(EnvConfig(), given)

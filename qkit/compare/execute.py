@@ -69,7 +69,8 @@ def run_sweep(sweep: Sweep, workers: int | None = None, callback: Callback | Non
     if ray is not None and tasks:
         from qkit.compare.on_ray import run_on_ray
 
-        run_on_ray(tasks, ray, threads, train_task, lambda result: _done(sweep, result, callback))
+        run_on_ray(tasks, ray, threads, train_task, lambda result: _done(sweep, result, callback),
+                   local_cpus=available_cores())
     elif workers == 1:
         for task in tasks:
             callback("run_start", {"key": task["key"], "resumed": task["resume"]})

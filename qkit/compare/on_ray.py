@@ -65,9 +65,13 @@ def _quiet_stderr():
 
 
 def run_on_ray(tasks: list[dict], address: str, threads: int, train: Callable[[dict], dict],
-               on_done: Callable[[dict], None]) -> None:
+               on_done: Callable[[dict], None], local_cpus: int | None = None) -> None:
     """Submit every task, call ``on_done(result)`` as each finishes; the first failure is raised
-    (what has not started is cancelled). A Ray instance this call started is shut down after."""
+    (what has not started is cancelled). A Ray instance this call started is shut down after.
+
+    ``local_cpus``: the CPUs a ``local`` Ray instance may use (the caller's affinity mask, so
+    that Ray does not place more runs than the cores this process may use); None: Ray's count.
+    """
     import logging
 
     import ray
@@ -76,10 +80,8 @@ def run_on_ray(tasks: list[dict], address: str, threads: int, train: Callable[[d
     started_here = not ray.is_initialized()
     if started_here:
         kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
-        if address == "local":
-            from qkit.compare.execute import available_cores
-
-            kwargs["num_cpus"] = available_cores()
+        if address == "local" and local_cpus is not None:
+            kwargs["num_cpus"] = local_cpus
         try:
             with _quiet_stderr():      # Ray's C++ client logs every failed attempt to connect
                 ray.init(address=address, **kwargs)

@@ -34,10 +34,9 @@ class Job:
 
     def config(self):
         """The run's ``TrainConfig`` (the preset's recipe plus the sweep's overrides)."""
-        from qkit.config import TrainConfig
+        from qkit.resolve import config_from_options
 
-        return TrainConfig.from_options(preset=self.preset, seed=self.seed, name=self.run_dir.name,
-                                        **self.options)
+        return config_from_options(preset=self.preset, seed=self.seed, name=self.run_dir.name, **self.options)
 
     def status(self) -> str:
         """``finished`` (test_metrics.json), ``interrupted`` (a run record to resume) or ``fresh``."""
@@ -127,9 +126,10 @@ def expand_presets(presets: list[str], twins: bool) -> list[str]:
 def _check_job(job: Job, threads: int) -> None:
     """The options must make a valid config, and an existing run must match them and the thread count."""
     from qkit.config import ConfigError
+    from qkit.resolve import resolve_config
 
     try:
-        cfg = job.config().resolved()
+        cfg = resolve_config(job.config())
     except ConfigError as exc:
         raise QkitError(f"{job.preset}: {exc}") from None
     if job.seed == 0:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from qkit.balancing import balance
+from qkit.config import default_vertical_flip
 from qkit.data.datasets import DataBundle, ImageTensorDataset, maybe_preresize, select_classes
 from qkit.data.folder import load_image_folder
 from qkit.data.medmnist_files import load_medmnist, native_positive
 from qkit.data.positive import resolve_positive
-from qkit.data.spec import DataSpec, dataset_kind, default_vertical_flip, validate_spec
+from qkit.data.spec import DataSpec, dataset_kind, validate_spec
 from qkit.errors import QkitError
 
 

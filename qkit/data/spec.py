@@ -1,5 +1,9 @@
 """``DataSpec`` (what to load and how), the constants every data module shares, and the
 up-front validation that turns a bad option into one ``QkitError`` line before any file is read.
+
+The option values a run may give (balance, normalize, sizes, the vertical-flip default) are
+declared in ``qkit.config``, below this package; they are imported from there, never the
+other way round.
 """
 
 from __future__ import annotations
@@ -12,23 +16,16 @@ from pathlib import Path
 
 import medmnist
 
-from qkit.config import BALANCE, NORMALIZE
+from qkit.config import BALANCE, NORMALIZE, SIZES, EnvConfig, TrainConfig
 from qkit.errors import QkitError
 
 MEDMNIST_2D: list[str] = [
     flag for flag, info in medmnist.INFO.items()
     if issubclass(getattr(medmnist, info["python_class"]), medmnist.dataset.MedMNIST2D)
 ]
-SIZES = (28, 64, 128, 224)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ROTATION_DEGREES = 15.0        # "small" random rotations for training augmentation
-# Vertical flips only where images have no up and down: microscopy and dermatoscopy. In
-# ultrasound the probe is at the top and posterior acoustic shadowing (a malignancy sign)
-# lies below a lesion; X-ray, CT and OCT images have an anatomical up. On BreastMNIST the
-# default run reached test AUC 0.875 +- 0.011 with vertical flips, 0.887 +- 0.016 without
-# (3 seeds; see README).
-ORIENTATION_FREE = ("pathmnist", "dermamnist", "bloodmnist", "tissuemnist")
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)   # image-folder train/val/test
 PRERESIZE_BUDGET = 1 << 30     # resize whole splits up front when they fit in 1 GiB, else per item
 _MAX_SEED = 2**32 - 1          # numpy / scikit-learn random_state range
@@ -45,7 +42,7 @@ class DataSpec:
     classes: tuple[int, ...] | None = None   # keep only these labels, relabelled 0..k-1 in order
     balance: str = "none"           # none | undersample | oversample | weighted
     augment: bool = True            # random flips + rotations on the train split only
-    vertical_flip: bool | None = None   # with augment; None: only for ORIENTATION_FREE datasets
+    vertical_flip: bool | None = None   # with augment; None: qkit.config.default_vertical_flip
     normalize: str = "none"         # none | imagenet
     # binary only: an index into class_names or a class name; None: malignant for BreastMNIST,
     # label 1 for other MedMNIST sets, recognised from the class names for image folders
@@ -59,10 +56,14 @@ class DataSpec:
     # with the same match (first capture group if any) stay in one split, e.g. one patient
     group_by: str | None = None
 
-
-def default_vertical_flip(dataset: str) -> bool:
-    """Whether training augmentation flips ``dataset``'s images vertically by default."""
-    return dataset.lower() in ORIENTATION_FREE
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, env: EnvConfig | None = None) -> DataSpec:
+        """The data a run's config asks for (``qkit.resolve.resolve_config(cfg)`` first), found where ``env`` says."""
+        d, env = cfg.data, env or EnvConfig()
+        return cls(dataset=d.dataset, size=d.size, data_dir=env.data_dir, resize=d.resize, classes=d.classes,
+                   balance=d.balance, augment=d.augment, vertical_flip=d.vertical_flip, normalize=d.normalize,
+                   positive_class=d.positive_class, download=d.download, seed=cfg.run.seed,
+                   split_seed=d.split_seed, group_by=d.group_by)
 
 
 def validate_spec(spec: DataSpec) -> DataSpec:

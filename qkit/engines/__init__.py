@@ -21,7 +21,7 @@ import inspect
 from qkit.engines.spec import Capabilities, EngineSpec, parse_engine_option
 from qkit.errors import QkitError
 
-__all__ = ["Capabilities", "EngineSpec", "parse_engine_option", "engine_names",
+__all__ = ["Capabilities", "EngineSpec", "parse_engine_option", "engine_class", "engine_names",
            "get_engine_class", "engine_option_names", "register_engine"]
 
 # name -> "module:Class" until first use, then the class itself.
@@ -109,3 +109,14 @@ def engine_option_names(name: str) -> tuple[str, ...] | None:
         return None
     return tuple(sorted(p.name for p in params if p.name not in _LAYER_ARGUMENTS
                         and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)))
+
+
+def engine_class(spec: EngineSpec) -> type:
+    """The Engine class ``spec`` names, after checking its options against the constructor."""
+    engine = get_engine_class(spec.name)
+    allowed = engine_option_names(spec.name)
+    unknown = sorted(set(spec.options) - set(allowed)) if allowed is not None else []
+    if unknown:
+        hint = f"options: {', '.join(allowed)}" if allowed else "it takes no options"
+        raise QkitError(f"engine '{spec.name}' has no option {', '.join(unknown)} ({hint})")
+    return engine

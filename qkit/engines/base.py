@@ -19,7 +19,6 @@ import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import Pauli, SparsePauliOp
 
-from qkit.engines import register_engine  # noqa: F401  (its historical home)
 from qkit.engines.gates import check_unitary
 from qkit.engines.spec import Capabilities
 from qkit.errors import QkitError

@@ -2,7 +2,8 @@
 
 Torch-free on purpose: the CLI and the run records handle engine choices (``--engine``,
 ``--engine-option shots=1024``, ``config.json``) without loading torch or Qiskit. Checking
-a spec's options against its engine does import the engine (``EngineSpec.engine_class``).
+a spec's options against its engine needs the registry and imports the engine, so it is
+the registry's ``qkit.engines.engine_class(spec)``; this module imports no other engine module.
 """
 
 from __future__ import annotations
@@ -150,15 +151,3 @@ class EngineSpec:
             raise QkitError(f"engine option {', '.join(both)} given both in the engine spec "
                             f"'{self}' and in engine_options")
         return EngineSpec(self.name, {**self.options, **options})
-
-    def engine_class(self) -> type:
-        """The registered Engine class, after checking the options against its constructor."""
-        from qkit.engines import engine_option_names, get_engine_class
-
-        engine = get_engine_class(self.name)
-        allowed = engine_option_names(self.name)
-        unknown = sorted(set(self.options) - set(allowed)) if allowed is not None else []
-        if unknown:
-            hint = f"options: {', '.join(allowed)}" if allowed else "it takes no options"
-            raise QkitError(f"engine '{self.name}' has no option {', '.join(unknown)} ({hint})")
-        return engine

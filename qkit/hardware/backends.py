@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from qkit.errors import QkitError
+from qkit.hardware.snapshot import Snapshot, load_snapshot
 
 SNAPSHOT_DIR = Path("hardware")        # the user's workspace folder of calibration snapshots
 KINDS = ("fake", "snapshot", "ibm")
@@ -35,16 +36,14 @@ class ResolvedBackend:
     kind: str                # fake | snapshot | ibm
     backend: Any             # qiskit BackendV2 the primitives run on
     source: str              # one line for every output: what runs where
-    snapshot: Any = None     # the calibration Snapshot a snapshot backend was built from
+    snapshot: Snapshot | None = None     # the calibration a snapshot backend was built from
 
     @property
     def is_hardware(self) -> bool:
         return self.kind == "ibm"
 
-    def calibration(self) -> Any:
+    def calibration(self) -> Snapshot:
         """The backend's calibration as a ``Snapshot`` (both readout directions where known)."""
-        from qkit.hardware.snapshot import Snapshot
-
         if self.snapshot is None:
             self.snapshot = Snapshot.from_backend(self.backend)
         return self.snapshot
@@ -93,8 +92,6 @@ def _fake(name: str) -> ResolvedBackend:
 
 
 def _snapshot(name: str, snapshot_dir: Path) -> ResolvedBackend:
-    from qkit.hardware.snapshot import load_snapshot
-
     path = Path(name[len("snapshot:"):]) if name.startswith("snapshot:") else Path(name)
     if path.suffix != ".json":
         path = snapshot_dir / f"{path.name}.json"
@@ -182,3 +179,11 @@ def resolve_backend(name: str, *, channel: str | None = None, instance: str | No
     if name.startswith("snapshot:") or name.endswith(".json"):
         return _snapshot(name, Path(snapshot_dir))
     return _ibm(name, channel, instance)
+
+
+def snapshot_from_name(name: str, **resolve_kwargs: Any) -> Snapshot:
+    """The calibration of the backend ``name`` resolves to (``fake_lagos``, ``ibm_x``...), as a snapshot."""
+    resolved = resolve_backend(name, **resolve_kwargs)
+    if resolved.kind == "snapshot":
+        raise QkitError(f"{name!r} is already a snapshot; copy its JSON file instead")
+    return Snapshot.from_backend(resolved.backend)

@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from qkit.errors import QkitError
+from qkit.hardware.snapshot_schema import FORMAT, FORMAT_VERSION, checked
 from qkit.runs.files import atomic_write_json, read_json
 
-FORMAT = "qkit-calibration-snapshot"
-FORMAT_VERSION = 1
 READOUT_MODES = ("asymmetric", "symmetric", "none")
 _NON_GATES = {"measure", "reset", "delay", "barrier"}
 
@@ -118,9 +117,9 @@ class Snapshot:
     @classmethod
     def from_dict(cls, data: Any, origin: str = "snapshot") -> "Snapshot":
         """A snapshot from parsed JSON; anything malformed is a one-line QkitError naming ``origin``."""
-        from qkit.hardware.snapshot_schema import validate
-
-        return validate(cls, data, origin)
+        fields = checked(data, origin)
+        return cls(**{**fields, "qubits": [QubitCalibration(**q) for q in fields["qubits"]],
+                      "gates": [GateCalibration(**g) for g in fields["gates"]]})
 
     # ------------------------------------------------------------------ lookups
 
@@ -235,16 +234,6 @@ def load_snapshot(path: str | Path) -> Snapshot:
         raise QkitError(f"calibration snapshot not found: {path} (write one with `qkit hardware snapshot "
                         f"fake_<name> --out {path}`)")
     return Snapshot.from_dict(read_json(path), origin=str(path))
-
-
-def snapshot_from_name(name: str, **resolve_kwargs: Any) -> Snapshot:
-    """The snapshot of the backend ``name`` resolves to (``fake_lagos``, ``ibm_x``...)."""
-    from qkit.hardware.backends import resolve_backend
-
-    resolved = resolve_backend(name, **resolve_kwargs)
-    if resolved.kind == "snapshot":
-        raise QkitError(f"{name!r} is already a snapshot; copy its JSON file instead")
-    return Snapshot.from_backend(resolved.backend)
 
 
 def list_snapshots(folder: str | Path) -> list[tuple[Path, Snapshot | QkitError]]:

@@ -1,4 +1,9 @@
-"""Checks a parsed snapshot JSON: every problem is one line that names the file and the key."""
+"""The snapshot JSON format: its name, version and keys, and the check of a parsed file.
+
+Every problem is one line that names the file and the key. ``checked`` returns plain values
+(qubits and gates as dicts) that ``qkit.hardware.snapshot.Snapshot.from_dict`` turns into
+objects, so this module needs nothing from the one that reads and writes snapshots.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import Any
 
 from qkit.errors import QkitError
 
+FORMAT = "qkit-calibration-snapshot"
+FORMAT_VERSION = 1
 _TOP = {  # key: (types, nullable)
     "name": (str, False), "num_qubits": (int, False), "calibration_date": (str, True), "source": (str, False),
     "dt": (float, True), "basis_gates": (list, False), "operations": (list, False),
@@ -42,10 +49,8 @@ def _strings(value: list, where: str, origin: str) -> list[str]:
     return list(value)
 
 
-def validate(cls: type, data: Any, origin: str) -> Any:
-    """A ``Snapshot`` (``cls``) from ``data``, or a one-line QkitError naming ``origin``."""
-    from qkit.hardware.snapshot import FORMAT_VERSION, GateCalibration, QubitCalibration
-
+def checked(data: Any, origin: str) -> dict:
+    """``Snapshot``'s fields from ``data`` (qubits and gates as dicts), or a one-line QkitError naming ``origin``."""
     if not isinstance(data, dict):
         raise _fail(origin, f"expected a JSON object, got {type(data).__name__}")
     version = data.get("format_version")
@@ -78,7 +83,7 @@ def validate(cls: type, data: Any, origin: str) -> Any:
         for k in _PROBABILITIES:
             if values[k] is not None and not 0 <= values[k] <= 1:
                 raise _fail(origin, f"qubits[{i}].{k} must be a probability in [0, 1], got {values[k]}")
-        qubits.append(QubitCalibration(qubit=i, **values))
+        qubits.append({"qubit": i, **values})
     gates = []
     for i, g in enumerate(data["gates"]):
         if not isinstance(g, dict) or any(k not in g for k in ("gate", "qubits", "error", "duration_ns")):
@@ -86,14 +91,14 @@ def validate(cls: type, data: Any, origin: str) -> Any:
         if not isinstance(g["gate"], str) or not isinstance(g["qubits"], list) or not g["qubits"]:
             raise _fail(origin, f"gates[{i}] needs a gate name and a non-empty list of qubits")
         qargs = [_int(q, f"gates[{i}].qubits", origin, n) for q in g["qubits"]]
-        gates.append(GateCalibration(g["gate"], qargs, _number(g["error"], f"gates[{i}].error", origin),
-                                     _number(g["duration_ns"], f"gates[{i}].duration_ns", origin)))
+        gates.append({"gate": g["gate"], "qubits": qargs, "error": _number(g["error"], f"gates[{i}].error", origin),
+                      "duration_ns": _number(g["duration_ns"], f"gates[{i}].duration_ns", origin)})
     coupling = []
     for i, edge in enumerate(data["coupling_map"]):
         if not isinstance(edge, list) or len(edge) != 2:
             raise _fail(origin, f"coupling_map[{i}] must be a pair of qubits, got {edge!r}")
         coupling.append([_int(q, f"coupling_map[{i}]", origin, n) for q in edge])
-    return cls(name=data["name"], num_qubits=n, calibration_date=data["calibration_date"], source=data["source"],
-               dt=_number(data["dt"], "dt", origin), basis_gates=_strings(data["basis_gates"], "basis_gates", origin),
-               operations=_strings(data["operations"], "operations", origin), coupling_map=coupling,
-               qubits=qubits, gates=gates, format_version=version)
+    return dict(name=data["name"], num_qubits=n, calibration_date=data["calibration_date"], source=data["source"],
+                dt=_number(data["dt"], "dt", origin), basis_gates=_strings(data["basis_gates"], "basis_gates", origin),
+                operations=_strings(data["operations"], "operations", origin), coupling_map=coupling,
+                qubits=qubits, gates=gates, format_version=version)

@@ -40,7 +40,7 @@ def _program_and_values(run: Any, samples: int, seed: int) -> tuple[Any, Any]:
     import numpy as np
 
     from qkit.evaluate import load_model
-    from qkit.models import build_model_from_config
+    from qkit.network import build_model_from_config
 
     if not run.record.model:
         raise QkitError(f"{run.path} records no model (config.json lacks 'model')")

@@ -1,19 +1,19 @@
 """Hybrid image classifiers: a torchvision backbone followed by a linear or quantum head.
 
-``build_model`` is the one entry point; ``HybridModel.config`` holds its arguments, which a
-run folder records so that ``build_model_from_config`` rebuilds the same network (optionally
-with the circuit on another engine) to load ``model.pt`` into.
+``build_model`` builds one from registered parts; ``HybridModel.config`` holds its arguments,
+which a run folder records so that ``qkit.network.build_model_from_config`` rebuilds the same
+network (optionally with the circuit on another engine) to load ``model.pt`` into. The
+presets' networks are built on these parts by ``qkit.presets``, above this package.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from qkit.engines import EngineSpec
 from qkit.errors import QkitError
 from qkit.models.backbones import _BACKBONES, list_backbones
 from qkit.models.heads import _HEADS, list_heads
@@ -51,38 +51,34 @@ class HybridModel(nn.Module):
         return self.head(self.backbone(images))
 
 
+def engine_arguments(engine: Any, engine_options: dict | None, n_classes: Any) -> tuple[str, dict]:
+    """``(engine name, options)`` from an engine name or ``EngineSpec`` plus ``engine_options``
+    (a key given both ways is an error), after checking ``n_classes``; presets build with them too."""
+    spec = EngineSpec.parse(engine).with_options(engine_options)
+    if not isinstance(n_classes, int) or n_classes < 2:
+        raise QkitError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    return spec.name, spec.to_dict()["options"]
+
+
 def build_model(backbone: str = "resnet18", pretrained: str = "none", freeze_backbone: bool = False,
                 head: str = "quantum", n_classes: int = 2, circuit: str = "dressed", n_qubits: int = 4,
                 depth: int = 1, engine: Any = "statevector", engine_options: dict | None = None,
-                small_input: bool = True, preset: str | None = None) -> HybridModel:
+                small_input: bool = True) -> HybridModel:
     """Build a HybridModel (backbone options: ``qkit.models.backbones``; head: ``qkit.models.heads``).
 
     ``engine`` is an engine name or ``qkit.engines.EngineSpec``; ``engine_options`` are merged
-    into the spec's options and reach the engine's constructor. ``preset`` (a name from
-    ``qkit.presets``) builds that paper's network instead; it uses only the options it lists
-    as tunable and records only those in ``.config``.
+    into the spec's options and reach the engine's constructor. A preset's network (a name
+    from ``qkit.presets``) is built from the same options by ``qkit.network.build_network``.
     """
-    from qkit.engines import EngineSpec   # torch-free; validates names and options lazily
-
-    spec = EngineSpec.parse(engine).with_options(engine_options)   # a key given both ways is an error
-    options = spec.to_dict()["options"]
-    if not isinstance(n_classes, int) or n_classes < 2:
-        raise QkitError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-    if preset is not None:
-        from qkit.presets.factory import build_preset_model
-
-        return build_preset_model(preset, n_classes=n_classes, backbone=backbone, pretrained=pretrained,
-                                  freeze_backbone=freeze_backbone, circuit=circuit, n_qubits=n_qubits,
-                                  depth=depth, engine=spec.name, engine_options=options,
-                                  small_input=small_input)
+    engine, options = engine_arguments(engine, engine_options, n_classes)
     config = dict(backbone=backbone, pretrained=str(pretrained), freeze_backbone=bool(freeze_backbone),
                   head=head, n_classes=n_classes, circuit=str(circuit), n_qubits=n_qubits, depth=depth,
-                  engine=spec.name, engine_options=options, small_input=bool(small_input))
+                  engine=engine, engine_options=options, small_input=bool(small_input))
     if head not in _HEADS:
         raise QkitError(f"unknown head {head!r}; choose from: {', '.join(list_heads())}")
     net, n_features, config["pretrained"] = make_backbone(backbone, pretrained, small_input)
     head_module = _HEADS[head](n_features, n_classes, circuit=circuit, n_qubits=n_qubits,
-                               depth=depth, engine=spec.name, engine_options=options)
+                               depth=depth, engine=engine, engine_options=options)
     return HybridModel(net, head_module, n_features, bool(freeze_backbone), config)
 
 
@@ -100,25 +96,6 @@ def make_backbone(backbone: str, pretrained: str = "none", small_input: bool = T
         return net, n_features, str(pretrained)
     load_backbone_state(net, state_path, backbone)
     return net, n_features, str(state_path.resolve())
-
-
-def build_model_from_config(config: Mapping[str, Any], **overrides: Any) -> HybridModel:
-    """Rebuild a model from ``HybridModel.config`` to load a saved state dict into.
-
-    ``pretrained`` is forced to ``"none"`` (the saved state dict supplies every weight, and the
-    original file or download may be gone); ``overrides`` replace entries, e.g. ``engine=``
-    (another engine starts with no options unless ``engine_options`` is given too).
-    """
-    allowed = inspect.signature(build_model).parameters
-    unknown = sorted(set(config) - set(allowed))
-    if unknown:
-        raise QkitError(f"unknown model config keys: {', '.join(unknown)}")
-    args = {**dict(config), "pretrained": "none", **overrides}
-    if "engine" in overrides and "engine_options" not in overrides:
-        args["engine_options"] = {}
-    model = build_model(**args)
-    model.config["pretrained"] = config.get("pretrained", "none")
-    return model
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -7,7 +7,7 @@
 One module per seed-architecture family registers its presets (``register_preset``); the
 registry and these modules import nothing heavy, so ``--preset`` is validated at once.
 ``build_preset_model`` (``qkit.presets.factory``, the one factory; also reached through
-``qkit.models.build_model(preset=...)``) builds a network.
+``qkit.network.build_network(preset=...)``) builds a network.
 
 Presets whose quantum layer is the head's ``head.quantum`` (a ``QuantumLayer`` between
 ``head.encode`` and ``head.post``) work with run-hardware, noise studies and explain:

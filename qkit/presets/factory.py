@@ -1,6 +1,6 @@
 """The one factory: a preset name and options -> a ``HybridModel`` whose ``.config`` rebuilds it.
 
-``qkit.models.build_model(preset=...)`` lands here, so ``build_model_from_config(record.model)``
+``qkit.network.build_network(preset=...)`` lands here, so ``build_model_from_config(record.model)``
 rebuilds any preset's network for ``qkit evaluate``, resume and hardware commands. The
 recorded config holds ``preset``, ``n_classes``, the engine and the options the preset uses
 (the others would be ignored, so they are not recorded).
@@ -17,7 +17,7 @@ from qkit.presets.registry import get_preset
 def build_preset_model(name: str, n_classes: int = 2, **options: Any):
     """Build preset ``name`` (its twin when the name ends in ``-classical``) for ``n_classes``.
 
-    ``options`` are ``build_model``'s keyword arguments; each is used only if the preset
+    ``options`` are ``qkit.models.build_model``'s keyword arguments; each is used only if the preset
     lists it as tunable (``engine``/``engine_options`` always). ``pretrained`` is resolved
     and recorded as ``build_model`` does.
     """

@@ -86,7 +86,7 @@ def get_preset(name: str) -> Preset:
 
 
 def preset_options(name: str) -> dict:
-    """The flat options of preset ``name``'s default run (``TrainConfig.from_options`` starts from them)."""
+    """The flat options of preset ``name``'s default run (``qkit.resolve.config_from_options`` starts from them)."""
     return get_preset(name).options()
 
 

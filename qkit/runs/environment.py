@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from qkit.version import __version__
+
 PACKAGES = ("torch", "torchvision", "qiskit", "qiskit-machine-learning", "qiskit-aer",
             "qiskit-ibm-runtime", "medmnist", "scikit-learn", "numpy", "matplotlib",
             "typer", "rich")
@@ -64,12 +66,8 @@ def environment_info(device: str) -> dict:
         "torch_threads": None,
         "cuda_available": False,
         "cuda_device": None,
+        "qkit": __version__,
     }
-    try:
-        from qkit import __version__
-        info["qkit"] = __version__
-    except ImportError:
-        info["qkit"] = None
     try:
         import torch
     except ImportError:

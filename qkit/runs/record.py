@@ -32,7 +32,7 @@ class RunRecord:
     config: TrainConfig
     env: EnvConfig
     data: dict = field(default_factory=dict)        # source (file/md5 or folder/fingerprint), splits, classes
-    model: dict = field(default_factory=dict)       # qkit.models.build_model arguments
+    model: dict = field(default_factory=dict)       # qkit.network.build_network arguments
     parameters: dict = field(default_factory=dict)  # trainable / total
     budget: dict = field(default_factory=dict)      # epochs, patience, steps as the training-set size made them
     created: str = ""
