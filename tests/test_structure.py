@@ -179,3 +179,13 @@ def test_light_modules_import_neither_torch_nor_qiskit(module):
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"{module} imports {out}"
+
+
+def test_tests_mirror_the_package():
+    """tests/<name>/ for every sub-package of qkit, and no test folder without its sub-package."""
+    tests = PACKAGE.parent / "tests"
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name not in ("fixtures", "__pycache__")}
+    assert folders == packages, (sorted(packages - folders), sorted(folders - packages))
+    for name in packages:
+        assert list((tests / name).glob("test_*.py")), f"tests/{name}/ holds no test file"

@@ -54,12 +54,27 @@ def snapshot(
                     f"{escape(snap.calibration_date or 'on an unknown date')} ({escape(snap.source)})", soft_wrap=True)
 
 
+def _snapshots_table(title: str, found: list) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("name", "qubits", "basis gates", "calibration date", "source"):
+        table.add_column(header, overflow="fold", justify="right" if header == "qubits" else "left",
+                         no_wrap=header in ("name", "calibration date"))
+    for path, snap in found:
+        if isinstance(snap, QkitError):
+            table.add_row(path.stem, "-", "-", "-", f"unreadable: {snap}")
+        else:
+            table.add_row(snap.name if path.stem == snap.name else f"{snap.name} ({path.name})",
+                          str(snap.num_qubits), " ".join(snap.basis_gates), snap.calibration_date or "-", snap.source)
+    return table
+
+
 @hardware_app.command("list")
 def list_snapshots(
     folder: Annotated[Path, typer.Option("--dir", help="Folder of snapshot JSON files.")] = _DIR,
     fake: Annotated[bool, typer.Option("--fake", help="Also list every fake backend name.")] = False,
 ) -> None:
-    """List the calibration snapshots in --dir (and with --fake the fake backends)."""
+    """List the calibration snapshots in --dir, those qkit ships, and with --fake the fake backends."""
+    from qkit.hardware.snapshot import BUILTIN_DIR
     from qkit.hardware.snapshot import list_snapshots as find
 
     console = Console()
@@ -67,18 +82,10 @@ def list_snapshots(
     if not found:
         console.print(f"no calibration snapshots in {escape(str(folder))}")
     else:
-        table = Table(title=f"calibration snapshots in {folder}", box=box.SIMPLE_HEAD, pad_edge=False)
-        for header in ("name", "qubits", "basis gates", "calibration date", "source"):
-            table.add_column(header, overflow="fold", justify="right" if header == "qubits" else "left",
-                             no_wrap=header in ("name", "calibration date"))
-        for path, snap in found:
-            if isinstance(snap, QkitError):
-                table.add_row(path.stem, "-", "-", "-", f"unreadable: {snap}")
-            else:
-                table.add_row(snap.name if path.stem == snap.name else f"{snap.name} ({path.name})",
-                              str(snap.num_qubits), " ".join(snap.basis_gates),
-                              snap.calibration_date or "-", snap.source)
-        console.print(table)
+        console.print(_snapshots_table(f"calibration snapshots in {folder}", found))
+    if Path(folder).resolve() != BUILTIN_DIR.resolve():
+        console.print(_snapshots_table("built into qkit (snapshot:<name> finds them from any folder)",
+                                       find(BUILTIN_DIR)))
     if fake:
         from qkit.hardware.backends import fake_backend_names
 
@@ -88,16 +95,14 @@ def list_snapshots(
 
 @hardware_app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Snapshot: a name in --dir (ibm_lagos) or a path to a .json file.")],
+    name: Annotated[str, typer.Argument(help="Snapshot: a name in --dir or built into qkit (ibm_lagos), or a path to a .json file.")],
     folder: Annotated[Path, typer.Option("--dir", help="Folder of snapshot JSON files.")] = _DIR,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG error map (coupling graph) here.")] = None,
 ) -> None:
     """Show a snapshot's per-qubit calibration and two-qubit gate errors."""
-    from qkit.hardware.snapshot import load_snapshot
+    from qkit.hardware.snapshot import load_snapshot, snapshot_path
 
-    name = name.removeprefix("snapshot:")
-    path = Path(name) if name.endswith(".json") else folder / f"{name}.json"
-    snap = load_snapshot(path)
+    snap = load_snapshot(snapshot_path(name, folder))
     console = Console()
     title = f"{snap.name}: {snap.num_qubits} qubits, calibrated {snap.calibration_date or 'on an unknown date'}"
     table = Table(title=title, caption=snap.source, box=box.SIMPLE_HEAD, pad_edge=False)

@@ -20,7 +20,7 @@ Exact noisy expectation values with autograd gradients (inputs and weights), flo
 float64, CPU or CUDA. ``shots=N`` returns estimates from N shots per row and measurement
 basis, sampled from the exact noisy outcome distribution; gradients then flow through the
 exact values (straight-through). Aer's density-matrix simulation of the same ISA circuit
-with ``DeviceNoise.noise_model()`` is the reference (tests/test_engine_density.py).
+with ``DeviceNoise.noise_model()`` is the reference (tests/engines/test_engine_density.py).
 """
 
 from __future__ import annotations

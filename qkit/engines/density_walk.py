@@ -13,7 +13,7 @@ run PTMs to the final rows as one node: its backward walks the gradient of ``r``
 per layer, 1 per block) and then computes every layer's matrix gradients in two batched
 matmuls and the runs' gradients from those. ``ClosedFormRuns`` does the same for the run
 PTMs themselves, from their RZ angles, and ``WeightLayers`` is both, from the weights, in
-one node. All are checked with ``torch.autograd.gradcheck`` (tests/test_engine_density.py).
+one node. All are checked with ``torch.autograd.gradcheck`` (tests/engines/test_engine_density.py).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from qkit.errors import QkitError
-from qkit.hardware.snapshot import Snapshot, load_snapshot
+from qkit.hardware.snapshot import Snapshot, load_snapshot, snapshot_path
 
 SNAPSHOT_DIR = Path("hardware")        # the user's workspace folder of calibration snapshots
 KINDS = ("fake", "snapshot", "ibm")
@@ -92,9 +92,7 @@ def _fake(name: str) -> ResolvedBackend:
 
 
 def _snapshot(name: str, snapshot_dir: Path) -> ResolvedBackend:
-    path = Path(name[len("snapshot:"):]) if name.startswith("snapshot:") else Path(name)
-    if path.suffix != ".json":
-        path = snapshot_dir / f"{path.name}.json"
+    path = snapshot_path(name, snapshot_dir)
     snapshot = load_snapshot(path)
     return ResolvedBackend(name, "snapshot", snapshot.backend(),
                            f"{snapshot.name}: emulation from the calibration snapshot {path} "

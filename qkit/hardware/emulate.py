@@ -3,7 +3,7 @@
 The ISA circuit is scheduled (so idle qubits relax), run as an Aer density matrix with the
 snapshot's calibrated gate noise, and the asymmetric readout confusion is applied to each
 read qubit's <Z> exactly. It is the yardstick that layout estimates are ranked against
-(``benchmarks/layout.py``, ``tests/test_hardware_layout.py``). Observables must be single-qubit
+(``benchmarks/layout.py``, ``tests/hardware/test_hardware_layout.py``). Observables must be single-qubit
 Z, observable k read on the layout's k-th physical qubit (the ``dressed``-style heads).
 """
 

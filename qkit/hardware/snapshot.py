@@ -227,6 +227,20 @@ def save_snapshot(snapshot: Snapshot, path: str | Path) -> Path:
     return atomic_write_json(path, snapshot.to_dict())
 
 
+BUILTIN_DIR = Path(__file__).parent / "snapshots"    # shipped in the package: found from any folder
+
+
+def snapshot_path(name: str, folder: str | Path) -> Path:
+    """The snapshot called ``name``: a ``.json`` path as given, else ``folder/name.json`` (the
+    user's workspace, ``./hardware``), else the one qkit ships under that name."""
+    name = name.removeprefix("snapshot:")
+    if name.endswith(".json"):
+        return Path(name)
+    mine = Path(folder) / f"{Path(name).name}.json"
+    shipped = BUILTIN_DIR / mine.name
+    return shipped if not mine.is_file() and shipped.is_file() else mine
+
+
 def load_snapshot(path: str | Path) -> Snapshot:
     """Read a snapshot; a missing file, bad JSON, missing keys or wrong types are one-line QkitErrors."""
     path = Path(path)

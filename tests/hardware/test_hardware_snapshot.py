@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.errors import QkitError
 from qkit.hardware import resolve_backend
 from qkit.hardware.snapshot import Snapshot, load_snapshot, save_snapshot
 
-REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "hardware"
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = BUILTIN_DIR                    # the snapshots qkit ships (package data)
 
 
 @pytest.fixture(scope="module")

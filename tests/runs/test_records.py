@@ -12,7 +12,7 @@ from qkit.config import EnvConfig, TrainConfig
 from qkit.errors import QkitError
 from qkit.resolve import resolve_config
 
-V0 = Path(__file__).parent / "data" / "v0_run"      # a run folder written by qkit 0.1 (schema 0)
+V0 = Path(__file__).resolve().parents[1] / "fixtures" / "v0_run"      # a run folder written by qkit 0.1 (schema 0)
 
 
 def test_unversioned_record_migrates_to_groups(tmp_path):

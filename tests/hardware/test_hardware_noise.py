@@ -12,13 +12,13 @@ far above it, so the test can fail.
 """
 
 import math
-from pathlib import Path
 
 import pytest
 
+from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.hardware.snapshot import Snapshot, load_snapshot
 
-SHIPPED = Path(__file__).resolve().parents[1] / "hardware"
+SHIPPED = BUILTIN_DIR                    # the snapshots qkit ships (package data)
 SHOTS = 4000
 LAYOUT = [1, 0, 2, 3]
 

@@ -82,7 +82,7 @@ def test_builtin_engines_declare_their_options_and_capabilities():
     assert set(engine_option_names("density")) == {"backend", "layout", "scale", "gate_scale", "readout_scale",
                                                    "relaxation_scale", "shots", "seed"}
     assert get_engine_class("density").capabilities == Capabilities(differentiable=True, shots=True, noise=True)
-    for name in ("connector", "statevector"):   # estimator: tests/test_engine_estimator.py
+    for name in ("connector", "statevector"):   # estimator: tests/engines/test_engine_estimator.py
         assert get_engine_class(name).capabilities == Capabilities(differentiable=True)
 
 

@@ -17,6 +17,7 @@ import torch
 from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
+from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.engines import Capabilities, engine_option_names, get_engine_class
 from qkit.errors import QkitError
 from qkit.quantum import QuantumLayer
@@ -266,7 +267,7 @@ def test_evaluate_a_trained_run_on_fake_lagos(data_root, tmp_path):
 def test_a_calibration_snapshot_emulates_like_its_fake_backend(lagos, inputs):
     """`backend=snapshot:...` runs the same code path; its asymmetric readout (as the fake
     backend's own noise) stays within shot noise of the fake backend's local-mode results."""
-    snapshot = Path(__file__).resolve().parents[1] / "hardware" / "ibm_lagos.json"
+    snapshot = BUILTIN_DIR / "ibm_lagos.json"
     layer = estimator_layer(backend=f"snapshot:{snapshot}")
     assert "calibration snapshot" in layer.engine.backend_source
     assert layer.engine.physical_qubits == lagos.engine.physical_qubits

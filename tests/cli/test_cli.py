@@ -16,7 +16,7 @@ from qkit import runs
 from qkit.cli import app
 from qkit.config import GROUPS, EnvConfig, defaults_of
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 TINY = ["--backbone", "small_cnn", "--head", "linear", "--epochs", "1", "--quiet"]
 

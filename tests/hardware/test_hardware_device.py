@@ -1,6 +1,6 @@
 """The device path of ``qkit run-hardware --backend ibm_<name>``, end to end: qiskit-ibm-runtime's
 real client (service, backend, Batch, executor jobs, ``service.job``, usage) against a local IBM
-Quantum service on 127.0.0.1 (``tests/ibm_service/``), which serves FakeTorino's and
+Quantum service on 127.0.0.1 (``tests/hardware/ibm_service/``), which serves FakeTorino's and
 FakeLagosV2's calibration as ibm_torino and ibm_lagos and runs the jobs on Aer with their noise.
 
 Accounts are given the two documented ways: ``save_account`` into a temporary home folder (the

@@ -10,6 +10,7 @@ import pytest
 from qiskit.primitives import BitArray
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
+from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.circuits import build_circuit
 from qkit.errors import QkitError
 from qkit.hardware.measure import Distribution, counts_of, measured_circuits, outcomes_of
@@ -116,11 +117,9 @@ def test_mthree_undoes_a_known_readout_error():
 
 
 def test_snapshot_matrices_keep_both_directions():
-    from pathlib import Path
-
     from qkit.hardware.snapshot import load_snapshot
 
-    snapshot = load_snapshot(Path(__file__).resolve().parents[1] / "hardware" / "ibm_lagos.json")
+    snapshot = load_snapshot(BUILTIN_DIR / "ibm_lagos.json")
     m = matrices_from_snapshot(snapshot, [2])[2]
     assert m[0, 1] == pytest.approx(0.304, abs=1e-3) and m[1, 0] == pytest.approx(0.6236, abs=1e-3)
 

@@ -2,14 +2,14 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.cli import app
 
-SHIPPED = Path(__file__).resolve().parents[1] / "hardware"
+SHIPPED = BUILTIN_DIR                    # the snapshots qkit ships (package data)
 runner = CliRunner()
 
 
@@ -85,3 +85,22 @@ def test_hardware_help_imports_no_qiskit():
             "print('LOADED', [m for m in ('torch', 'qiskit', 'qiskit_aer', 'matplotlib') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert "snapshot" in out and "show" in out and "LOADED []" in out
+
+
+def test_built_in_snapshots_are_found_from_any_folder(tmp_path, monkeypatch):
+    """snapshot:ibm_lagos and `hardware show ibm_lagos` work outside a checkout; ./hardware comes first."""
+    from qkit.hardware.backends import resolve_backend
+
+    monkeypatch.chdir(tmp_path)
+    shown = runner.invoke(app, ["hardware", "show", "ibm_lagos"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "ibm_lagos: 7 qubits" in shown.output
+    listed = runner.invoke(app, ["hardware", "list"], env={"COLUMNS": "200"})
+    assert "no calibration snapshots in hardware" in listed.output and "built into qkit" in listed.output
+    assert "ibmq_quito" in listed.output
+    assert str(BUILTIN_DIR) in resolve_backend("snapshot:ibm_lagos").source
+    mine = json.loads((BUILTIN_DIR / "ibm_lagos.json").read_text())
+    mine["calibration_date"] = "2030-01-01T00:00:00Z"          # a user's own snapshot of the same name wins
+    (tmp_path / "hardware").mkdir()
+    (tmp_path / "hardware" / "ibm_lagos.json").write_text(json.dumps(mine))
+    assert "2030-01-01" in resolve_backend("snapshot:ibm_lagos").source

@@ -9,7 +9,7 @@ its own qubits), 8192 shots each, fixed seeds.
 Statistics. For one copy and one row, K = 16 outcomes with probabilities p_k; two independent
 samples of N shots each give |f_k - g_k| about normal with sd s_k = sqrt(2 p_k (1 - p_k) / N),
 so E[TVD] = 1/2 sum s_k sqrt(2/pi) and sd[TVD] = 1/2 sqrt(sum s_k^2 (1 - 2/pi)) (as in
-tests/test_hardware_noise.py; p_k estimated from both samples pooled). Each copy's TVD must
+tests/hardware/test_hardware_noise.py; p_k estimated from both samples pooled). Each copy's TVD must
 be below E + 4 sd, about 0.03 here (at most sqrt(K / (pi N)) + 4 sd < 0.05 for any p). The
 rows together also pass a chi-square test of homogeneity (p > 1e-4), and the same test
 rejects (p < 1e-6) parts simulated WITHOUT noise, so the comparison sees the noise model.
