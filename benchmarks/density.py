@@ -83,7 +83,8 @@ def main() -> None:
         c.save_density_matrix()
     measured = [c.measure_all(inplace=False) for c in bound]
     rows.append(("Aer: bound circuits, whole-device DM", median_seconds(lambda: sim.run(whole).result(), 3, 1)))
-    rows.append(("Aer: bound circuits, 1024 shots", median_seconds(lambda: sim.run(measured, shots=1024).result(), 3, 1)))
+    rows.append(("Aer: bound circuits, 1024 shots",
+                 median_seconds(lambda: sim.run(measured, shots=1024).result(), 3, 1)))
     for dtype in (torch.float64, torch.float32):
         eng = engine if dtype == torch.float64 else DensityEngine(program, dtype, backend=args.backend)
         xt = torch.tensor(x, dtype=dtype, requires_grad=True)
@@ -94,7 +95,8 @@ def main() -> None:
         name = str(dtype).removeprefix("torch.")
         rows += [(f"qkit density {name} forward", forward), (f"qkit density {name} forward+backward", both)]
     refs = rows[:3]
-    print(f"{'':42}{'seconds':>10}{'samples/s':>14}" + "".join(f"{'vs Aer (' + str(i + 1) + ')':>14}" for i in range(3)))
+    print(f"{'':42}{'seconds':>10}{'samples/s':>14}"
+          + "".join(f"{'vs Aer (' + str(i + 1) + ')':>14}" for i in range(3)))
     for label, seconds in rows:
         print(f"{label:42}{seconds:10.4f}{args.batch / seconds:14,.0f}"
               + "".join(f"{ref / seconds:13.1f}x" for _, ref in refs))

@@ -1,8 +1,9 @@
 """``qkit run-hardware`` overhead: the whole command's wall time against its bare primitive calls.
 
 Times ``qkit run-hardware RUN --backend fake_torino --shots 1024 --repeat 20 --mitigation
-readout --seed 0`` (parallel copies on by default) as a subprocess, process start to end, each time into a fresh copy of the
-run folder (without its ``hardware/`` folder, so no job is reused), and reads
+readout --seed 0`` (parallel copies on by default) as a subprocess, process start to end,
+each time into a fresh copy of the run folder (without its ``hardware/`` folder, so no job
+is reused), and reads
 ``primitive_seconds``, ``scoring_seconds`` and ``wall_seconds`` from the ``hardware.json`` it
 writes. The reference, measured in the same run and interleaved with the command: the same
 plan built with ``prepare_hardware_run`` (not timed), then only the primitive calls timed:

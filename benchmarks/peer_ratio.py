@@ -40,7 +40,8 @@ def density_layer(pb, circuit: str, w, backend: str):
 def measure(pb, circuit: str, batch: int, calls: int, density: str | None = None,
             pennylane: bool = False) -> dict[str, list[float]]:
     x, w = pb.make_data(circuit, batch)
-    models = {impl: pb.build(impl, circuit, w) for impl in ("ref_fused", "qkit") + (("pl_backprop",) if pennylane else ())}
+    impls = ("ref_fused", "qkit") + (("pl_backprop",) if pennylane else ())
+    models = {impl: pb.build(impl, circuit, w) for impl in impls}
     if density:
         models["density"] = density_layer(pb, circuit, w, density)
     for model, weights in models.values():

@@ -266,7 +266,8 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         """Inverse of ``to_dict`` (JSON turns tuples into lists); unknown keys are an error."""
         if not isinstance(d, dict) or set(d) - set(GROUPS):
-            raise QkitError(f"a config must have the groups {', '.join(GROUPS)}; got {sorted(d) if isinstance(d, dict) else d!r}")
+            raise QkitError(f"a config must have the groups {', '.join(GROUPS)}; "
+                            f"got {sorted(d) if isinstance(d, dict) else d!r}")
         optim = dict(d.get("optim", {}))
         optim.setdefault("schedule", "fixed")      # records from before schedules scaled trained as given
         return cls(**{g: _group_from_dict(GROUPS[g], optim if g == "optim" else d.get(g, {})) for g in GROUPS})

@@ -26,11 +26,10 @@ from qkit.fields import SPLITS
 from qkit.repro import make_loader, resolve_device
 
 
-
 def score_split(out_dir: Path, split: str, engine: str, ids: list[str], y, p, loss: float,
                 positive_class: int | None, val_threshold: float | None) -> dict:
     """Write ``predictions-<split>-<engine>.csv`` into ``out_dir`` and return the split's metrics."""
-    from qkit.metrics import score     # sklearn: imported where scoring happens, not by a dry run
+    from qkit.metrics import score  # sklearn: imported where scoring happens, not by a dry run
 
     runs.write_predictions(out_dir / runs.predictions_name(split, engine), ids, y, p)
     result = score(y, p, positive_class, val_threshold)

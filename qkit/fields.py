@@ -14,9 +14,9 @@ import typing
 from dataclasses import MISSING, field, fields
 from typing import Any, Callable, Mapping
 
-SPLITS = ("train", "val", "test")     # a dataset's splits, as every command names them
-
 from qkit.errors import QkitError
+
+SPLITS = ("train", "val", "test")     # a dataset's splits, as every command names them
 
 
 class ConfigError(QkitError):

@@ -151,7 +151,8 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str], path: str | Path,
         for j in range(k):
             ax.text(j, i, f"{m[i, j]}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=font,
                     color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(k), [str(n) for n in class_names], rotation=30 if k > 2 else 0, ha="right" if k > 2 else "center")
+    ax.set_xticks(range(k), [str(n) for n in class_names], rotation=30 if k > 2 else 0,
+                  ha="right" if k > 2 else "center")
     ax.set_yticks(range(k), [str(n) for n in class_names])
     ax.set(title=f"{title} (n = {int(m.sum())})", xlabel="predicted", ylabel="true")
     return _save(fig, path)

@@ -22,8 +22,18 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from qkit.config import (CIRCUITS, GROUPS, MEDMNIST_2D, ConfigError, ModelConfig, TrainConfig, default_vertical_flip,
-                         defaults_of, is_path, validate)
+from qkit.config import (
+    CIRCUITS,
+    GROUPS,
+    MEDMNIST_2D,
+    ConfigError,
+    ModelConfig,
+    TrainConfig,
+    default_vertical_flip,
+    defaults_of,
+    is_path,
+    validate,
+)
 from qkit.engines import EngineSpec, engine_class, engine_names
 from qkit.errors import QkitError
 from qkit.presets import check_preset_model, get_preset, list_presets

@@ -37,16 +37,24 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from qkit import runs
-from qkit.version import __version__
 from qkit.config import EnvConfig, TrainConfig, validate
 from qkit.engines import engine_class
 from qkit.epoch import NonFiniteLoss, evaluate, make_ema, recompute_batchnorm, train_one_epoch
-from qkit.features import cached_features
 from qkit.errors import QkitError
-from qkit.optim import (improved, learning_rates, loss_weights, make_optimizer, make_scheduler, monitor_value,
-                        training_budget, with_budget)
+from qkit.features import cached_features
+from qkit.optim import (
+    improved,
+    learning_rates,
+    loss_weights,
+    make_optimizer,
+    make_scheduler,
+    monitor_value,
+    training_budget,
+    with_budget,
+)
 from qkit.repro import epoch_seed, make_loader, resolve_device, rng_state, seed_everything, set_rng_state
 from qkit.resolve import engine_spec, resolve_config
+from qkit.version import __version__
 
 CURVE_METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "g_mean")
 Callback = Callable[[str, dict], None]

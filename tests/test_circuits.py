@@ -159,8 +159,8 @@ def test_dressed_gate_sequence():
     seq = [(i.operation.name, qubits(spec.circuit, i), param_names(i)) for i in spec.circuit.data]
     embed = [g for k in range(3) for g in (("h", (k,), []), ("ry", (k,), [f"x[{k}]"]))]
 
-    def layer(l):
-        rotations = [("ry", (k,), [f"w[{3 * l + k}]"]) for k in range(3)]
+    def layer(layer_no):
+        rotations = [("ry", (k,), [f"w[{3 * layer_no + k}]"]) for k in range(3)]
         return rotations + [("cx", (0, 1), []), ("cx", (1, 2), [])]
 
     assert seq == embed + layer(0) + layer(1)
@@ -263,9 +263,9 @@ def ref_dressed(x, w, n, depth):
     s = Sim(n)
     for k in range(n):
         s.gate(ry(x[k] * np.pi / 2) @ HAD, k)
-    for l in range(depth):
+    for layer in range(depth):
         for k in range(n):
-            s.gate(ry(w[l * n + k]), k)
+            s.gate(ry(w[layer * n + k]), k)
         for k in range(n - 1):
             s.cnot(k, k + 1)
     return s.expvals("Z")
@@ -275,9 +275,9 @@ def ref_basic(x, w, n, depth):
     s = Sim(n)
     for k in range(n):
         s.gate(rx(x[k]), k)
-    for l in range(depth):
+    for layer in range(depth):
         for k in range(n):
-            s.gate(rx(w[l * n + k]), k)
+            s.gate(rx(w[layer * n + k]), k)
         if n > 1:
             for k in range(n if n > 2 else 1):
                 s.cnot(k, (k + 1) % n)
@@ -288,13 +288,13 @@ def ref_strong(x, w, n, depth, rotation="y", readout="z"):
     s, wl = Sim(n), np.reshape(w, (depth, n, 3))  # PennyLane's weight shape
     for k in range(n):
         s.gate((rx if rotation == "x" else ry)(x[k]), k)
-    for l in range(depth):
+    for layer in range(depth):
         for i in range(n):
-            phi, theta, omega = wl[l, i]
+            phi, theta, omega = wl[layer, i]
             s.gate(rz(omega) @ ry(theta) @ rz(phi), i)  # PennyLane Rot
         if n > 1:
             for i in range(n):
-                s.cnot(i, (i + l % (n - 1) + 1) % n)
+                s.cnot(i, (i + layer % (n - 1) + 1) % n)
     return s.expvals(readout.upper())
 
 
@@ -302,9 +302,9 @@ def ref_quanv(x, w, n, depth):
     s = Sim(4)
     for k in range(4):
         s.gate(ry(np.pi * x[k]), k)
-    for l in range(depth):
+    for layer in range(depth):
         for k in range(4):
-            s.gate(ry(w[4 * l + k]), k)
+            s.gate(ry(w[4 * layer + k]), k)
         for k in range(3):
             s.cnot(k, k + 1)
     return s.expvals("Z")

@@ -6,8 +6,7 @@ from dataclasses import fields
 import pytest
 
 from qkit import config
-from qkit.config import (GROUPS, ConfigError, DataConfig, EnvConfig, ModelConfig, TrainConfig, option_groups,
-                         validate)
+from qkit.config import GROUPS, ConfigError, DataConfig, EnvConfig, ModelConfig, TrainConfig, option_groups, validate
 from qkit.errors import QkitError
 from qkit.resolve import check_config, config_from_options, engine_spec, resolve_config
 

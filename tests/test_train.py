@@ -204,7 +204,8 @@ def test_frozen_features_are_shared_through_a_cache_folder_and_hits_change_nothi
     assert len(list(cache.glob("*.pt"))) == 4                      # train, val, test + seed 1's train
     assert n_other == math.ceil(2 * 147 / 64)                       # only its balanced training set
     for run in (first, again):
-        assert (run / "predictions-test-statevector.csv").read_text() == (plain / "predictions-test-statevector.csv").read_text()
+        assert ((run / "predictions-test-statevector.csv").read_text()
+                == (plain / "predictions-test-statevector.csv").read_text())
         assert runs.read_json(run / "test_metrics.json") == runs.read_json(plain / "test_metrics.json")
     assert runs.read_json(other / "config.json")["env"]["feature_cache"] == str(cache)
 

@@ -5,6 +5,8 @@
 Importing this package imports neither torch nor Qiskit: usage errors answer at once.
 """
 
+# Registration order is the order of `qkit --help`: not sorted.
+# isort: off
 from qkit.cli import evaluate, hardware, runs, train  # noqa: F401  (each registers its command)
 from qkit.cli import transpile  # noqa: F401  (registers `qkit transpile`)
 from qkit.cli import run_hardware  # noqa: F401  (registers `qkit run-hardware`)
@@ -14,6 +16,7 @@ from qkit.cli import explain  # noqa: F401  (registers `qkit explain`)
 from qkit.cli import report  # noqa: F401  (registers `qkit report`)
 from qkit.cli import presets  # noqa: F401  (registers `qkit presets`)
 from qkit.cli import compare  # noqa: F401  (registers `qkit compare`)
+# isort: on
 from qkit.cli.app import app
 
 

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from qkit.version import __version__
 from qkit.errors import QkitError
+from qkit.version import __version__
 
 
 class _OneLineErrors(TyperGroup):

@@ -16,7 +16,6 @@ from qkit.cli.app import app
 from qkit.cli.options import with_config_options
 from qkit.config import DataConfig, EnvConfig, ModelConfig, OptimConfig
 
-
 SWEEP = "Sweep"
 
 

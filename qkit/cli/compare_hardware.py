@@ -16,8 +16,18 @@ from rich.table import Table
 
 from qkit.cli.app import app, error
 from qkit.cli.evaluate import Split
-from qkit.cli.run_hardware import (ChannelOption, DataDirOption, InstanceOption, JobProgress, LayoutOption,
-                                    RepeatOption, RunArg, RunsDirOption, ShotsOption, plan_text)
+from qkit.cli.run_hardware import (
+    ChannelOption,
+    DataDirOption,
+    InstanceOption,
+    JobProgress,
+    LayoutOption,
+    RepeatOption,
+    RunArg,
+    RunsDirOption,
+    ShotsOption,
+    plan_text,
+)
 from qkit.cli.train import env_with
 
 

@@ -39,8 +39,10 @@ def evaluate(
     run: Annotated[str, typer.Argument(help="Run folder, or its name inside --runs-dir (a unique prefix is enough).")],
     split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.test,
     engine: Annotated[Optional[str], typer.Option(callback=_engine_choice, help="Evaluate the circuit with another "
-                                                  "engine, e.g. connector (default: the run's own engine and options).")] = None,
-    engine_option: Annotated[Optional[list[str]], typer.Option(help="Engine option KEY=VALUE (repeat for several).")] = None,
+                                                  "engine, e.g. connector (default: the run's own engine and "
+                                                  "options).")] = None,
+    engine_option: Annotated[Optional[list[str]], typer.Option(help="Engine option KEY=VALUE (repeat for "
+                                                                "several).")] = None,
     backend: Annotated[Optional[str], typer.Option(help="Score on a device or its emulation (fake_lagos, "
                                                    "snapshot:ibm_lagos, ibm_<name>): --engine estimator "
                                                    "--engine-option backend=NAME.")] = None,

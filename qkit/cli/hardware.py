@@ -95,7 +95,8 @@ def list_snapshots(
 
 @hardware_app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Snapshot: a name in --dir or built into qkit (ibm_lagos), or a path to a .json file.")],
+    name: Annotated[str, typer.Argument(help="Snapshot: a name in --dir or built into qkit (ibm_lagos), or a path "
+                                             "to a .json file.")],
     folder: Annotated[Path, typer.Option("--dir", help="Folder of snapshot JSON files.")] = _DIR,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG error map (coupling graph) here.")] = None,
 ) -> None:

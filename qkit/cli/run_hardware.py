@@ -165,7 +165,8 @@ def run_hardware(
     shots: ShotsOption = 1024,
     repeat: RepeatOption = 1,
     mitigation: Annotated[Mitigation, typer.Option(help="none; readout: mthree on the shots (raw values are "
-                                                   "scored too); trex: the runtime's TREX (Estimator).")] = Mitigation.none,
+                                                   "scored too); trex: the runtime's TREX "
+                                                   "(Estimator).")] = Mitigation.none,
     readout_from: Annotated[ReadoutFrom, typer.Option(help="Readout mitigation: calibration circuits run on the "
                                                       "device in the same Batch, or the calibration data's "
                                                       "readout errors (no shots).")] = ReadoutFrom.device,
@@ -247,8 +248,8 @@ def run_hardware(
     ids = record["job_ids"] + ([f"{record['calibration_job_id']} (readout calibration)"]
                                if record["calibration_job_id"] else [])
     console.print(f"jobs: {', '.join(ids)}; {record['submitted_now']} submitted now; "
-                  f"{record['wall_seconds']:.1f} s from submitting to scores, {record['primitive_seconds']:.1f} s of it in "
-                  "primitive calls",
+                  f"{record['wall_seconds']:.1f} s from submitting to scores, "
+                  f"{record['primitive_seconds']:.1f} s of it in primitive calls",
                   soft_wrap=True, highlight=False)
     console.print(qpu_line(record), soft_wrap=True, highlight=False)
     console.print(f"saved: [bold]{escape(record['path'])}[/]", soft_wrap=True, highlight=False)

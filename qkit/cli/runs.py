@@ -16,7 +16,8 @@ from qkit.cli.tables import fmt
 
 
 @app.command(name="runs")
-def list_runs(runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs")) -> None:
+def list_runs(runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per "
+                                                           "run.")] = Path("runs")) -> None:
     """List the runs in --runs-dir with their key test metrics."""
     from qkit import runs
 

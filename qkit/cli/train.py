@@ -35,9 +35,11 @@ def env_with(base: EnvConfig, given: dict) -> EnvConfig:
 def train(
     ctx: typer.Context,
     given: dict,
-    runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.", rich_help_panel=RUN)] = Path("runs"),
-    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (its folder or name) with its saved "
-                                                  "options; environment options may change.", rich_help_panel=RUN)] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.",
+                                           rich_help_panel=RUN)] = Path("runs"),
+    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (its folder or name) with its "
+                                                  "saved options; environment options may change.",
+                                                  rich_help_panel=RUN)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", rich_help_panel=RUN)] = False,
     backend: Annotated[Optional[str], typer.Option(help="Noise-aware training: train through this device's "
                                                    "calibrated noise (fake_lagos, snapshot:ibm_lagos, ...), i.e. "

@@ -27,7 +27,8 @@ def transpile(
     run: Annotated[str, typer.Argument(help="Run folder, or its name inside --runs-dir (a unique prefix is enough).")],
     backend: Annotated[str, typer.Option(help="Device: fake_lagos, snapshot:ibm_lagos, a snapshot .json, ibm_torino.")],
     top: Annotated[int, typer.Option(min=1, help="How many candidate layouts to show and record.")] = 5,
-    out: Annotated[Optional[Path], typer.Option(help="Folder to write into [default: <run>/hardware/<backend>/].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder to write into "
+                                                     "[default: <run>/hardware/<backend>/].")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs"),
 ) -> None:
     """Transpile a run's circuit for a device on the layout with the least estimated output error.

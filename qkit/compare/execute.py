@@ -13,9 +13,10 @@ without test metrics) continues from its checkpoint through ``train(..., resume=
 ends bit-for-bit like an uninterrupted run.
 
 Progress goes to ``callback(event, info)``: ``start`` (total, done, workers, threads, ray),
-``run_start`` (key, resumed; in-process only: a pool's runs start when a worker is free), ``run_done`` (key, run_dir, seconds, auc, resumed). Wall times
-are kept in ``<sweep>/timings.json`` (seconds per run, summed over resumed sessions), and the
-elapsed time of each session in ``<sweep>/sessions.json``.
+``run_start`` (key, resumed; in-process only: a pool's runs start when a worker is free),
+``run_done`` (key, run_dir, seconds, auc, resumed). Wall times are kept in
+``<sweep>/timings.json`` (seconds per run, summed over resumed sessions), and the elapsed
+time of each session in ``<sweep>/sessions.json``.
 """
 
 from __future__ import annotations

@@ -19,12 +19,19 @@ from qkit.data.datasets import DataBundle, ImageTensorDataset, describe
 from qkit.data.medmnist_files import file_md5, resolve_data_dir
 from qkit.data.positive import NEGATIVE_WORDS, POSITIVE_WORDS, recognise_positive
 from qkit.data.source import check_source, source_differences
-from qkit.data.spec import (IMAGENET_MEAN, IMAGENET_STD, MEDMNIST_2D, PRERESIZE_BUDGET, ROTATION_DEGREES,
-                            SPLIT_FRACTIONS, DataSpec)
+from qkit.data.spec import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MEDMNIST_2D,
+    PRERESIZE_BUDGET,
+    ROTATION_DEGREES,
+    SPLIT_FRACTIONS,
+    DataSpec,
+)
 
 __all__ = [
     "DataBundle", "DataSpec", "IMAGENET_MEAN", "IMAGENET_STD", "ImageTensorDataset",
     "MEDMNIST_2D", "NEGATIVE_WORDS", "POSITIVE_WORDS", "PRERESIZE_BUDGET",
-    "ROTATION_DEGREES", "SPLIT_FRACTIONS", "build_data", "check_source", "describe", "file_md5", "recognise_positive", "resolve_data_dir",
-    "source_differences",
+    "ROTATION_DEGREES", "SPLIT_FRACTIONS", "build_data", "check_source", "describe", "file_md5",
+    "recognise_positive", "resolve_data_dir", "source_differences",
 ]

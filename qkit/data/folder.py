@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qkit.data.splits import group_keys, grouped_split, image_split
 from qkit.data.spec import SPLIT_FRACTIONS
+from qkit.data.splits import group_keys, grouped_split, image_split
 from qkit.errors import QkitError
 
 

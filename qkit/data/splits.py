@@ -26,7 +26,7 @@ _DEAL_TRIES = 200              # seeded fold orders tried per fold count
 
 def image_split(labels: np.ndarray, split_seed: int, root) -> tuple[np.ndarray, ...]:
     """Stratified 70/15/15 split of single images: (train, val, test) index arrays."""
-    from sklearn.model_selection import train_test_split   # lazy: only image folders need it
+    from sklearn.model_selection import train_test_split  # lazy: only image folders need it
 
     idx = np.arange(len(labels))
     holdout = SPLIT_FRACTIONS[1] + SPLIT_FRACTIONS[2]

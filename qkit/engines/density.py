@@ -34,13 +34,19 @@ import torch
 from qkit.engines.angles import GateAngles
 from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import plan_angles
-from qkit.engines.density_prefix import (apply_chain, plan_prefix_parts, plan_rotation_prefix, rotation_prefix_local,
-                                         rz_groups, rz_ptms)
+from qkit.engines.density_prefix import (
+    apply_chain,
+    plan_prefix_parts,
+    plan_rotation_prefix,
+    rotation_prefix_local,
+    rz_groups,
+    rz_ptms,
+)
 from qkit.engines.density_readout import plan_readout
 from qkit.engines.density_suffix import plan_suffix, readout_of_product, readout_rows, stack_runs
 from qkit.engines.gates import flatten
-from qkit.engines.spec import Capabilities
 from qkit.engines.ptm import apply_ptm, ptm, ptm_map
+from qkit.engines.spec import Capabilities
 from qkit.engines.statevector import kron_rows
 from qkit.errors import QkitError
 

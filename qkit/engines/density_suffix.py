@@ -111,7 +111,8 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
     engine._suffix_closed = bool(runs) and closed_form_runs(engine, runs, "suffix")
     affine = engine.angles.affine("w", engine._suffix_angles) if engine._suffix_closed else None
     engine._suffix_direct = affine is not None        # the runs' angles straight from the weights
-    for name, value in zip(("index", "scale", "offset"), affine or (getattr(engine, "_suffix_angles", None), None, None)):
+    values = affine or (getattr(engine, "_suffix_angles", None), None, None)
+    for name, value in zip(("index", "scale", "offset"), values):
         engine.register_buffer(f"_suffix_w_{name}", value, persistent=False)
     stacked = stack_runs(engine, runs, "suffix") if runs and not engine._suffix_closed else None
     _register_layers(engine, [data for kind, data in plan if kind == "layer"], len(runs) - len(absorbed))
@@ -141,9 +142,9 @@ def _register_layers(engine, layers: list, walked: int) -> None:
     if not layers:
         return
     index = torch.zeros(len(layers), engine.k, dtype=torch.long)
-    for l, layer in enumerate(layers):
+    for layer_no, layer in enumerate(layers):
         for q, run in layer:
-            index[l, q] = 1 + run
+            index[layer_no, q] = 1 + run
     engine.register_buffer("_suffix_index", index, persistent=False)
     slots = torch.zeros(walked, dtype=torch.long)
     slots[index.flatten()[index.flatten() > 0] - 1] = torch.nonzero(index.flatten()).flatten()

@@ -109,7 +109,7 @@ def _walk(rows, runs, index, slots, walk, folds):
     """``LayerWalk``'s forward: ``(r, tensors for _walk_grad)``. ``folds``: constant factors of
     the halves, ``(hi_after, hi_before, lo_after, lo_before)`` ``[n, ., .]`` or None each
     (``density_blocks``): ``hi <- hi_after @ hi @ hi_before``."""
-    k, o = index.shape[1], rows.shape[0]
+    o = rows.shape[0]
     if slots is None:                          # every qubit of every layer has its run, in order
         per_layer = runs.view(*index.shape, 4, 4)
     else:

@@ -26,8 +26,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.angles import GateAngles
+from qkit.engines.base import Engine, LayerProgram
 from qkit.engines.compiler import GateRef, compile_program
 from qkit.engines.gates import NATIVE
 from qkit.engines.real_prefix import plan_real_prefix
@@ -139,16 +139,16 @@ class StatevectorEngine(Engine):
             offsets[group] = row
             row += len(self.compiled.groups[group].slots)
         rows = [[[] for _ in range(self.n)] for _ in layers]
-        for l, refs in enumerate(layers):
+        for layer_no, refs in enumerate(layers):
             for ref in refs:
                 i = self.n - 1 - ref.qubits[0]
-                rows[l][i].append(1 + consts.index(ref.const) if ref.const is not None
-                                  else offsets[ref.group] + ref.position)
+                rows[layer_no][i].append(1 + consts.index(ref.const) if ref.const is not None
+                                         else offsets[ref.group] + ref.position)
         depth = max(len(r) for layer in rows for r in layer)
         index = torch.zeros(depth, len(layers), self.n, dtype=torch.long)
-        for l, layer in enumerate(rows):
+        for layer_no, layer in enumerate(rows):
             for i, gates in enumerate(layer):
-                index[:len(gates), l, i] = torch.tensor(gates, dtype=torch.long)
+                index[:len(gates), layer_no, i] = torch.tensor(gates, dtype=torch.long)
         static = torch.cat([torch.eye(2, dtype=self.cdtype)[None]] +
                            [self._complex(self.compiled.constants[c])[None] for c in consts])
         return self._buffer(static), tuple(groups), tuple(self._buffer(row) for row in index)

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-REP_LABELS = {"prenet_inputs": "pre-net inputs\n(backbone features)", "prenet_outputs": "pre-net outputs\n(circuit inputs)",
+REP_LABELS = {"prenet_inputs": "pre-net inputs\n(backbone features)",
+              "prenet_outputs": "pre-net outputs\n(circuit inputs)",
               "quantum_outputs": "quantum outputs", "bloch_vectors": "Bloch vectors\n(all qubits)"}
 
 

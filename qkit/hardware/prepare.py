@@ -173,7 +173,8 @@ def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int],
         if len(layout) != n:
             raise QkitError(f"--layout has {len(layout)} qubits but the circuit has {n}")
         if max(layout) >= device.num_qubits:
-            raise QkitError(f"--layout {layout} names a qubit that {device.name} lacks (it has 0..{device.num_qubits - 1})")
+            raise QkitError(f"--layout {layout} names a qubit that {device.name} lacks "
+                            f"(it has 0..{device.num_qubits - 1})")
         return {"method": "given", "physical_qubits": layout}
     if layout == "default":
         isa = transpile_with_layout(program.circuit, device)
@@ -218,7 +219,8 @@ def _primitive(program, resolved, backend_name, physical_qubits, mitigation, sho
         return EstimatorPrimitive(engine)
     circuits = measured_circuits(program, resolved.backend, physical_qubits, seed=0 if seed is None else int(seed),
                                  copies=None if copies is None else copies.layouts)
-    return SamplerPrimitive(circuits, resolved.backend.num_qubits, None if resolved.is_hardware else noise_for(resolved))
+    return SamplerPrimitive(circuits, resolved.backend.num_qubits,
+                            None if resolved.is_hardware else noise_for(resolved))
 
 
 def check_rep_delay(rep_delay_us: float | None, device: Any) -> float | None:
@@ -285,7 +287,8 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
     device = resolved.backend
     lacking = [q for q in exclude if q >= device.num_qubits]
     if lacking:
-        raise QkitError(f"--exclude-qubits names qubit(s) {lacking} that {device.name} lacks (it has 0..{device.num_qubits - 1})")
+        raise QkitError(f"--exclude-qubits names qubit(s) {lacking} that {device.name} lacks "
+                        f"(it has 0..{device.num_qubits - 1})")
     rep_delay_s = check_rep_delay(rep_delay, device)
     env = validate(env or run.env)
     model = load_model(run)

@@ -65,10 +65,9 @@ def draw_circuit_png(circuit: Any, path: Path) -> Path:
     text drawing rendered in a monospace font.
     """
     from matplotlib.figure import Figure
+    from qiskit.utils import optionals
 
     from qkit.runs import atomic_write
-
-    from qiskit.utils import optionals
 
     if optionals.HAS_PYLATEX:
         width = min(60.0, max(6.0, 0.45 * circuit.depth() + 2))

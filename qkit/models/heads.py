@@ -43,7 +43,8 @@ class QuantumHead(nn.Module):
     prior (measured on BreastMNIST; see the README).
 
     ``circuit`` is a built-in name or the path of an OpenQASM 3 file (``qkit.circuits.resolve_circuit``,
-    with ``circuit_options`` for a built-in's builder); ``engine`` a name or ``EngineSpec``, with ``engine_options`` passed to the engine.
+    with ``circuit_options`` for a built-in's builder); ``engine`` a name or ``EngineSpec``, with
+    ``engine_options`` passed to the engine.
     """
 
     def __init__(self, in_features: int, n_classes: int, circuit: str = "dressed", n_qubits: int = 4,

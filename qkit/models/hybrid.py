@@ -17,7 +17,7 @@ from qkit.engines import EngineSpec
 from qkit.errors import QkitError
 from qkit.models.backbones import _BACKBONES, list_backbones
 from qkit.models.heads import _HEADS, list_heads
-from qkit.models.pretrained import resolve_pretrained, load_backbone_state
+from qkit.models.pretrained import load_backbone_state, resolve_pretrained
 
 
 class HybridModel(nn.Module):

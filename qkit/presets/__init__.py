@@ -18,15 +18,24 @@ record another head kind, and those commands refuse them with one line.
 
 from __future__ import annotations
 
-# Registration order is listing order: by seed paper, then qkit's own default.
-from qkit.presets import qtl  # noqa: F401,I001
+# Registration order is listing order: by seed paper, then qkit's own default (not sorted).
+# isort: off
+from qkit.presets import qtl  # noqa: F401
 from qkit.presets import resnet_quantum  # noqa: F401
 from qkit.presets import hqcnn  # noqa: F401
 from qkit.presets import hqnn  # noqa: F401
 from qkit.presets import effnet  # noqa: F401
 from qkit.presets import default  # noqa: F401
-from qkit.presets.registry import (TWIN_SUFFIX, Preset, check_preset_model, get_preset, list_presets,
-                                   preset_options, register_preset)
+# isort: on
+from qkit.presets.registry import (
+    TWIN_SUFFIX,
+    Preset,
+    check_preset_model,
+    get_preset,
+    list_presets,
+    preset_options,
+    register_preset,
+)
 
 
 def build_preset_model(name: str, n_classes: int = 2, **options):

@@ -1,8 +1,9 @@
 """``qtl`` (seed 000, Azevedo et al. after Mari et al.): quantum transfer learning on mammograms.
 
 A frozen pretrained backbone (ResNet-18; ResNeXt-50 32x4d as in the paper's comparison, or
-ResNet-50; the paper's DenseNet-161 is not a qkit backbone yet) feeds Mari's dressed quantum circuit: Linear(F -> 4) -> tanh -> 4 qubits, depth
-1 (the paper's best of 1-4) -> Linear(4 -> classes). Adam lr 4e-4, StepLR(step 15, gamma 0.1),
+ResNet-50; the paper's DenseNet-161 is not a qkit backbone yet) feeds Mari's dressed quantum
+circuit: Linear(F -> 4) -> tanh -> 4 qubits, depth 1 (the paper's best of 1-4) ->
+Linear(4 -> classes). Adam lr 4e-4, StepLR(step 15, gamma 0.1),
 42 epochs, batch 32 (the paper's Table 1). Backbone features are computed once per split.
 Offline, ``--pretrained PATH`` takes the backbone of an earlier qkit run (e.g. a classical
 resnet18 trained by ``qkit train --backbone resnet18 --head linear``); with internet, ImageNet.

@@ -46,7 +46,8 @@ def explain_section(run) -> Section | None:
 
 
 def quantum_blocks(folder: Path, record: dict) -> list:
-    labels = {"prenet_inputs": "pre-net inputs (backbone features)", "prenet_outputs": "pre-net outputs (circuit inputs)",
+    labels = {"prenet_inputs": "pre-net inputs (backbone features)",
+              "prenet_outputs": "pre-net outputs (circuit inputs)",
               "quantum_outputs": "quantum outputs", "bloch_vectors": "Bloch vectors (all qubits)"}
     rows = [[labels.get(k, k), str(v.get("dims")), fmt(v.get("probe_auc")), fmt(v.get("silhouette"))]
             for k, v in (record.get("separability") or {}).items()]

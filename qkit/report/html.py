@@ -22,7 +22,8 @@ table{border-collapse:collapse;margin:8px 0 4px;font-size:13px}
 th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#f6f8fa}
 caption{caption-side:bottom;text-align:left;color:#586069;font-size:12px;padding-top:4px}
-figure{margin:12px 0}figure.half{display:inline-block;width:48%;vertical-align:top;margin-right:1%}img{max-width:100%;height:auto;border:1px solid #eaecef}
+figure{margin:12px 0}figure.half{display:inline-block;width:48%;vertical-align:top;margin-right:1%}
+img{max-width:100%;height:auto;border:1px solid #eaecef}
 figcaption{color:#586069;font-size:12px;white-space:pre-line}
 pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}
 details summary{cursor:pointer;color:#0366d6;font-size:13px}

@@ -106,8 +106,8 @@ def roc_section(run) -> Section:
                                                           names or None))
     cm = figure(run, "confusion_matrix.png",
                 lambda p: plots.plot_confusion_matrix(tm["confusion_matrix"], names, p))
-    blocks = [Image(p, c, half=True) for p, c in ((roc, "ROC curve (test)"), (cm, "Confusion matrix (test, threshold 0.5)"))
-              if p is not None]
+    blocks = [Image(p, c, half=True)
+              for p, c in ((roc, "ROC curve (test)"), (cm, "Confusion matrix (test, threshold 0.5)")) if p is not None]
     return Section("ROC and confusion matrix", blocks or [Text("No test predictions recorded.")], id="roc")
 
 

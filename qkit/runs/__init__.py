@@ -5,8 +5,16 @@ sub-modules write and find run folders. Nothing here imports torch: listing runs
 """
 
 from qkit.runs.environment import PACKAGES, environment_info, git_info
-from qkit.runs.files import (append_jsonl, atomic_torch_save, atomic_write, atomic_write_json,
-                             atomic_write_text, read_json, read_jsonl, redact)
+from qkit.runs.files import (
+    append_jsonl,
+    atomic_torch_save,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    read_jsonl,
+    redact,
+)
 from qkit.runs.folders import create_run_dir, create_unique_dir, find_run, list_runs
 from qkit.runs.predictions import Predictions, predictions_name, read_predictions, write_predictions
 from qkit.runs.record import SCHEMA, Run, RunRecord, load_run, read_record

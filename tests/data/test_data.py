@@ -13,10 +13,20 @@ import torch
 from torch.utils.data import DataLoader
 
 from qkit.config import TrainConfig, default_vertical_flip
-from qkit.data import (IMAGENET_MEAN, IMAGENET_STD, MEDMNIST_2D, DataSpec, ImageTensorDataset,
-                       build_data, check_source, describe, resolve_data_dir)
+from qkit.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MEDMNIST_2D,
+    DataSpec,
+    ImageTensorDataset,
+    build_data,
+    check_source,
+    describe,
+    resolve_data_dir,
+)
 from qkit.errors import QkitError
 from qkit.resolve import resolve_config
+
 from test_data_folders import assert_one_line, counts
 
 BREAST_MD5 = medmnist.INFO["breastmnist"]["MD5"]

@@ -12,6 +12,7 @@ import torch
 
 from qkit.circuits import build_circuit, list_circuits
 from qkit.quantum import QuantumLayer
+
 from test_engines import reuploading
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

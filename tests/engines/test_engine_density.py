@@ -18,6 +18,7 @@ from qkit.engines.ptm import pauli_basis, ptm
 from qkit.engines.statevector import StatevectorEngine
 from qkit.errors import QkitError
 from qkit.noise.model import NoiseScales, device_noise
+
 from test_quantum import random_circuit
 
 BACKENDS = ("fake_lagos", "fake_torino", "fake_sherbrooke")       # cx, cz, ecr
@@ -333,8 +334,8 @@ def test_scale_zero_equals_the_statevector_engine(name):
     prog = program(name)
     x, w = rows(prog, n=5)
     engine = DensityEngine(prog, torch.float64, backend="fake_lagos", scale=0.0)
-    np.testing.assert_allclose(engine.execute(x, w).numpy(), StatevectorEngine(prog, torch.float64).execute(x, w).numpy(),
-                               atol=1e-12)
+    np.testing.assert_allclose(engine.execute(x, w).numpy(),
+                               StatevectorEngine(prog, torch.float64).execute(x, w).numpy(), atol=1e-12)
 
 
 def test_fidelity_falls_monotonically_as_the_noise_grows():
@@ -346,7 +347,8 @@ def test_fidelity_falls_monotonically_as_the_noise_grows():
     assert errors[0] < 1e-12 and all(a < b for a, b in zip(errors, errors[1:])), errors
     readout_only = DensityEngine(prog, torch.float64, backend="fake_lagos", scale=0.0, readout_scale=1.0)
     gates_only = DensityEngine(prog, torch.float64, backend="fake_lagos", scale=0.0, gate_scale=1.0)
-    assert 0 < np.abs(gates_only.execute(x, w).numpy() - exact).mean() < np.abs(readout_only.execute(x, w).numpy() - exact).mean()
+    assert (0 < np.abs(gates_only.execute(x, w).numpy() - exact).mean()
+            < np.abs(readout_only.execute(x, w).numpy() - exact).mean())
 
 
 def test_gradients_equal_finite_differences():

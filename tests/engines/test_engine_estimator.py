@@ -17,9 +17,9 @@ import torch
 from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.engines import Capabilities, engine_option_names, get_engine_class
 from qkit.errors import QkitError
+from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.quantum import QuantumLayer
 
 WEIGHTS = [0.3, -0.5]

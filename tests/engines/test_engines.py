@@ -21,6 +21,7 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qkit.circuits import build_circuit, list_circuits, pauli_observables
 from qkit.quantum import QuantumLayer
+
 from test_quantum import random_circuit
 
 FD_STEP = 1e-5  # central differences: truncation ~1e-10, rounding ~1e-11 in float64

@@ -12,8 +12,15 @@ from qiskit.quantum_info import DensityMatrix, Kraus, Operator, SparsePauliOp
 
 import qkit.engines
 from qkit.circuits import build_circuit
-from qkit.engines import (Capabilities, EngineSpec, engine_names, engine_option_names,
-                          get_engine_class, parse_engine_option, register_engine)
+from qkit.engines import (
+    Capabilities,
+    EngineSpec,
+    engine_names,
+    engine_option_names,
+    get_engine_class,
+    parse_engine_option,
+    register_engine,
+)
 from qkit.engines.base import Engine, validate_layer
 from qkit.errors import QkitError
 from qkit.quantum import QuantumLayer

@@ -15,6 +15,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qkit.circuits import build_circuit, pauli_observables
 from qkit.quantum import QuantumLayer
+
 from test_quantum import reference
 
 

@@ -6,8 +6,8 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.cli import app
+from qkit.hardware.snapshot import BUILTIN_DIR
 
 SHIPPED = BUILTIN_DIR                    # the snapshots qkit ships (package data)
 runner = CliRunner()

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from qkit.cli import app
 
 runner = CliRunner()
-V0_RUN = Path(__file__).resolve().parents[1] / "fixtures" / "v0_run"     # a run record without a model: enough for option errors
+# A run record without a model: enough for option errors.
+V0_RUN = Path(__file__).resolve().parents[1] / "fixtures" / "v0_run"
 
 
 def _compare(run_dir, *extra):

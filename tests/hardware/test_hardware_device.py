@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ibm_service import LocalIBMQuantum
 from qkit.cli import app
+
+from ibm_service import LocalIBMQuantum
 
 runner = CliRunner()
 TORINO = ["--backend", "ibm_torino", "--repeat", "4", "--mitigation", "readout"]
@@ -270,7 +271,8 @@ def test_max_qpu_seconds_counts_what_earlier_attempts_billed(env_account, run_co
     billed = sum(j.qpu_seconds or 0.0 for j in ibm.jobs.values())
 
     prep = prepare_hardware_run(run_copy, "ibm_lagos", max_rows_per_job=60)
-    assert qpu_seconds_so_far(prep) == (pytest.approx(billed, abs=1e-3), pytest.approx(prep.plan.job_seconds(1), abs=1e-3))
+    assert qpu_seconds_so_far(prep) == (pytest.approx(billed, abs=1e-3),
+                                        pytest.approx(prep.plan.job_seconds(1), abs=1e-3))
     # The whole plan's estimate fits the limit (the old check passed); billed + what is left does not.
     limit = round((prep.plan.qpu_seconds + billed + prep.plan.job_seconds(1)) / 2, 1)
     assert prep.plan.qpu_seconds < limit < billed + prep.plan.job_seconds(1)
@@ -290,7 +292,8 @@ def test_a_snapshot_of_the_device_is_its_calibration_as_the_service_reports_it(e
     assert fake.exit_code == 0, fake.output
     mine, theirs = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("device", "fake"))
     assert mine["name"] == "ibm_lagos" and "IBM Quantum" in mine["source"]
-    same_instant = dt.datetime.fromisoformat(mine["calibration_date"]) == dt.datetime.fromisoformat(theirs["calibration_date"])
+    same_instant = (dt.datetime.fromisoformat(mine["calibration_date"])
+                    == dt.datetime.fromisoformat(theirs["calibration_date"]))
     assert same_instant, (mine["calibration_date"], theirs["calibration_date"])
     assert mine["qubits"] == theirs["qubits"] and mine["gates"] == theirs["gates"]
     assert ("GET", "/experimental/api/v1/backends/ibm_lagos/properties", 200) in env_account.requests

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from qkit.cli import app
 from qkit.circuits import build_circuit
+from qkit.cli import app
 from qkit.config import EnvConfig, TrainConfig
 from qkit.errors import QkitError
 from qkit.hardware.emulate import emulated_error

@@ -10,12 +10,17 @@ import pytest
 from qiskit.primitives import BitArray
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
-from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.circuits import build_circuit
 from qkit.errors import QkitError
 from qkit.hardware.measure import Distribution, counts_of, measured_circuits, outcomes_of
-from qkit.hardware.mitigation import (readout_matrix, calibration_circuits, correct, matrices_from_outcomes,
-                                      matrices_from_snapshot)
+from qkit.hardware.mitigation import (
+    calibration_circuits,
+    correct,
+    matrices_from_outcomes,
+    matrices_from_snapshot,
+    readout_matrix,
+)
+from qkit.hardware.snapshot import BUILTIN_DIR
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ import math
 
 import pytest
 
-from qkit.hardware.snapshot import BUILTIN_DIR
-from qkit.hardware.snapshot import Snapshot, load_snapshot
+from qkit.hardware.snapshot import BUILTIN_DIR, Snapshot, load_snapshot
 
 SHIPPED = BUILTIN_DIR                    # the snapshots qkit ships (package data)
 SHOTS = 4000

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qkit.hardware.snapshot import BUILTIN_DIR
 from qkit.errors import QkitError
 from qkit.hardware import resolve_backend
-from qkit.hardware.snapshot import Snapshot, load_snapshot, save_snapshot
+from qkit.hardware.snapshot import BUILTIN_DIR, Snapshot, load_snapshot, save_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = BUILTIN_DIR                    # the snapshots qkit ships (package data)
@@ -65,7 +64,8 @@ def test_noise_model_readout_is_asymmetric_or_symmetric_as_asked(snapshot):
         return np.asarray(model._local_readout_errors[(qubit,)].probabilities)
 
     assert readout(snapshot.noise_model(), 2) == pytest.approx(np.array([[1 - 0.6236, 0.6236], [0.304, 1 - 0.304]]))
-    assert readout(snapshot.noise_model("symmetric"), 2) == pytest.approx(np.array([[0.5362, 0.4638], [0.4638, 0.5362]]))
+    assert readout(snapshot.noise_model("symmetric"), 2) == pytest.approx(np.array([[0.5362, 0.4638],
+                                                                                    [0.4638, 0.5362]]))
     assert not snapshot.noise_model("none")._local_readout_errors
     assert {"cx", "sx", "x", "id", "reset"} <= set(snapshot.noise_model().noise_instructions)
     with pytest.raises(QkitError, match="readout must be one of"):
@@ -115,9 +115,12 @@ def _write(path, data):
     (lambda d: {**d, "format_version": 99}, "format_version must be 1"),
     (lambda d: {**d, "num_qubits": "7"}, "'num_qubits' must be int"),
     (lambda d: {**d, "qubits": d["qubits"][:3]}, "lists 3 qubits, num_qubits is 5"),
-    (lambda d: {**d, "qubits": [{**d["qubits"][0], "t1_us": "long"}] + d["qubits"][1:]}, r"qubits\[0\].t1_us must be a number"),
-    (lambda d: {**d, "qubits": [{**d["qubits"][0], "prob_meas1_prep0": 1.5}] + d["qubits"][1:]}, "must be a probability"),
-    (lambda d: {**d, "qubits": [{k: v for k, v in d["qubits"][0].items() if k != "prob_meas0_prep1"}] + d["qubits"][1:]},
+    (lambda d: {**d, "qubits": [{**d["qubits"][0], "t1_us": "long"}] + d["qubits"][1:]},
+     r"qubits\[0\].t1_us must be a number"),
+    (lambda d: {**d, "qubits": [{**d["qubits"][0], "prob_meas1_prep0": 1.5}] + d["qubits"][1:]},
+     "must be a probability"),
+    (lambda d: {**d, "qubits": [{k: v for k, v in d["qubits"][0].items() if k != "prob_meas0_prep1"}]
+                + d["qubits"][1:]},
      r"qubits\[0\] is missing 'prob_meas0_prep1'"),
     (lambda d: {**d, "gates": d["gates"] + [{"gate": "cx", "qubits": [0, 9], "error": 0.1, "duration_ns": 1}]},
      "must be an integer in 0..4"),

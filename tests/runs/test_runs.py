@@ -12,9 +12,20 @@ import pytest
 from qkit import runs
 from qkit.config import EnvConfig, TrainConfig
 from qkit.errors import QkitError
-from qkit.runs import (append_jsonl, atomic_torch_save, atomic_write, atomic_write_json,
-                       atomic_write_text, create_run_dir, environment_info, find_run,
-                       list_runs, read_json, read_jsonl, redact)
+from qkit.runs import (
+    append_jsonl,
+    atomic_torch_save,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    create_run_dir,
+    environment_info,
+    find_run,
+    list_runs,
+    read_json,
+    read_jsonl,
+    redact,
+)
 
 
 def test_atomic_write_text_replaces_and_leaves_no_temp(tmp_path):

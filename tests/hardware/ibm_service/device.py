@@ -62,7 +62,9 @@ def execute(params: dict, fake: str, seed: int, seconds_per_shot: float) -> tupl
     from ibm_quantum_schemas.common import CompressedTensorModel
     from ibm_quantum_schemas.executor.version_2_0 import ParamsModel, QuantumProgramResultModel
     from qiskit_ibm_runtime.quantum_program.converters.converters_2_0 import (
-        passthrough_data_to_2_0, quantum_program_from_2_0)
+        passthrough_data_to_2_0,
+        quantum_program_from_2_0,
+    )
     from qiskit_ibm_runtime.quantum_program.quantum_program import CircuitItem
 
     from qkit.hardware.wide import sample

@@ -209,7 +209,8 @@ class LocalIBMQuantum:
             import jwt
 
             now = int(time.time())
-            token = jwt.encode({"iat": now, "exp": now + 3600, "sub": "local"}, "local-secret-of-the-local-ibm-quantum-stand-in", algorithm="HS256")
+            token = jwt.encode({"iat": now, "exp": now + 3600, "sub": "local"},
+                               "local-secret-of-the-local-ibm-quantum-stand-in", algorithm="HS256")
             return 200, {"access_token": token, "refresh_token": "not-used", "token_type": "Bearer",
                          "expires_in": 3600, "expiration": now + 3600}
         if path == "/search/v3/resources/search":
