@@ -4,6 +4,7 @@
 #   make train     install, then `qkit train $(ARGS)`      e.g. make train ARGS="--epochs 5"
 #   make test      install with the dev extra, then run the test suite
 #   make test-fast the same without the tests marked slow (a loop of about half a minute)
+#   make lint      install with the dev extra, then `ruff check` the code (pyproject.toml: [tool.ruff])
 #   make bench     install with the bench extra, then run benchmarks/quantum_layer.py
 #   make clean     remove caches and build outputs (keeps .venv); make distclean also removes .venv
 #
@@ -22,7 +23,7 @@ DEPS_HASH := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16
 # One stamp per extra: "base" (no extra), "dev", "bench".
 stamp = $(VENV)/.qkit-install-$(1)-$(DEPS_HASH)
 
-.PHONY: install install-dev install-bench train test test-fast bench clean distclean
+.PHONY: install install-dev install-bench train test test-fast lint bench clean distclean
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "python3.11 not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -56,6 +57,9 @@ test: install-dev
 
 test-fast: install-dev
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check qkit tests benchmarks
 
 bench: install-bench
 	$(PY) benchmarks/quantum_layer.py $(ARGS)
