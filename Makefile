@@ -6,6 +6,9 @@
 #   make test-fast the same without the tests marked slow (a loop of about half a minute)
 #   make lint      install with the dev extra, then `ruff check` the code (pyproject.toml: [tool.ruff])
 #   make bench     install with the bench extra, then run benchmarks/quantum_layer.py
+#   make docs      install with the docs extra, then build the documentation site into site/
+#                  (mkdocs build --strict, executing the tutorial notebook: it reads BreastMNIST
+#                  from $QKIT_DATA_DIR as the tests do; a broken link or a failing cell fails it)
 #   make clean     remove caches and build outputs (keeps .venv); make distclean also removes .venv
 #
 # Installs are idempotent: a stamp file in .venv named after a hash of pyproject.toml and
@@ -20,10 +23,10 @@ PYTEST_ARGS ?=
 
 PY := $(VENV)/bin/python
 DEPS_HASH := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
-# One stamp per extra: "base" (no extra), "dev", "bench".
+# One stamp per extra: "base" (no extra), "dev", "bench", "docs".
 stamp = $(VENV)/.qkit-install-$(1)-$(DEPS_HASH)
 
-.PHONY: install install-dev install-bench train test test-fast lint bench clean distclean
+.PHONY: install install-dev install-bench install-docs train test test-fast lint bench docs clean distclean
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "python3.11 not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -45,9 +48,13 @@ $(call stamp,dev): | $(PY)
 $(call stamp,bench): | $(PY)
 	$(call pip_install,bench,.[bench])
 
+$(call stamp,docs): | $(PY)
+	$(call pip_install,docs,.[docs])
+
 install: $(call stamp,base)
 install-dev: $(call stamp,dev)
 install-bench: $(call stamp,bench)
+install-docs: $(call stamp,docs)
 
 train: install
 	$(VENV)/bin/qkit train $(ARGS)
@@ -64,8 +71,11 @@ lint: install-dev
 bench: install-bench
 	$(PY) benchmarks/quantum_layer.py $(ARGS)
 
+docs: install-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf build dist *.egg-info .pytest_cache
+	rm -rf build dist site *.egg-info .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
