@@ -26,7 +26,7 @@ def predictions_name(split: str, engine: str) -> str:
 
 @dataclass
 class Predictions:
-    """Rows of a predictions file: ids, integer labels, probabilities [N][C], predictions."""
+    """Rows of a predictions file: ids, integer labels, probabilities (``N x C``), predictions."""
 
     ids: list[str]
     labels: list[int]
