@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from qkit.cli import app
 from qkit.hardware.jobs import is_transient, with_retries
 
 
@@ -52,9 +54,9 @@ def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(run_copy)
     assert all(j["job_id"] for j in jobs)                 # every id was saved before any wait
     assert killed_at["calibration"]["status"] == "done"
 
-    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
-    assert again.returncode == 0, again.stderr
-    submitted = int(re.search(r"; (\d+) submitted now;", again.stdout).group(1))
+    again = CliRunner().invoke(app, args[3:], env={"COLUMNS": "200"})     # the same command, in this process
+    assert again.exit_code == 0, again.output
+    submitted = int(re.search(r"; (\d+) submitted now;", again.output).group(1))
     assert submitted == len(jobs) - len(done)            # counted: nothing finished was sent twice
     after = _state(run_dir)
     assert after["calibration"]["job_id"] == killed_at["calibration"]["job_id"]
