@@ -25,6 +25,8 @@ from typing import Any
 from qkit.config import (
     CIRCUITS,
     GROUPS,
+    SIZES,
+    DataConfig,
     MEDMNIST_2D,
     ConfigError,
     ModelConfig,
@@ -63,6 +65,11 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     """Check every value up front; returns ``cfg``. Problems are one-line ConfigErrors."""
     for group in GROUPS:
         validate(getattr(cfg, group), REGISTRY_CHOICES)
+    d = cfg.data
+    if d.size != defaults_of(DataConfig)["size"] and (is_path(d.dataset) or d.dataset.lower() not in MEDMNIST_2D):
+        raise ConfigError("size", f"{d.size} picks one of MedMNIST's files ({', '.join(map(str, SIZES))} px); the "
+                                  f"image folder {d.dataset} keeps its images' own size: use --resize {d.size} to "
+                                  "resize them instead")
     if cfg.model.preset is not None:   # an option the preset would ignore is an error, not a no-op
         problem = check_preset_model(cfg.model.preset, asdict(cfg.model), defaults_of(ModelConfig))
         if problem:

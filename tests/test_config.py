@@ -51,6 +51,15 @@ def test_a_missing_dataset_folder_says_so():
         check_config(TrainConfig.from_options(dataset="./no/such/folder"))
 
 
+def test_size_is_for_medmnist_files_and_an_image_folder_is_told_about_resize(tmp_path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(ConfigError, match=r"image folder .* keeps its images' own size: use --resize 64") as err:
+        check_config(TrainConfig.from_options(dataset=str(tmp_path), size=64))
+    assert err.value.field == "size" and "\n" not in str(err.value)
+    check_config(TrainConfig.from_options(dataset=str(tmp_path), resize=64))          # what to do instead
+    check_config(TrainConfig.from_options(dataset="breastmnist", size=64))            # a MedMNIST+ file
+
+
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:3"])
 def test_devices_accepted(device):
     validate(EnvConfig(device=device))
