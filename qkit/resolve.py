@@ -25,10 +25,10 @@ from typing import Any
 from qkit.config import (
     CIRCUITS,
     GROUPS,
-    SIZES,
-    DataConfig,
     MEDMNIST_2D,
+    SIZES,
     ConfigError,
+    DataConfig,
     ModelConfig,
     TrainConfig,
     default_vertical_flip,
