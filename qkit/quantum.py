@@ -90,13 +90,18 @@ class QuantumLayer(torch.nn.Module):
 
     @property
     def n_inputs(self) -> int:
+        """Input columns the layer takes: one per input parameter of the circuit."""
         return len(self.program.inputs)
 
     @property
     def n_outputs(self) -> int:
+        """Outputs the layer gives: one expectation value per observable."""
         return len(self.program.observables)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``[B, n_outputs]`` for inputs ``[B, n_inputs]`` (a single row
+        ``[n_inputs]`` gives ``[n_outputs]``), differentiable in ``x`` and ``self.weight`` when the
+        engine is (``engine.capabilities.differentiable``)."""
         if x.dim() == 1:
             return self.forward(x[None])[0]
         if x.dim() != 2 or x.shape[1] != self.n_inputs:

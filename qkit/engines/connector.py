@@ -45,6 +45,7 @@ class ConnectorEngine(Engine):
         self._connector = [TorchConnector(qnn)]
 
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``[B, n_observables]`` from the EstimatorQNN (parameter-shift gradients)."""
         connector = self._connector[0]
         # functional_call substitutes the layer's weight for the connector's, so gradients
         # flow to the layer's own nn.Parameter.

@@ -335,6 +335,7 @@ class DensityEngine(Engine):
         return state.expand(x.shape[0], -1) if state.shape[0] != x.shape[0] else state
 
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``[B, n_observables]`` of the noisy state (exact, or sampled with ``shots``)."""
         if self.shots is not None:
             state = self.noisy_state(inputs, weights)
             exact = state[:, self._obs_idx] @ self._obs_coef

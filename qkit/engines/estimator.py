@@ -198,6 +198,7 @@ class EstimatorEngine(Engine):
                                (batch, len(self.isa_observables))).copy()
 
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``[B, n_observables]`` from one runtime Estimator job on the backend (forward only)."""
         batch = inputs.shape[0]
         n_obs = len(self.program.observables)
         if batch == 0:

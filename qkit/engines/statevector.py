@@ -169,6 +169,7 @@ class StatevectorEngine(Engine):
 
     # ------------------------------------------------------------------ execution
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``[B, n_observables]`` of the exact state, differentiable in both arguments."""
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
         columns = {group: partial(_column, group, None if name is None else getattr(self, name))
                    for group, name in self._column_groups.items()}   # the embedding's real columns
