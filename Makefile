@@ -3,7 +3,7 @@
 #   make install   create .venv (Python 3.11) and install qkit with the pinned versions
 #   make train     install, then `qkit train $(ARGS)`      e.g. make train ARGS="--epochs 5"
 #   make test      install with the dev extra, then run the test suite
-#   make test-fast the same without the tests marked slow (a loop of about half a minute)
+#   make test-fast the same without the tests marked slow (the loop while developing)
 #   make lint      install with the dev extra, then `ruff check` the code (pyproject.toml: [tool.ruff])
 #   make bench     install with the bench extra, then run benchmarks/quantum_layer.py
 #   make docs      install with the docs extra, then build the documentation site into site/

@@ -23,6 +23,10 @@ from qkit.cli import app
 
 from ibm_service import LocalIBMQuantum
 
+# Integration tests: each starts qkit processes and a local service, and they share a trained run
+# (about 106 s together on 2 cores: interpreter start-ups and imports, the 19-copy emulation,
+# real retry backoffs). `make test` runs them; `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
 runner = CliRunner()
 TORINO = ["--backend", "ibm_torino", "--repeat", "4", "--mitigation", "readout"]
 LAGOS = ["--backend", "ibm_lagos", "--max-rows-per-job", "60"]          # 156 rows: 3 jobs
