@@ -8,3 +8,10 @@ an unknown name, a circuit that does not fit its layer), never for programming e
 
 class QkitError(Exception):
     """A problem with the user's input or environment, explained in one line."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (quotes the runtime wraps around it removed), or
+    its type's name when it has none: what a one-line error quotes of a library's exception."""
+    text = str(exc).strip().strip("'\"")
+    return text.splitlines()[0].strip() if text else type(exc).__name__

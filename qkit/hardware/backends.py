@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qkit.errors import QkitError
+from qkit.errors import QkitError, first_line
 from qkit.hardware.snapshot import Snapshot, load_snapshot, snapshot_path
 
 SNAPSHOT_DIR = Path("hardware")        # the user's workspace folder of calibration snapshots
@@ -103,11 +103,6 @@ SAVE_ACCOUNT = ("save one with QiskitRuntimeService.save_account(token=..., inst
                 "or set QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().strip("'\"")
-    return text.splitlines()[0].strip() if text else type(exc).__name__
-
-
 def _refused(exc: BaseException) -> bool:
     """IBM did not accept the account's token (IAM refused the key, or the API answered 401)."""
     from qiskit_ibm_runtime.accounts import InvalidAccountError
@@ -139,7 +134,7 @@ def _ibm(name: str, channel: str | None, instance: str | None) -> ResolvedBacken
             service = QiskitRuntimeService(**kwargs)
         except Exception as exc:      # AccountNotFoundError, invalid credentials, no network...
             what = "IBM Quantum refused the account's token" if _refused(exc) else "cannot reach IBM Quantum"
-            raise QkitError(f"{what} for {name!r} ({_first_line(exc)}); {SAVE_ACCOUNT}; or {ways_out}") from None
+            raise QkitError(f"{what} for {name!r} ({first_line(exc)}); {SAVE_ACCOUNT}; or {ways_out}") from None
         try:
             backend = service.backend(name)
         except Exception as exc:
@@ -147,9 +142,9 @@ def _ibm(name: str, channel: str | None, instance: str | None) -> ResolvedBacken
                 service.usage()
             except Exception as why:
                 if _refused(why):
-                    raise QkitError(f"IBM Quantum refused the account's token for {name!r} ({_first_line(why)}); "
+                    raise QkitError(f"IBM Quantum refused the account's token for {name!r} ({first_line(why)}); "
                                     f"{SAVE_ACCOUNT}; or {ways_out}") from None
-            raise QkitError(f"backend {name!r} is not available to this account ({_first_line(exc)}); "
+            raise QkitError(f"backend {name!r} is not available to this account ({first_line(exc)}); "
                             f"{ways_out}") from None
     return ResolvedBackend(name, "ibm", backend, f"{backend.name}: IBM Quantum hardware")
 

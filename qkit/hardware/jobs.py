@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from qkit import runs
-from qkit.errors import QkitError
+from qkit.errors import QkitError, first_line
 from qkit.hardware import device
 from qkit.hardware.prepare import Prepared
 
@@ -73,13 +73,13 @@ def _load_state(prep: Prepared) -> dict:
             "jobs": [_entry(i, list(s)) for i, s in enumerate(prep.plan.jobs)]}
 
 
+def entries_of(state: dict) -> list[dict]:
+    """The readout calibration's entry (if the plan has one), then the jobs', in sending order."""
+    return ([state["calibration"]] if state["calibration"] else []) + state["jobs"]
+
+
 def result_path(prep: Prepared, index: int | str) -> Path:
     return prep.out_dir / (f"{CALIBRATION}.npz" if index == CALIBRATION else f"job-{index:04d}.npz")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _is_transient(exc: BaseException) -> bool | None:
@@ -184,7 +184,7 @@ def _failure(prep: Prepared, entry: dict, handle: Any, exc: BaseException, total
         pass
     happened = "was cancelled" if status == "CANCELLED" else "failed"
     return QkitError(f"job {entry['job_id']} ({what} of {total}) on {prep.backend.name} {happened}: "
-                     f"{_first_line(exc)}; rerun the same command to send only this job again")
+                     f"{first_line(exc)}; rerun the same command to send only this job again")
 
 
 def _start(prep: Prepared, entry: dict, mode: Any, state: dict, save: Callable[[], None]) -> tuple[Any, bool]:
@@ -222,7 +222,7 @@ def qpu_seconds_so_far(prep: Prepared) -> tuple[float, float]:
         return 0.0, prep.plan.qpu_seconds
     state = _load_state(prep)
     billed, needed = 0.0, 0.0
-    for entry in ([state["calibration"]] if state["calibration"] else []) + state["jobs"]:
+    for entry in entries_of(state):
         billed += entry.get("earlier_qpu_seconds", 0.0)
         seconds = entry.get("qpu_seconds")
         if seconds is None and entry["job_id"]:        # sent, then interrupted: finished (and billed) since?
@@ -243,7 +243,7 @@ def settle_usage(prep: Prepared, state: dict, tries: int = device.USAGE_TRIES) -
     if device.service_of(prep) is None:
         return False
     found = False
-    for entry in ([state["calibration"]] if state["calibration"] else []) + state["jobs"]:
+    for entry in entries_of(state):
         if entry["status"] == "done" and entry.get("qpu_seconds") is None:
             entry["qpu_seconds"] = device.billed_by_id(prep, entry["job_id"], tries)
             found |= entry["qpu_seconds"] is not None
@@ -262,7 +262,7 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
     state = _load_state(prep)
     path = prep.out_dir / "jobs.json"
     save = lambda: runs.atomic_write_json(path, state)                                 # noqa: E731
-    entries = ([state["calibration"]] if state["calibration"] else []) + state["jobs"]
+    entries = entries_of(state)
     todo = [e for e in entries if not (e["status"] == "done" and result_path(prep, e["index"]).is_file())]
     state["submitted_now"], state["primitive_seconds"] = 0, 0.0
     if not todo:
@@ -280,7 +280,7 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
             except Exception as exc:          # not transient, or still failing after the retries
                 save()
                 what = "the readout calibration" if label == CALIBRATION else f"job {label}"
-                raise QkitError(f"sending {what} to {prep.backend.name} failed: {_first_line(exc)}; rerun the "
+                raise QkitError(f"sending {what} to {prep.backend.name} failed: {first_line(exc)}; rerun the "
                                 "same command (jobs already sent are fetched, not sent again)") from None
             state["submitted_now"] += sent
             state["primitive_seconds"] += time.perf_counter() - began
@@ -296,7 +296,7 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
                 arrays = with_retries(lambda: collect(handles[label]))
             except Exception as exc:
                 state["primitive_seconds"] += time.perf_counter() - began
-                entry.update(status="failed", error=_first_line(exc))
+                entry.update(status="failed", error=first_line(exc))
                 save()
                 raise _failure(prep, entry, handles[label], exc, len(entries)) from None
             state["primitive_seconds"] += time.perf_counter() - began

@@ -17,7 +17,7 @@ import numpy as np
 
 from qkit import runs
 from qkit.errors import QkitError
-from qkit.hardware.jobs import CALIBRATION, JobHook, load_result, qpu_seconds_so_far, run_jobs
+from qkit.hardware.jobs import CALIBRATION, JobHook, entries_of, load_result, qpu_seconds_so_far, run_jobs
 from qkit.hardware.prepare import Prepared
 
 METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "precision", "f1", "g_mean")
@@ -147,9 +147,9 @@ def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
         "per_copy": per_copy(prep, values),
         "per_copy_raw": per_copy(prep, raw) if raw is not None else None,
         "rep_delay_s": prep.shot_delay,
-        "qpu_seconds": _billed([calibration] + state["jobs"] if calibration else state["jobs"]),
-        "qpu_seconds_earlier_attempts": round(sum(e.get("earlier_qpu_seconds", 0.0) for e in
-                                                  [calibration] + state["jobs"]), 3) or None,
+        "qpu_seconds": _billed(entries_of(state)),
+        "qpu_seconds_earlier_attempts": round(sum(e.get("earlier_qpu_seconds", 0.0)
+                                                  for e in entries_of(state)), 3) or None,
         "primitive_seconds": round(float(state.get("primitive_seconds", 0.0)), 3),
         **scored, "unmitigated": unmitigated,
         "exact": score(prep.labels, prep.exact_probs, prep.positive_class, prep.val_threshold),
