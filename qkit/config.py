@@ -140,6 +140,16 @@ class DataConfig:
                             choices=NORMALIZE)
     download: bool = option(True, "Download a missing MedMNIST file (needs internet).")
 
+    @property
+    def pixels(self) -> str:
+        """The image size a run trains on, as people say it: "64 px", "224 px (resized)", or
+        "as stored" for an image folder that is not resized (its files set the size)."""
+        if self.resize is not None:
+            return f"{self.resize} px (resized)"
+        if self.dataset.lower() in MEDMNIST_2D and not is_path(self.dataset):
+            return f"{self.size} px"
+        return "as stored"
+
 
 @dataclass
 class ModelConfig:

@@ -28,6 +28,7 @@ def list_runs(runs_dir: Annotated[Path, typer.Option(help="Folder that holds one
     table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("name", overflow="fold", min_width=16)
     table.add_column("status", overflow="fold")
+    table.add_column("data", overflow="fold")
     table.add_column("model", overflow="fold")
     table.add_column("seed", justify="right")
     metrics = {"auc": "AUC", "accuracy": "acc", "sensitivity": "sens", "specificity": "spec"}
@@ -36,5 +37,6 @@ def list_runs(runs_dir: Annotated[Path, typer.Option(help="Folder that holds one
     for r in found:
         model = f"{r.get('backbone') or '?'} + {r.get('head') or '?'}"
         status = r["status"] if r["status"] != "broken" else f"broken: {r.get('error', '')}"
-        table.add_row(r["name"], status, model, fmt(r.get("seed")), *(fmt(r.get(k), digits=3) for k in metrics))
+        data = f"{Path(r['dataset']).name} {r['pixels']}" if r.get("dataset") else "?"
+        table.add_row(r["name"], status, data, model, fmt(r.get("seed")), *(fmt(r.get(k), digits=3) for k in metrics))
     Console().print(table)

@@ -45,8 +45,14 @@ def _sentence(config: Any, all_rows: list[dict], exact: dict) -> str:
     base = f" (exact model: AUC {exact['auc']:.4f})" if exact.get("auc") is not None else ""
     what = {"scale": "noise scale", "source": "noise source", "shots": "shot count", "backend": "backend",
             "layout": "layout"}[config.vary]
-    text = (f"Of the {what}s studied on {config.backend}, {worst['point']} costs the most AUC: "
-            f"{worst['metrics']['auc']['mean']:.4f}{base}; {far['point']} moves the layer's outputs furthest "
+    if exact.get("auc") is not None and worst["metrics"]["auc"]["mean"] >= exact["auc"]:
+        # Noise can leave AUC as it is or even raise it: "costs the most" would then be false.
+        lead = (f"None of the {what}s studied on {config.backend} lowers AUC below the exact model's "
+                f"({exact['auc']:.4f}); the lowest is {worst['point']}: {worst['metrics']['auc']['mean']:.4f}; ")
+    else:
+        lead = (f"Of the {what}s studied on {config.backend}, {worst['point']} costs the most AUC: "
+                f"{worst['metrics']['auc']['mean']:.4f}{base}; ")
+    text = (f"{lead}{far['point']} moves the layer's outputs furthest "
             f"from exact (mean |Δ⟨O⟩| {far['metrics']['delta']['mean']:.4f}).")
     if config.vary == "source":
         ranked = sorted((r for r in rows if r["point"] in ("gate", "readout", "relaxation")),

@@ -187,6 +187,8 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
     from qkit.evaluate import load_data, load_model
     from qkit.hardware.prepare import forward_split
     from qkit.hardware.results import score_repetitions
+    from qkit.metrics import score
+    from qkit.noise.report import write_report
 
     check_config(config)
     run = runs.load_run(run_dir)
@@ -202,6 +204,8 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
     program = model.head.quantum.program
     bundle = load_data(run, validate(env or run.env))
     angles, exact_values, exact_probs, labels = forward_split(model, getattr(bundle, config.split))
+    threshold = (run.test_metrics or {}).get("val_threshold")
+    exact = score(labels, exact_probs, bundle.positive_class, threshold)   # the exact model on this split
     weights = model.head.quantum.weight.detach().double()
     rows = np.concatenate([angles, np.repeat(weights.numpy()[None], len(angles), axis=0)], axis=1)
     todo = points(config, _layouts(program, config, rows))
@@ -216,9 +220,8 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
 
         runs.atomic_write_json(saved, config.to_dict())
         run_points(run.path, config, todo, env, done, write, on_progress)
-        return _finish(run, out, config)
+        return write_report(out, config, exact)
     engines = [DensityEngine(program, torch.float64, seed=config.seed, **p.options) for p in todo]
-    threshold = (run.test_metrics or {}).get("val_threshold")
     runs.atomic_write_json(saved, config.to_dict())
     repeat = config.repeat if any(e.shots for e in engines) else 1
     total, count = len(todo) * repeat, 0
@@ -242,15 +245,7 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
                 write(record)
             if on_progress:
                 on_progress(count, total, str(point.label))
-    return _finish(run, out, config)
-
-
-def _finish(run: Any, out: Path, config: StudyConfig) -> dict:
-    from qkit import runs
-    from qkit.noise.report import write_report
-
-    return write_report(out, config, runs.read_json(run.path / "test_metrics.json") if
-                        (run.path / "test_metrics.json").is_file() else {})
+    return write_report(out, config, exact)
 
 
 def _evaluate(engine: Any, x: Any, w: Any, mitigations: list[str]) -> list[tuple[str, np.ndarray]]:

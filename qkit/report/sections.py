@@ -41,7 +41,7 @@ def summary_section(run) -> Section:
            f"{m.get('engine')} engine" if m.get("head") == "quantum" else f"{m.get('head')} head"
     data = r.data
     splits = ", ".join(f"{s} {data[s]['n']}" for s in ("train", "val", "test") if isinstance(data.get(s), dict))
-    lines = [f"{r.config.data.dataset} ({', '.join(r.class_names)}; positive class: "
+    lines = [f"{r.config.data.dataset} at {r.config.data.pixels} ({', '.join(r.class_names)}; positive class: "
              f"{r.class_names[r.positive_class] if r.positive_class is not None else 'none'}); images: {splits}.",
              f"Model: {m.get('backbone')} backbone ({'frozen' if m.get('freeze_backbone') else 'trained'}, "
              f"pretrained: {m.get('pretrained')}) → {head}; {r.parameters.get('trainable', '?')} trainable parameters.",

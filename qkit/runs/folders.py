@@ -84,7 +84,7 @@ def _summarise(run: Path) -> dict:
         return summary
     cfg = loaded.config
     summary.update(created=loaded.record.created or summary["created"], status=loaded.status,
-                   label=cfg.run.label, dataset=cfg.data.dataset, backbone=cfg.model.backbone,
+                   label=cfg.run.label, dataset=cfg.data.dataset, pixels=cfg.data.pixels, backbone=cfg.model.backbone,
                    head=cfg.model.head, circuit=cfg.model.circuit, engine=cfg.model.engine,
                    seed=cfg.run.seed)
     for key in _METRIC_KEYS:
@@ -96,7 +96,7 @@ def list_runs(runs_root: str | Path) -> list[dict]:
     """One summary dict per run folder under ``runs_root``, sorted by name.
 
     Keys: name, path, created, status (finished | incomplete | broken), label, dataset,
-    backbone, head, circuit, engine, seed, and for finished runs the test metrics (auc, accuracy,
+    pixels (``DataConfig.pixels``: "64 px", ...), backbone, head, circuit, engine, seed, and for finished runs the test metrics (auc, accuracy,
     balanced_accuracy, sensitivity, specificity, f1, g_mean, threshold). Broken folders get
     an ``error`` line instead of raising. A missing ``runs_root`` means no runs.
     """
