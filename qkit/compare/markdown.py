@@ -18,9 +18,14 @@ def params(p: dict) -> str:
     return f"{p['trainable']:,} (total)" if p.get("trainable") is not None else "n/a"
 
 
+def _pixels(summary: dict) -> str:
+    return f" at {summary['pixels']}" if summary.get("pixels") else ""     # summaries before sizes were shown
+
+
 def render(summary: dict) -> str:
     lines = [f"# qkit compare: {summary['name']}", "",
-             f"{summary['seeds']} seed(s) (0..{summary['seeds'] - 1}) on {summary['dataset']}, same splits for every "
+             f"{summary['seeds']} seed(s) (0..{summary['seeds'] - 1}) on {summary['dataset']}{_pixels(summary)}, "
+             "same splits for every "
              f"run; options {summary['options'] or 'none beyond the presets'}; {_times(summary)}.", "",
              *metrics_table(summary), "", *pairs_section(summary), "", *claims_section(summary)]
     if summary.get("figure"):

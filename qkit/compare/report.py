@@ -35,7 +35,8 @@ def summarise(sweep: Sweep) -> dict:
     timings = read_timings(sweep.root)
     first = next((r for by_seed in runs.values() for r in by_seed.values()), None)
     dataset = first.config.data.dataset if first else sweep.options.get("dataset", "breastmnist")
-    summary = {"name": sweep.name, "root": str(sweep.root), "seeds": sweep.seeds, "dataset": dataset,
+    pixels = first.config.data.pixels if first else None
+    summary = {"name": sweep.name, "root": str(sweep.root), "seeds": sweep.seeds, "dataset": dataset, "pixels": pixels,
                "options": sweep.options, "threads_per_run": sweep.threads, "presets": {}, "pairs": [], "claims": []}
     for preset, by_seed in runs.items():
         summary["presets"][preset] = _preset_summary(preset, by_seed, timings)

@@ -38,7 +38,8 @@ def build_data(spec: DataSpec) -> DataBundle:
     flip = default_vertical_flip(spec.dataset) if spec.vertical_flip is None else spec.vertical_flip
     datasets = {
         s: ImageTensorDataset(x, y, ids, resize=spec.resize, normalize=spec.normalize,
-                              augment=spec.augment and s == "train", vertical_flip=flip)
+                              augment=spec.augment and s == "train", vertical_flip=flip,
+                              translate=spec.translate, zoom=spec.zoom)
         for s, (x, y, ids) in splits.items()
     }
     source.update(balance=spec.balance, classes=list(spec.classes) if spec.classes else None)

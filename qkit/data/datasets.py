@@ -21,16 +21,13 @@ class ImageTensorDataset(Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, ids: list[str], *,
                  resize: int | None = None, augment: bool = False, vertical_flip: bool = True,
-                 normalize: str = "none"):
+                 translate: float = 0.0, zoom: float = 0.0, normalize: str = "none"):
         self.images = images
         self.labels = labels.to(torch.int64)
         self.ids = ids
         self._labels = self.labels.tolist()   # python ints: cheaper than tensor.item() per item
         self.resize = resize if resize and resize != images.shape[-1] else None
-        self._augment = v2.Compose([
-            v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(0.5 if vertical_flip else 0.0),
-            v2.RandomRotation(ROTATION_DEGREES, interpolation=v2.InterpolationMode.BILINEAR),
-        ]) if augment else None
+        self._augment = _augmentation(vertical_flip, translate, zoom) if augment else None
         # x * scale + shift with [3, 1, 1] operands: uint8 -> [0, 1] (-> ImageNet statistics)
         # and gray -> 3 channels by broadcasting, all in one op.
         mean = torch.tensor(IMAGENET_MEAN if normalize == "imagenet" else (0.0,) * 3)
@@ -54,6 +51,17 @@ class ImageTensorDataset(Dataset):
         plain = copy.copy(self)
         plain._augment = None
         return plain
+
+
+def _augmentation(vertical_flip: bool, translate: float, zoom: float) -> v2.Compose:
+    """Flips and small rotations; with ``translate`` or ``zoom``, shifts and zooms in the same warp."""
+    bilinear = v2.InterpolationMode.BILINEAR
+    if not (translate or zoom):      # as before shifts and zooms existed, draw for draw
+        return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(0.5 if vertical_flip else 0.0),
+                           v2.RandomRotation(ROTATION_DEGREES, interpolation=bilinear)])
+    flips = [v2.RandomHorizontalFlip(), *([v2.RandomVerticalFlip()] if vertical_flip else [])]
+    return v2.Compose([*flips, v2.RandomAffine(ROTATION_DEGREES, translate=(translate, translate),
+                                               scale=(1 - zoom, 1 + zoom), interpolation=bilinear)])
 
 
 @dataclass

@@ -43,6 +43,8 @@ class DataSpec:
     balance: str = "none"           # none | undersample | oversample | weighted
     augment: bool = True            # random flips + rotations on the train split only
     vertical_flip: bool | None = None   # with augment; None: qkit.config.default_vertical_flip
+    translate: float = 0.0          # with augment: random shifts up to this fraction of the side
+    zoom: float = 0.0               # with augment: random zoom by up to this fraction
     normalize: str = "none"         # none | imagenet
     # binary only: an index into class_names or a class name; None: malignant for BreastMNIST,
     # label 1 for other MedMNIST sets, recognised from the class names for image folders
@@ -61,7 +63,8 @@ class DataSpec:
         """The data a run's config asks for (``qkit.resolve.resolve_config(cfg)`` first), found where ``env`` says."""
         d, env = cfg.data, env or EnvConfig()
         return cls(dataset=d.dataset, size=d.size, data_dir=env.data_dir, resize=d.resize, classes=d.classes,
-                   balance=d.balance, augment=d.augment, vertical_flip=d.vertical_flip, normalize=d.normalize,
+                   balance=d.balance, augment=d.augment, vertical_flip=d.vertical_flip,
+                   translate=d.translate or 0.0, zoom=d.zoom or 0.0, normalize=d.normalize,
                    positive_class=d.positive_class, download=d.download, seed=cfg.run.seed,
                    split_seed=d.split_seed, group_by=d.group_by)
 

@@ -96,9 +96,10 @@ def list_runs(runs_root: str | Path) -> list[dict]:
     """One summary dict per run folder under ``runs_root``, sorted by name.
 
     Keys: name, path, created, status (finished | incomplete | broken), label, dataset,
-    pixels (``DataConfig.pixels``: "64 px", ...), backbone, head, circuit, engine, seed, and for finished runs the test metrics (auc, accuracy,
-    balanced_accuracy, sensitivity, specificity, f1, g_mean, threshold). Broken folders get
-    an ``error`` line instead of raising. A missing ``runs_root`` means no runs.
+    pixels (``DataConfig.pixels``: "64 px", ...), backbone, head, circuit, engine, seed, and for
+    finished runs the test metrics (auc, accuracy, balanced_accuracy, sensitivity, specificity,
+    f1, g_mean, threshold). Broken folders get an ``error`` line instead of raising. A missing
+    ``runs_root`` means no runs.
     """
     runs_root = Path(runs_root)
     if not runs_root.exists():

@@ -76,6 +76,7 @@ def test_sweep_end_to_end_report_and_resume(tmp_path, data_root):
     report = (root / "summary.md").read_text()
     assert f"the sweep took {summary['elapsed_seconds']:.0f} s from start to end (1 session(s), 2 worker(s))" in report
     assert "Wilcoxon" in report and "bootstrap over test images" in report and "compare.png" in report
+    assert summary["pixels"] == "28 px" and "2 seed(s) (0..1) on breastmnist at 28 px, same splits" in report
 
     # Re-running trains nothing: every finished run is skipped, its files untouched.
     stamps = {r: (r / "test_metrics.json").stat().st_mtime_ns for r in runs}

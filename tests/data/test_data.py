@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from torchvision.transforms import v2
 
 from qkit.config import TrainConfig, default_vertical_flip
 from qkit.data import (
@@ -90,6 +91,40 @@ def test_vertical_flip_default_depends_on_the_modality():
     assert default_vertical_flip("pathmnist") is True           # microscopy: no up and down
     assert resolve_config(TrainConfig.from_options(vertical_flip=True)).data.vertical_flip is True
     assert resolve_config(TrainConfig.from_options(dataset="dermamnist")).data.vertical_flip is True
+
+
+def test_shifts_and_zooms_from_64_px_up_and_the_old_pipeline_draw_for_draw():
+    assert resolve_config(TrainConfig.from_options()).data.translate == 0.0          # 28 px: as before
+    at64 = resolve_config(TrainConfig.from_options(size=64)).data
+    assert (at64.translate, at64.zoom) == (0.1, 0.1)
+    assert resolve_config(TrainConfig.from_options(size=64, zoom=0.0)).data.zoom == 0.0
+    assert resolve_config(TrainConfig.from_options(resize=224)).data.translate == 0.1
+    old = TrainConfig.from_dict({"data": {"size": 64}})        # a record from before these options
+    assert (old.data.translate, old.data.zoom) == (0.0, 0.0)
+
+    # A bright square in the centre: a shift moves its centre of mass, flips and rotations do not.
+    images = torch.zeros(1, 1, 64, 64, dtype=torch.uint8)
+    images[..., 24:40, 24:40] = 255
+    grid = torch.arange(64.0)
+
+    def centre(x):
+        return float((x[0].sum(0) * grid).sum() / x[0].sum())
+
+    plain = ImageTensorDataset(images, torch.zeros(1), ["a"], augment=True, vertical_flip=False)
+    shifted = ImageTensorDataset(images, torch.zeros(1), ["a"], augment=True, vertical_flip=False, translate=0.2)
+    torch.manual_seed(0)
+    assert max(abs(centre(plain[0][0]) - 31.5) for _ in range(20)) < 0.5
+    assert max(abs(centre(shifted[0][0]) - 31.5) for _ in range(20)) > 4
+    zoomed = ImageTensorDataset(images, torch.zeros(1), ["a"], augment=True, vertical_flip=False, zoom=0.3)
+    areas = {int((zoomed[0][0][0] > 0.5).sum()) for _ in range(20)}
+    assert min(areas) < 200 < 300 < max(areas)                   # the 16 x 16 square at 0.7x to 1.3x
+    # translate = zoom = 0 keeps the pipeline of earlier runs, so they resume and reproduce.
+    old_pipeline = v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(0.0),
+                               v2.RandomRotation(15.0, interpolation=v2.InterpolationMode.BILINEAR)])
+    torch.manual_seed(3)
+    expected = [old_pipeline(images[0]) for _ in range(5)]
+    torch.manual_seed(3)
+    assert all(torch.equal((plain[0][0][:1] * 255).round().to(torch.uint8), e) for e in expected)
 
 
 def test_resize_and_imagenet_normalisation(data_root):
