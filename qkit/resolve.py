@@ -31,7 +31,6 @@ from qkit.config import (
     DataConfig,
     ModelConfig,
     TrainConfig,
-    default_affine,
     default_vertical_flip,
     defaults_of,
     is_path,
@@ -91,12 +90,9 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
         dataset = d.dataset.lower()
     else:   # a folder: absolute, so that the run can be re-read from another directory
         dataset = str(Path(d.dataset).expanduser().resolve())
-    pixels = d.resize or (d.size if dataset in MEDMNIST_2D else None)    # an image folder's own size is unknown here
     data = replace(d, dataset=dataset, classes=tuple(d.classes) if d.classes is not None else None,
                    vertical_flip=default_vertical_flip(dataset) if d.vertical_flip is None else d.vertical_flip,
-                   augment=d.augment and not m.freeze_backbone,   # cached features see no augmentation
-                   translate=default_affine(pixels) if d.translate is None else d.translate,
-                   zoom=default_affine(pixels) if d.zoom is None else d.zoom)
+                   augment=d.augment and not m.freeze_backbone)   # cached features see no augmentation
     small_input = m.small_input if m.small_input is not None else (d.resize is None and d.size == 28)
     network = m.preset or f"{m.backbone}-{m.head}"
     label = cfg.run.label or f"{Path(dataset).name if is_path(dataset) else dataset}-{network}"

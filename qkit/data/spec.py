@@ -64,7 +64,7 @@ class DataSpec:
         d, env = cfg.data, env or EnvConfig()
         return cls(dataset=d.dataset, size=d.size, data_dir=env.data_dir, resize=d.resize, classes=d.classes,
                    balance=d.balance, augment=d.augment, vertical_flip=d.vertical_flip,
-                   translate=d.translate or 0.0, zoom=d.zoom or 0.0, normalize=d.normalize,
+                   translate=d.translate, zoom=d.zoom, normalize=d.normalize,
                    positive_class=d.positive_class, download=d.download, seed=cfg.run.seed,
                    split_seed=d.split_seed, group_by=d.group_by)
 

@@ -93,12 +93,12 @@ def test_vertical_flip_default_depends_on_the_modality():
     assert resolve_config(TrainConfig.from_options(dataset="dermamnist")).data.vertical_flip is True
 
 
-def test_shifts_and_zooms_from_64_px_up_and_the_old_pipeline_draw_for_draw():
-    assert resolve_config(TrainConfig.from_options()).data.translate == 0.0          # 28 px: as before
+def test_shifts_and_zooms_when_asked_and_the_old_pipeline_draw_for_draw():
     at64 = resolve_config(TrainConfig.from_options(size=64)).data
-    assert (at64.translate, at64.zoom) == (0.1, 0.1)
-    assert resolve_config(TrainConfig.from_options(size=64, zoom=0.0)).data.zoom == 0.0
-    assert resolve_config(TrainConfig.from_options(resize=224)).data.translate == 0.1
+    assert (at64.translate, at64.zoom) == (0.0, 0.0)             # off by default (docs/training.md)
+    asked = resolve_config(TrainConfig.from_options(size=64, translate=0.1, zoom=0.2)).data
+    assert (asked.translate, asked.zoom) == (0.1, 0.2)
+    assert DataSpec.from_config(resolve_config(TrainConfig.from_options(translate=0.1))).translate == 0.1
     old = TrainConfig.from_dict({"data": {"size": 64}})        # a record from before these options
     assert (old.data.translate, old.data.zoom) == (0.0, 0.0)
 

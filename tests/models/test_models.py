@@ -95,6 +95,13 @@ def test_small_input_stem_keeps_resolution(backbone, images):
     assert small[1] > large[1] and small[1] >= 2   # the last stage still sees a spatial map
 
 
+def test_small_cnn4_ends_on_a_4x4_map_at_64_px():
+    images = torch.rand(2, 3, 64, 64)
+    assert _spatial_sizes(build_model("small_cnn", head="linear", small_input=False), images) == (32, 8)
+    deeper = build_model("small_cnn4", head="linear", small_input=False)
+    assert _spatial_sizes(deeper, images) == (32, 4) and deeper.n_features == 256
+
+
 @pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_b0", "small_cnn"])
 def test_freeze_backbone(backbone, images):
     model = build_model(backbone, head="linear", freeze_backbone=True)
