@@ -4,6 +4,14 @@ Tests read the genuine BreastMNIST file through the same loader users use. The d
 the one qkit itself resolves ($QKIT_DATA_DIR, else medmnist's default root), with
 ``../shared/data`` beside the repository as the fallback this project's machines use. A
 missing file fails the tests that need it: they are never skipped past.
+
+Torch, OpenMP and BLAS run one thread per process here (unless OMP_NUM_THREADS says otherwise):
+the tests' tensors are small, so a second thread buys little, and on a busy or small machine
+its synchronisation costs far more (2 threads beside one other busy process on 2 cores trained
+small_cnn 5x slower than 1 thread). It also keeps every test on the same thread count:
+``train(EnvConfig(threads=...))`` changes torch's count for the rest of a process, so the count
+otherwise depended on which tests had run before. Set before torch is imported (this module
+imports qkit lazily), and inherited by the ``qkit`` subprocesses the tests start.
 """
 
 import os
@@ -12,13 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from qkit.data import resolve_data_dir
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
+    from qkit.data import resolve_data_dir
+
     candidates = [resolve_data_dir(None)]
     if not os.environ.get("QKIT_DATA_DIR"):
         candidates.append(REPO.parent / "shared" / "data")

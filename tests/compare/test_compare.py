@@ -173,7 +173,10 @@ def _three_class_folder(root):
 def test_multiclass_image_folder_sweep_and_a_binary_subset(tmp_path):
     """A 3-class folder end to end through qkit compare, then two of its classes through --classes."""
     folder = _three_class_folder(tmp_path / "images")
-    common = ["--seeds", "2", "--epochs", "2", "--dataset", str(folder), "--runs-dir", str(tmp_path), "-q"]
+    # In this process (--workers 1): the worker pool is the other sweep tests' subject, and each of
+    # its spawned workers would import torch and Qiskit afresh for these few-second runs.
+    common = ["--seeds", "2", "--epochs", "2", "--dataset", str(folder), "--runs-dir", str(tmp_path), "-q",
+              "--workers", "1"]
     three = runner.invoke(app, ["compare", "hqnn-quanv", "--name", "three", *common])
     assert three.exit_code == 0, three.output
     summary = json.loads((tmp_path / "compare-three" / "summary.json").read_text())

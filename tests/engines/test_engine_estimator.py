@@ -226,14 +226,11 @@ def test_unknown_option_is_rejected_by_the_spec():
 
 # ------------------------------------------------------------------------ a trained run
 @pytest.mark.slow
-def test_evaluate_a_trained_run_on_fake_lagos(data_root, tmp_path):
+def test_evaluate_a_trained_run_on_fake_lagos(run_copy):
     from qkit import runs
-    from qkit.config import EnvConfig, TrainConfig
     from qkit.evaluate import evaluate_run
-    from qkit.train import train
 
-    cfg = TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=1)
-    run_dir = train(cfg, EnvConfig(data_dir=str(data_root)), tmp_path)
+    run_dir = run_copy                  # small_cnn + quantum head, 1 epoch on BreastMNIST (tests/conftest.py)
     exact = runs.read_json(run_dir / "test_metrics.json")
     start = time.perf_counter()
     result = evaluate_run(run_dir, "test", engine="estimator",

@@ -105,13 +105,20 @@ def test_estimate_ranks_chains_by_measured_error_and_beats_the_default(lagos, dr
     rows = _rows(dressed)
     order = {p: i for i, p in enumerate(list(dressed.inputs) + list(dressed.weights))}
     values = [[row[order[p]] for p in dressed.circuit.parameters] for row in rows]
+    isa, errors = {}, {}                    # per layout: its ISA circuit, and that circuit's emulated error
     for sample in (None, values):           # z uniform in [-1, 1]; the layer's own outputs
         choice = choose_layout(dressed.circuit, dressed.observables, backend, snapshot=snapshot, top=50,
                                values=sample)
         assert choice.n_considered == 8 and len(choice.candidates) == 8
         assert choice.default.layout == [1, 3, 5, 4]
-        measured = {tuple(c.layout): emulated_error(c.isa_circuit, dressed, backend, snapshot, rows)
-                    for c in choice.candidates}
+        for c in choice.candidates:         # the values change the estimates, not the circuits: each
+            key = tuple(c.layout)           # layout's circuit is emulated once (about 1 s each)
+            if key in isa:
+                assert c.isa_circuit == isa[key], key
+            else:
+                isa[key] = c.isa_circuit
+                errors[key] = emulated_error(c.isa_circuit, dressed, backend, snapshot, rows)
+        measured = {tuple(c.layout): errors[tuple(c.layout)] for c in choice.candidates}
         rho = spearmanr([c.estimate for c in choice.candidates], list(measured.values())).statistic
         assert rho >= 0.7, (sample is None, rho)
         assert measured[tuple(choice.chosen.layout)] <= measured[tuple(choice.default.layout)] + 1e-9
@@ -157,14 +164,11 @@ def test_transpile_missing_run_or_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_transpile_a_trained_run(tmp_path):
+def test_transpile_a_trained_run(run_copy, tmp_path):
     import matplotlib
 
-    from qkit.train import train
-
     backend_before = matplotlib.get_backend()
-    run = train(TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=1),
-                EnvConfig(data_dir="/work/shared/data"), tmp_path)
+    run = run_copy                  # a trained small_cnn + quantum head, in tmp_path
     result = runner.invoke(app, ["transpile", run.name, "--runs-dir", str(tmp_path), "--backend", "fake_lagos",
                                  "--top", "3"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output

@@ -34,7 +34,7 @@ def _state(run_dir: Path) -> dict | None:
 def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(run_copy):
     run_dir = run_copy
     args = [sys.executable, "-m", "qkit", "run-hardware", str(run_dir), "--backend", "fake_lagos",
-            "--repeat", "6", "--max-rows-per-job", "78", "--seed", "4", "--mitigation", "readout"]
+            "--repeat", "3", "--max-rows-per-job", "78", "--seed", "4", "--mitigation", "readout"]
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     killed_at = None
@@ -50,7 +50,7 @@ def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(run_copy)
     assert killed_at is not None, "the run finished (or never started) before it could be killed"
     jobs = killed_at["jobs"]
     done = [j for j in jobs if j["status"] == "done"]
-    assert len(jobs) == 12 and 2 <= len(done) < len(jobs)
+    assert len(jobs) == 6 and 2 <= len(done) < len(jobs)
     assert all(j["job_id"] for j in jobs)                 # every id was saved before any wait
     assert killed_at["calibration"]["status"] == "done"
 
@@ -66,7 +66,7 @@ def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(run_copy)
         else:
             assert now["job_id"] != before["job_id"] and now["earlier_ids"] == [before["job_id"]]
     record = json.loads(next((run_dir / "hardware").glob("fake_lagos/*/hardware.json")).read_text())
-    assert len(record["repetitions"]) == 6 and record["job_ids"] == [j["job_id"] for j in after["jobs"]]
+    assert len(record["repetitions"]) == 3 and record["job_ids"] == [j["job_id"] for j in after["jobs"]]
 
 
 def test_transient_errors_are_retried_with_backoff_and_others_are_not():

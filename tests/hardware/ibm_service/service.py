@@ -83,7 +83,8 @@ class LocalIBMQuantum:
             owner = service
 
         self._server = Server(("127.0.0.1", 0), Serving)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # shutdown() waits for serve_forever to look at its flag again: every 0.05 s, not the default 0.5.
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         threading.Thread(target=self._work, daemon=True).start()
         return self
 
