@@ -31,7 +31,8 @@ def plot_compare(summary: dict, path: str | Path) -> Path:
         ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{summary['name']}: {summary['seeds']} seed(s) on {summary['dataset']} "
+    at = f" at {summary['pixels']}" if summary.get("pixels") else ""
+    fig.suptitle(f"{summary['name']}: {summary['seeds']} seed(s) on {summary['dataset']}{at} "
                  "(blue: hybrid, grey: classical twin)", fontsize=10)
     fig.tight_layout()
     from qkit.runs import atomic_write
