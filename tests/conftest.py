@@ -5,13 +5,10 @@ the one qkit itself resolves ($QKIT_DATA_DIR, else medmnist's default root), wit
 ``../shared/data`` beside the repository as the fallback this project's machines use. A
 missing file fails the tests that need it: they are never skipped past.
 
-Torch, OpenMP and BLAS run one thread per process here (unless OMP_NUM_THREADS says otherwise):
-the tests' tensors are small, so a second thread buys little, and on a busy or small machine
-its synchronisation costs far more (2 threads beside one other busy process on 2 cores trained
-small_cnn 5x slower than 1 thread). It also keeps every test on the same thread count:
-``train(EnvConfig(threads=...))`` changes torch's count for the rest of a process, so the count
-otherwise depended on which tests had run before. Set before torch is imported (this module
-imports qkit lazily), and inherited by the ``qkit`` subprocesses the tests start.
+The thread count is left to torch (one per core). One thread per test process was tried: it
+helped on a machine busy with other work, but on an idle 2-core machine the heavy tests
+(tests/explain, tests/models, tests/test_train.py) took 151 s with one thread against 114 s
+with two, and CI runs on an idle machine.
 """
 
 import os
@@ -19,8 +16,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
