@@ -33,6 +33,7 @@ from qkit.fields import ConfigError, choices_of, defaults_of, option, validate
 __all__ = ["BALANCE", "BACKBONES", "CIRCUITS", "ConfigError", "DataConfig", "EnvConfig", "GROUPS", "HEADS",
            "MEDMNIST_2D", "ModelConfig", "MONITORS", "NORMALIZE", "ORIENTATION_FREE", "OptimConfig", "PANELS",
            "RunConfig", "SCHEDULERS", "SIZES", "TrainConfig", "choices_of", "default_vertical_flip", "defaults_of",
+           "is_medmnist",
            "env_from_dict", "group_options", "is_path", "option", "option_groups", "validate"]
 
 BALANCE = ("none", "undersample", "oversample", "weighted")
@@ -63,13 +64,18 @@ def default_vertical_flip(dataset: str) -> bool:
     return dataset.lower() in ORIENTATION_FREE
 
 
+def is_medmnist(dataset: str) -> bool:
+    """Whether a ``--dataset`` value names a MedMNIST 2D set (rather than an image folder)."""
+    return dataset.lower() in MEDMNIST_2D and not is_path(dataset)
+
+
 def is_path(text: str) -> bool:
     """Whether a ``--dataset`` or ``--circuit`` value is a path rather than a built-in name."""
     return "/" in text or os.sep in text or text.startswith(".")
 
 
 def _check_dataset(value: str) -> str | None:
-    if value.lower() in MEDMNIST_2D and not is_path(value):
+    if is_medmnist(value):
         return None
     if Path(value).expanduser().is_dir():
         return None
@@ -151,7 +157,7 @@ class DataConfig:
         "as stored" for an image folder that is not resized (its files set the size)."""
         if self.resize is not None:
             return f"{self.resize} px (resized)"
-        if self.dataset.lower() in MEDMNIST_2D and not is_path(self.dataset):
+        if is_medmnist(self.dataset):
             return f"{self.size} px"
         return "as stored"
 

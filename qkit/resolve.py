@@ -25,7 +25,6 @@ from typing import Any
 from qkit.config import (
     CIRCUITS,
     GROUPS,
-    MEDMNIST_2D,
     SIZES,
     ConfigError,
     DataConfig,
@@ -33,6 +32,7 @@ from qkit.config import (
     TrainConfig,
     default_vertical_flip,
     defaults_of,
+    is_medmnist,
     is_path,
     validate,
 )
@@ -66,7 +66,7 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     for group in GROUPS:
         validate(getattr(cfg, group), REGISTRY_CHOICES)
     d = cfg.data
-    if d.size != defaults_of(DataConfig)["size"] and (is_path(d.dataset) or d.dataset.lower() not in MEDMNIST_2D):
+    if d.size != defaults_of(DataConfig)["size"] and not is_medmnist(d.dataset):
         raise ConfigError("size", f"{d.size} picks one of MedMNIST's files ({', '.join(map(str, SIZES))} px); the "
                                   f"image folder {d.dataset} keeps its images' own size: use --resize {d.size} to "
                                   "resize them instead")
@@ -86,7 +86,7 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """A checked copy with the automatic choices made (what config.json records)."""
     check_config(cfg)
     d, m = cfg.data, cfg.model
-    if d.dataset.lower() in MEDMNIST_2D and not is_path(d.dataset):
+    if is_medmnist(d.dataset):
         dataset = d.dataset.lower()
     else:   # a folder: absolute, so that the run can be re-read from another directory
         dataset = str(Path(d.dataset).expanduser().resolve())

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from qkit.data import resolve_data_dir
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    from qkit.data import resolve_data_dir
-
     candidates = [resolve_data_dir(None)]
     if not os.environ.get("QKIT_DATA_DIR"):
         candidates.append(REPO.parent / "shared" / "data")

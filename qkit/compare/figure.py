@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qkit.compare.markdown import data_label
+
 PANELS = (("auc", "test AUC"), ("accuracy", "test accuracy"), ("g_mean", "test G-mean"))
 
 
@@ -31,8 +33,7 @@ def plot_compare(summary: dict, path: str | Path) -> Path:
         ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
-    at = f" at {summary['pixels']}" if summary.get("pixels") else ""
-    fig.suptitle(f"{summary['name']}: {summary['seeds']} seed(s) on {summary['dataset']}{at} "
+    fig.suptitle(f"{summary['name']}: {summary['seeds']} seed(s) on {data_label(summary)} "
                  "(blue: hybrid, grey: classical twin)", fontsize=10)
     fig.tight_layout()
     from qkit.runs import atomic_write

@@ -18,13 +18,14 @@ def params(p: dict) -> str:
     return f"{p['trainable']:,} (total)" if p.get("trainable") is not None else "n/a"
 
 
-def _pixels(summary: dict) -> str:
-    return f" at {summary['pixels']}" if summary.get("pixels") else ""     # summaries before sizes were shown
+def data_label(summary: dict) -> str:
+    """What the sweep ran on, e.g. "breastmnist at 64 px" (the markdown's and the figure's words)."""
+    return f"{summary['dataset']} at {summary['pixels']}" if summary.get("pixels") else summary["dataset"]
 
 
 def render(summary: dict) -> str:
     lines = [f"# qkit compare: {summary['name']}", "",
-             f"{summary['seeds']} seed(s) (0..{summary['seeds'] - 1}) on {summary['dataset']}{_pixels(summary)}, "
+             f"{summary['seeds']} seed(s) (0..{summary['seeds'] - 1}) on {data_label(summary)}, "
              "same splits for every "
              f"run; options {summary['options'] or 'none beyond the presets'}; {_times(summary)}.", "",
              *metrics_table(summary), "", *pairs_section(summary), "", *claims_section(summary)]

@@ -194,8 +194,8 @@ def small_cnn(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
 def small_cnn4(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     """SmallCNN with a fourth block (256 channels), 256 features: a 4x4 map at 64 px; ~390k parameters.
 
-    Over seeds 0-4 at 64 px it reached test AUC 0.905 +- 0.013 against small_cnn's 0.895 +- 0.018
-    (docs/training.md, "Image sizes"): not a significant lift, so not the default.
+    Over seeds 0-4 at 64 px it reached test AUC 0.905 +- 0.013 against small_cnn's 0.898 +- 0.014 on
+    the same seeds (paired Wilcoxon p = 0.625; docs/training.md, "Image sizes"): not the default.
     """
     if imagenet:
         raise QkitError("small_cnn4 has no ImageNet weights; use --pretrained none or a qkit state dict PATH")
