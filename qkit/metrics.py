@@ -1,4 +1,4 @@
-"""Clinical classification metrics, computed by scikit-learn.
+"""Clinical classification metrics, computed by scikit-learn (binary ratios read off its confusion matrix).
 
 Binary problems name their positive class explicitly: in BreastMNIST the class that matters
 (malignant) is label 0, so "precision" or "sensitivity" computed with sklearn's default
@@ -82,29 +82,36 @@ def _binary(y: np.ndarray, p: np.ndarray, pos: int, threshold: float) -> dict:
     neg = 1 - pos
     pred = np.where(p[:, pos] >= threshold, pos, neg)
     is_pos = y == pos
-    # With a single class in y_true sklearn warns (e.g. "y_pred contains classes not in
-    # y_true"); the degenerate values it returns are what we want, the noise is not.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sens = skm.recall_score(y, pred, pos_label=pos, zero_division=0)
-        spec = skm.recall_score(y, pred, pos_label=neg, zero_division=0)
-        out = {
-            "accuracy": skm.accuracy_score(y, pred),
-            "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
-            "precision": skm.precision_score(y, pred, pos_label=pos, zero_division=0),
-            "recall": sens,
-            "sensitivity": sens,
-            "specificity": spec,
-            "f1": skm.f1_score(y, pred, pos_label=pos, zero_division=0),
-            "g_mean": math.sqrt(sens * spec),
-            # AUC is undefined unless both classes occur in y_true.
-            "auc": skm.roc_auc_score(is_pos, p[:, pos]) if 0 < is_pos.sum() < len(y) else None,
-        }
+    # One sklearn confusion matrix, and the ratios sklearn's recall/precision/f1/accuracy/
+    # balanced-accuracy scorers would give (zero_division=0) read off it: each scorer re-validates
+    # its inputs (~10 ms a call), and hardware runs score 20 repetitions twice at two thresholds.
+    # tests/test_metrics.py checks the two agree, degenerate splits included.
+    cm = skm.confusion_matrix(y, pred, labels=[0, 1])
+    tp, fn, fp, tn = int(cm[pos, pos]), int(cm[pos, neg]), int(cm[neg, pos]), int(cm[neg, neg])
+    sens, spec = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
+    present = [r for r, n in ((sens, tp + fn), (spec, tn + fp)) if n]   # classes in y_true
+    out = {
+        "accuracy": (tp + tn) / len(y),
+        "balanced_accuracy": sum(present) / len(present),
+        "precision": _ratio(tp, tp + fp),
+        "recall": sens,
+        "sensitivity": sens,
+        "specificity": spec,
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "g_mean": math.sqrt(sens * spec),
+        # AUC is undefined unless both classes occur in y_true.
+        "auc": skm.roc_auc_score(is_pos, p[:, pos]) if 0 < is_pos.sum() < len(y) else None,
+    }
     out = {k: (None if v is None else _f(v)) for k, v in out.items()}
-    out["confusion_matrix"] = skm.confusion_matrix(y, pred, labels=[0, 1]).tolist()
+    out["confusion_matrix"] = cm.tolist()
     out.update(positive_class=int(pos), threshold=float(threshold), n=int(len(y)),
                n_positive=int(is_pos.sum()))
     return out
+
+
+def _ratio(num: int, den: int) -> float:
+    """num / den, 0 when den is 0 (sklearn's ``zero_division=0``)."""
+    return num / den if den else 0.0
 
 
 def _multiclass(y: np.ndarray, p: np.ndarray) -> dict:

@@ -85,6 +85,35 @@ def test_no_positive_predictions_gives_zero_precision():
     assert m["specificity"] == 1.0
 
 
+def _sklearn_binary(y, probs, pos, threshold):
+    """What sklearn's own scorers say for the binary metrics ``_binary`` reads off one confusion matrix."""
+    import warnings
+
+    from sklearn import metrics as skm
+
+    pred = np.where(probs[:, pos] >= threshold, pos, 1 - pos)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # single-class y_true: sklearn warns, the value is what we want
+        return {"accuracy": skm.accuracy_score(y, pred), "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
+                "precision": skm.precision_score(y, pred, pos_label=pos, zero_division=0),
+                "recall": skm.recall_score(y, pred, pos_label=pos, zero_division=0),
+                "specificity": skm.recall_score(y, pred, pos_label=1 - pos, zero_division=0),
+                "f1": skm.f1_score(y, pred, pos_label=pos, zero_division=0)}
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_binary_metrics_equal_sklearns_scorers(case):
+    rng = np.random.default_rng(case)
+    n = int(rng.integers(1, 30))
+    y = rng.integers(0, 2, n) if case % 4 else np.full(n, case % 8 // 4)    # every 4th case: one class only
+    p0 = rng.random(n)
+    probs = np.stack([p0, 1 - p0], axis=1)
+    pos, threshold = case % 2, float(rng.choice([0.0, 0.3, 0.5, 0.9, 1.0]))
+    ours = classification_metrics(y, probs, pos, threshold=threshold)
+    for key, value in _sklearn_binary(y, probs, pos, threshold).items():
+        assert ours[key] == pytest.approx(value, abs=1e-12), key
+
+
 def test_labels_as_column_and_float_accepted():
     a = classification_metrics(Y.reshape(-1, 1), PROBS, 0)
     b = classification_metrics(Y.astype(float).tolist(), PROBS.tolist(), 0)

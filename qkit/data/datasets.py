@@ -1,5 +1,9 @@
 """In-memory splits: ``ImageTensorDataset``, the ``DataBundle`` that ``build_data`` returns,
 and the split-wide transforms applied before wrapping (class selection, pre-resizing).
+
+torchvision is imported only where images are resized or augmented: importing it pulls in
+``torch._dynamo`` (about 3 s on 2 cores), which evaluation at the stored size never needs
+(``qkit run-hardware``, ``evaluate`` and ``noise`` on a 28 or 64 px run).
 """
 
 from __future__ import annotations
@@ -9,8 +13,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as TF
 
 from qkit.data.spec import IMAGENET_MEAN, IMAGENET_STD, PRERESIZE_BUDGET, ROTATION_DEGREES
 from qkit.errors import QkitError
@@ -41,7 +43,7 @@ class ImageTensorDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         img = self.images[index]
         if self.resize is not None:
-            img = TF.resize(img, [self.resize, self.resize], antialias=True)
+            img = _resize(img, self.resize)
         if self._augment is not None:
             img = self._augment(img)    # on uint8 and before the channel repeat: cheapest
         return torch.addcmul(self._shift, img.to(torch.float32), self._scale), self._labels[index]
@@ -53,8 +55,17 @@ class ImageTensorDataset(Dataset):
         return plain
 
 
-def _augmentation(vertical_flip: bool, translate: float, zoom: float) -> v2.Compose:
-    """Flips and small rotations; with ``translate`` or ``zoom``, shifts and zooms in the same warp."""
+def _resize(img: torch.Tensor, side: int) -> torch.Tensor:
+    from torchvision.transforms.v2 import functional as TF
+
+    return TF.resize(img, [side, side], antialias=True)
+
+
+def _augmentation(vertical_flip: bool, translate: float, zoom: float):
+    """Flips and small rotations; with ``translate`` or ``zoom``, shifts and zooms in the same warp
+    (a ``torchvision.transforms.v2.Compose``)."""
+    from torchvision.transforms import v2
+
     bilinear = v2.InterpolationMode.BILINEAR
     if not (translate or zoom):      # as before shifts and zooms existed, draw for draw
         return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(0.5 if vertical_flip else 0.0),
@@ -113,5 +124,5 @@ def maybe_preresize(x: torch.Tensor, side: int) -> torch.Tensor:
         return x
     if x.shape[0] * x.shape[1] * side * side > PRERESIZE_BUDGET:
         return x
-    chunks = [TF.resize(c, [side, side], antialias=True) for c in x.split(1024)]
+    chunks = [_resize(c, side) for c in x.split(1024)]
     return torch.cat(chunks) if chunks else x.new_empty((0, x.shape[1], side, side))

@@ -204,8 +204,30 @@ def estimate_error(isa: Any, observables: Sequence[Any], cal: _Calibration,
 
 # ---------------------------------------------------------------------- candidates
 
+# (id(circuit), its size, id(backend), layout, seed) -> (circuit, backend, ISA circuit). A hardware
+# run asks for the same copy's ISA circuit when it chooses the layout, scores the copies and prices
+# the plans. The entry holds the circuit and backend themselves, so an id is never reused while it
+# is kept; the size in the key makes a circuit grown in place compile again.
+_TRANSPILED: dict[tuple, tuple[Any, Any, Any]] = {}
+_TRANSPILED_MAX = 256
+
+
 def transpile_with_layout(circuit: Any, backend: Any, layout: Sequence[int] | None = None, seed: int = 0) -> Any:
-    """The ISA circuit the estimator engine would run (preset pass manager, level 1)."""
+    """The ISA circuit the estimator engine would run (preset pass manager, level 1), compiled once
+    per circuit, backend, layout and seed in a process; each call gets its own copy."""
+    where = None if layout is None else tuple(int(q) for q in layout)
+    key = (id(circuit), len(circuit.data), circuit.num_parameters, id(backend), where, seed)
+    hit = _TRANSPILED.get(key)
+    if hit is not None and hit[0] is circuit and hit[1] is backend:
+        return hit[2].copy()
+    isa = _transpile(circuit, backend, layout, seed)
+    if len(_TRANSPILED) >= _TRANSPILED_MAX:
+        del _TRANSPILED[next(iter(_TRANSPILED))]
+    _TRANSPILED[key] = (circuit, backend, isa)
+    return isa.copy()
+
+
+def _transpile(circuit: Any, backend: Any, layout: Sequence[int] | None, seed: int) -> Any:
     from qiskit.transpiler import generate_preset_pass_manager
 
     pm = generate_preset_pass_manager(optimization_level=OPTIMIZATION_LEVEL, backend=backend,

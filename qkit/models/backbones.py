@@ -16,10 +16,8 @@ first convolution, only its stride changes. For the full ImageNet stem, resize t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
-import torchvision.models as tvm
 from torch import nn
 
 from qkit.errors import QkitError
@@ -46,8 +44,13 @@ def list_backbones() -> list[str]:
 
 
 
-def _torchvision(constructor: Callable[..., nn.Module], weights_enum: Any, imagenet: bool) -> nn.Module:
-    """Build a torchvision network, turning a failed weight download into a QkitError."""
+def _torchvision(name: str, weights: str, imagenet: bool) -> nn.Module:
+    """Build ``torchvision.models.<name>`` (weights ``<weights>.DEFAULT`` when ``imagenet``), turning a
+    failed weight download into a QkitError. torchvision is imported here, not at the top: its import
+    pulls in ``torch._dynamo`` (about 3 s on 2 cores), which the small CNNs never need."""
+    import torchvision.models as tvm
+
+    constructor, weights_enum = getattr(tvm, name), getattr(tvm, weights)
     if not imagenet:
         return constructor(weights=None)
     try:
@@ -60,9 +63,8 @@ def _torchvision(constructor: Callable[..., nn.Module], weights_enum: Any, image
         ) from None
 
 
-def _resnet(constructor: Callable[..., nn.Module], weights_enum: Any,
-            imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
-    net = _torchvision(constructor, weights_enum, imagenet)
+def _resnet(name: str, weights: str, imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
+    net = _torchvision(name, weights, imagenet)
     if small_input:
         # 28 px images: a 7x7 stride-2 conv plus max-pool would discard 15/16 of the pixels.
         old = net.conv1
@@ -101,24 +103,23 @@ def _stride_one_stem(net: nn.Module) -> None:
 @register_backbone("resnet18")
 def resnet18(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     """ResNet-18, 512 features."""
-    return _resnet(tvm.resnet18, tvm.ResNet18_Weights, imagenet, small_input)
+    return _resnet("resnet18", "ResNet18_Weights", imagenet, small_input)
 
 
 @register_backbone("resnet34")
 def resnet34(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     """ResNet-34, 512 features."""
-    return _resnet(tvm.resnet34, tvm.ResNet34_Weights, imagenet, small_input)
+    return _resnet("resnet34", "ResNet34_Weights", imagenet, small_input)
 
 
 @register_backbone("resnet50")
 def resnet50(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     """ResNet-50, 2048 features."""
-    return _resnet(tvm.resnet50, tvm.ResNet50_Weights, imagenet, small_input)
+    return _resnet("resnet50", "ResNet50_Weights", imagenet, small_input)
 
 
-def _efficientnet(constructor: Callable[..., nn.Module], weights_enum: Any,
-                  imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
-    net = _torchvision(constructor, weights_enum, imagenet)
+def _efficientnet(name: str, weights: str, imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
+    net = _torchvision(name, weights, imagenet)
     if small_input:
         _stride_one_stem(net)
     n_features = net.classifier[-1].in_features
@@ -129,25 +130,25 @@ def _efficientnet(constructor: Callable[..., nn.Module], weights_enum: Any,
 @register_backbone("efficientnet_b0")
 def efficientnet_b0(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     """EfficientNet-B0, 1280 features (its dropout + classifier removed)."""
-    return _efficientnet(tvm.efficientnet_b0, tvm.EfficientNet_B0_Weights, imagenet, small_input)
+    return _efficientnet("efficientnet_b0", "EfficientNet_B0_Weights", imagenet, small_input)
 
 
 @register_backbone("efficientnet_b5")
 def efficientnet_b5(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     """EfficientNet-B5, 2048 features (seed 004's best backbone; ~28M parameters)."""
-    return _efficientnet(tvm.efficientnet_b5, tvm.EfficientNet_B5_Weights, imagenet, small_input)
+    return _efficientnet("efficientnet_b5", "EfficientNet_B5_Weights", imagenet, small_input)
 
 
 @register_backbone("resnext50_32x4d")
 def resnext50_32x4d(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     """ResNeXt-50 32x4d, 2048 features (one of seed 000's transfer-learning backbones)."""
-    return _resnet(tvm.resnext50_32x4d, tvm.ResNeXt50_32X4D_Weights, imagenet, small_input)
+    return _resnet("resnext50_32x4d", "ResNeXt50_32X4D_Weights", imagenet, small_input)
 
 
 @register_backbone("mobilenet_v3_small")
 def mobilenet_v3_small(imagenet: bool, small_input: bool) -> tuple[nn.Module, int]:
     """MobileNetV3-Small, 576 features (the pooled features, before its 1024-wide classifier MLP)."""
-    net = _torchvision(tvm.mobilenet_v3_small, tvm.MobileNet_V3_Small_Weights, imagenet)
+    net = _torchvision("mobilenet_v3_small", "MobileNet_V3_Small_Weights", imagenet)
     if small_input:
         _stride_one_stem(net)
     n_features = net.classifier[0].in_features

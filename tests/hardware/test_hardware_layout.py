@@ -18,7 +18,7 @@ from qkit.cli import app
 from qkit.config import EnvConfig, TrainConfig
 from qkit.errors import QkitError
 from qkit.hardware.emulate import emulated_error
-from qkit.hardware.layout import _expected_abs, choose_layout, ideal_values, vf2_layouts
+from qkit.hardware.layout import _expected_abs, choose_layout, ideal_values, transpile_with_layout, vf2_layouts
 from qkit.runs import RunRecord, atomic_write_json
 
 runner = CliRunner()
@@ -81,6 +81,24 @@ def test_bad_arguments_are_one_line_errors(lagos, dressed):
         choose_layout(dressed.circuit, None, backend, snapshot=snapshot)
     with pytest.raises(QkitError, match="top"):
         choose_layout(dressed.circuit, dressed.observables, backend, snapshot=snapshot, top=0)
+
+
+def test_transpile_with_layout_compiles_once_and_hands_out_copies(lagos):
+    from qiskit import QuantumCircuit
+
+    backend = lagos[0]
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.cx(0, 1)
+    first = transpile_with_layout(circuit, backend, [3, 5])
+    again = transpile_with_layout(circuit, backend, [3, 5])
+    assert again == first and again is not first                   # the same ISA circuit, a copy each
+    assert again.layout.initial_index_layout()[:2] == [3, 5]
+    first.x(3)                                                     # a caller's edit stays its own
+    assert transpile_with_layout(circuit, backend, [3, 5]) == again
+    assert transpile_with_layout(circuit, backend, [1, 3]).layout.initial_index_layout()[:2] == [1, 3]
+    circuit.measure_all()                                          # grown in place: compiled again
+    assert transpile_with_layout(circuit, backend, [3, 5]).count_ops().get("measure") == 2
 
 
 def test_a_circuit_that_needs_routing_gets_the_pass_managers_layouts(lagos):
