@@ -9,8 +9,10 @@ so it is kept apart and may differ on ``--resume`` or when another machine re-sc
 
 Each field is declared with ``option(default, help, ...)``. From that one declaration come
 the generic validator (``qkit.fields.validate``), the CLI options of ``qkit train`` (``qkit.cli.options``:
-names, help, choices, bounds) and the run record. This module imports nothing heavy: the CLI
-validates a whole command line without importing torch or Qiskit.
+names, help, choices, bounds) and the run record. The values options take (choice tuples,
+built-in names, the ``check=`` functions) are in ``qkit.option_values``; their public names
+are re-exported here. This module imports nothing heavy: the CLI validates a whole command
+line without importing torch or Qiskit.
 
 These are the declarations at the bottom of qkit's layers: this module imports no registry
 (data, models, presets, engines), since those import it. What needs a registry is done one
@@ -21,14 +23,33 @@ step above both, in ``qkit.resolve``: a preset's options (``config_from_options`
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from qkit.errors import QkitError
 from qkit.fields import ConfigError, choices_of, defaults_of, option, validate
+from qkit.option_values import (
+    BACKBONES,
+    BALANCE,
+    CIRCUITS,
+    HEADS,
+    MEDMNIST_2D,
+    MONITORS,
+    NORMALIZE,
+    ORIENTATION_FREE,
+    SCHEDULERS,
+    SCHEDULES,
+    SIZES,
+    check_circuit,
+    check_classes,
+    check_dataset,
+    check_device,
+    check_positive,
+    check_regex,
+    default_vertical_flip,
+    is_medmnist,
+    is_path,
+)
 
 __all__ = ["BALANCE", "BACKBONES", "CIRCUITS", "ConfigError", "DataConfig", "EnvConfig", "GROUPS", "HEADS",
            "MEDMNIST_2D", "ModelConfig", "MONITORS", "NORMALIZE", "ORIENTATION_FREE", "OptimConfig", "PANELS",
@@ -36,107 +57,26 @@ __all__ = ["BALANCE", "BACKBONES", "CIRCUITS", "ConfigError", "DataConfig", "Env
            "is_medmnist",
            "env_from_dict", "group_options", "is_path", "option", "option_groups", "validate"]
 
-BALANCE = ("none", "undersample", "oversample", "weighted")
-NORMALIZE = ("none", "imagenet")
-SCHEDULERS = ("cosine", "step", "none")
-SCHEDULES = ("scaled", "fixed")
-MONITORS = ("auc", "g_mean", "balanced_accuracy", "loss")
-SIZES = (28, 64, 128, 224)
-HEADS = ("quantum", "linear")
-# Static copies of registries that live behind torch/Qiskit imports, so that a usage error
-# answers in milliseconds; tests/test_config.py checks each against its registry.
-BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small", "small_cnn",
-             "small_cnn4", "efficientnet_b5", "resnext50_32x4d", "hqcnn_cnn", "hqnn_cnn")
-CIRCUITS = ("basic_entangler", "dressed", "efficient_su2", "quanv", "real_amplitudes", "strongly_entangling")
-MEDMNIST_2D = ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
-               "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")
-# Vertical flips only where images have no up and down: microscopy and dermatoscopy. In
-# ultrasound the probe is at the top and posterior acoustic shadowing (a malignancy sign)
-# lies below a lesion; X-ray, CT and OCT images have an anatomical up. On BreastMNIST the
-# default run reached test AUC 0.875 +- 0.011 with vertical flips, 0.887 +- 0.016 without
-# (3 seeds; see README). The default of --vertical-flip, so declared here; qkit.data uses it too.
-ORIENTATION_FREE = ("pathmnist", "dermamnist", "bloodmnist", "tissuemnist")
-_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
-
-
-def default_vertical_flip(dataset: str) -> bool:
-    """Whether training augmentation flips ``dataset``'s images vertically by default."""
-    return dataset.lower() in ORIENTATION_FREE
-
-
-def is_medmnist(dataset: str) -> bool:
-    """Whether a ``--dataset`` value names a MedMNIST 2D set (rather than an image folder)."""
-    return dataset.lower() in MEDMNIST_2D and not is_path(dataset)
-
-
-def is_path(text: str) -> bool:
-    """Whether a ``--dataset`` or ``--circuit`` value is a path rather than a built-in name."""
-    return "/" in text or os.sep in text or text.startswith(".")
-
-
-def _check_dataset(value: str) -> str | None:
-    if is_medmnist(value):
-        return None
-    if Path(value).expanduser().is_dir():
-        return None
-    if is_path(value) or Path(value).expanduser().exists():
-        return f"dataset folder {value} does not exist (or is not a folder)"
-    return (f"unknown dataset {value!r}: neither a MedMNIST 2D name ({', '.join(MEDMNIST_2D)}) "
-            "nor an image folder")
-
-
-def _check_classes(value: Any) -> str | None:
-    ok = isinstance(value, (tuple, list)) and len(value) >= 2 and len(set(value)) == len(value) \
-        and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value)
-    return None if ok else f"give 2 or more distinct labels >= 0, e.g. 0,1 (got {value!r})"
-
-
-def _check_positive(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "" \
-            or (isinstance(value, int) and value < 0):
-        return f"give a class index >= 0 or a class name (got {value!r})"
-    return None
-
-
-def _check_regex(value: str) -> str | None:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        return f"{value!r} is not a valid regular expression ({exc})"
-    return None
-
-
-def _check_circuit(value: str) -> str | None:
-    if value in CIRCUITS:
-        return None
-    if value.endswith(".qasm") or is_path(value):
-        return None if Path(value).expanduser().is_file() else f"circuit file {value} does not exist"
-    return f"unknown circuit {value!r}; choose from: {', '.join(CIRCUITS)}, or give a path to an OpenQASM 3 file"
-
-
-def _check_device(value: str) -> str | None:
-    return None if _DEVICE.fullmatch(str(value)) else f"use auto, cpu, cuda or cuda:N (got {value!r})"
-
 
 @dataclass
 class DataConfig:
     """What data, which split, how it is prepared."""
 
     dataset: str = option("breastmnist", "MedMNIST 2D name (breastmnist, pneumoniamnist, pathmnist, ...) "
-                          "or a folder with one sub-folder of images per class.", check=_check_dataset)
+                          "or a folder with one sub-folder of images per class.", check=check_dataset)
     size: int = option(28, "MedMNIST image size in pixels.", choices=SIZES)
     resize: int | None = option(None, "Resize images to this many pixels (e.g. 224 for ImageNet weights).", ge=8)
     classes: tuple[int, ...] | None = option(None, "Keep only these labels, e.g. 0,1; they become classes "
-                                             "0..k-1 in this order.", check=_check_classes, cli="csv_ints")
+                                             "0..k-1 in this order.", check=check_classes, cli="csv_ints")
     positive_class: int | str | None = option(
         None, "Positive class of a binary task, by index or name (default: malignant for BreastMNIST, a "
-        "recognised name such as malignant/abnormal for image folders, else 1).", check=_check_positive,
+        "recognised name such as malignant/abnormal for image folders, else 1).", check=check_positive,
         cli="int_or_name")
     split_seed: int = option(0, "Seed of the image-folder train/val/test split; independent of --seed, so "
                              "runs over several seeds share one test set.", ge=0, lt=2**32)
     group_by: str | None = option(None, "Regex on image-folder file paths naming a group (e.g. a patient id) "
                                   "whose images stay in one split; its first capture group if it has one.",
-                                  check=_check_regex)
+                                  check=check_regex)
     balance: str = option("none", "Class balancing of the training set; 'weighted' weights the loss.",
                           choices=BALANCE)
     augment: bool = option(True, "Random flips and rotations of training images (off with a frozen backbone).")
@@ -177,7 +117,7 @@ class ModelConfig:
     head: str = option("quantum", "Classifier head: quantum (a Qiskit circuit) or linear (classical baseline).",
                        choices=HEADS)
     circuit: str = option("dressed", "Circuit of the quantum head: a built-in name or a path to an OpenQASM 3 "
-                          f"file ({', '.join(CIRCUITS)}).", check=_check_circuit)
+                          f"file ({', '.join(CIRCUITS)}).", check=check_circuit)
     n_qubits: int = option(4, "Qubits of the quantum head.", ge=1)
     depth: int = option(1, "Repetitions (layers) of the circuit's trainable block.", ge=1)
     engine: str = option("statevector", "How the circuit is evaluated while training: statevector (fast, "
@@ -236,7 +176,7 @@ class EnvConfig:
     data_dir: str | None = option(None, "Folder holding the MedMNIST .npz files (default: $QKIT_DATA_DIR, "
                                   "else ~/.medmnist; a saved run's own folder when re-reading it).")
     device: str = option("auto", "Where to compute: auto (cuda when available), cpu, cuda or cuda:N.",
-                         check=_check_device)
+                         check=check_device)
     num_workers: int = option(0, "DataLoader worker processes (0: load in the main process).", ge=0)
     threads: int | None = option(None, "CPU threads for torch (default: torch's choice).", ge=1)
     feature_cache: str | None = option(None, "Folder where frozen-backbone features are kept and shared between "

@@ -19,11 +19,13 @@ the last finished epoch.
 Progress goes to ``callback(event, info)`` (the CLI draws bars from it): ``start``
 (run_dir, epochs, done), ``epoch_start`` (epoch, batches), ``batch`` (epoch, batch, loss),
 ``epoch`` (the metrics.jsonl record plus ``improved``), ``message`` (text).
+
+The run's record (config.json, env.json, engine.json; checked again on resume) is written and
+read in ``qkit.train_record``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import os
 import time
@@ -54,7 +56,7 @@ from qkit.optim import (
 )
 from qkit.repro import epoch_seed, make_loader, resolve_device, rng_state, seed_everything, set_rng_state
 from qkit.resolve import engine_spec, resolve_config
-from qkit.version import __version__
+from qkit.train_record import load_for_resume, record_run
 
 CURVE_METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "g_mean")
 Callback = Callable[[str, dict], None]
@@ -79,7 +81,7 @@ def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str 
     """
     record = None
     if resume is not None:
-        record = _load_for_resume(Path(resume), cfg)
+        record = load_for_resume(Path(resume), cfg)
         if (Path(resume) / "test_metrics.json").is_file():
             return Path(resume)            # finished already: nothing to redo
         cfg, env = record.config, env or record.env
@@ -116,7 +118,7 @@ def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str 
         if run_dir is None:
             run_dir = runs.create_run_dir(runs_root, cfg.run.name, cfg.run.label)
             cfg = replace(cfg, run=replace(cfg.run, name=run_dir.name))
-            _record_run(run_dir, cfg, env, bundle, model, device)
+            record_run(run_dir, cfg, env, bundle, model, device)
         _fit(cfg, env, run_dir, bundle, model, device, checkpoint, callback or _silent)
     except KeyboardInterrupt:
         if run_dir is None:
@@ -145,41 +147,6 @@ def _prepare(cfg: TrainConfig, env: EnvConfig, device: torch.device, pretrained_
         kwargs["pretrained"] = pretrained_override
     model = build_network(**kwargs).to(device)
     return bundle, model
-
-
-def _record_run(run_dir: Path, cfg: TrainConfig, env: EnvConfig, bundle: Any, model: nn.Module,
-                device: torch.device) -> None:
-    from qkit.data import describe, resolve_data_dir
-    from qkit.models import count_parameters
-
-    trainable, total = count_parameters(model)
-    environment = runs.environment_info(str(device))
-    # The data folder as resolved now (flag, $QKIT_DATA_DIR or default), so that commands that
-    # read the run later find the data where training found it, whatever their environment.
-    recorded_env = replace(env, data_dir=str(resolve_data_dir(env.data_dir).resolve()))
-    record = runs.RunRecord(
-        name=run_dir.name, config=cfg, env=recorded_env,
-        data={"source": bundle.source, **describe(bundle)}, model=dict(model.config),
-        budget=training_budget(cfg.optim, len(bundle.train)),
-        parameters={"trainable": trainable, "total": total},
-        created=dt.datetime.now().isoformat(timespec="seconds"), device_used=str(device),
-        git=environment.get("git"), qkit_version=__version__)
-    runs.atomic_write_json(run_dir / "config.json", runs.redact(record.to_dict()))
-    runs.atomic_write_json(run_dir / "env.json", runs.redact(environment))
-    engine = getattr(getattr(getattr(model, "head", None), "quantum", None), "engine", None)
-    if hasattr(engine, "describe"):      # e.g. the density engine: device, calibration date, layout, scales
-        runs.atomic_write_json(run_dir / "engine.json", runs.redact(engine.describe()))
-
-
-def _load_for_resume(run_dir: Path, cfg: TrainConfig | None) -> runs.RunRecord:
-    record = runs.read_record(run_dir)
-    if cfg is not None:
-        asked = resolve_config(cfg).with_options(name=record.config.run.name).flat()
-        differ = [k for k, v in record.config.flat().items() if asked[k] != v]
-        if differ:
-            raise QkitError(f"cannot resume {run_dir.name} with different options ({', '.join(differ)}); "
-                            "resume without options to use the saved config")
-    return record
 
 
 def _fresh_state() -> dict:

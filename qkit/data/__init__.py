@@ -5,7 +5,8 @@ plus int labels, so ``__getitem__`` is a slice, an optional augmentation and one
 multiply-add that converts to float, repeats gray to 3 channels and normalises.
 
 - ``spec``: ``DataSpec``, shared constants, validation (the option values a run may give,
-  and the vertical-flip default, are declared in ``qkit.config``).
+  and the vertical-flip default, are declared in ``qkit.option_values`` and read through
+  ``qkit.config``).
 - ``medmnist_files``: MedMNIST files, checked against medmnist's md5 sums.
 - ``folder`` / ``splits``: image folders, split per image or per group (``group_by``), seeded
   by ``split_seed`` apart from the training ``seed``.

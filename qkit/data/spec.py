@@ -2,8 +2,8 @@
 up-front validation that turns a bad option into one ``QkitError`` line before any file is read.
 
 The option values a run may give (balance, normalize, sizes, the vertical-flip default) are
-declared in ``qkit.config``, below this package; they are imported from there, never the
-other way round.
+declared in ``qkit.option_values`` and re-exported by ``qkit.config``, below this package;
+they are imported from there, never the other way round.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ device, resolved as in the hardware path) on a chosen layout (the calibrated one
   and thermal relaxation, each source scaled); constant gates are fused with their channel
   at compile time, parametric ones get their PTM each forward pass (RZ, the only one in IBM
   ISA circuits, in closed form: ``qkit.engines.density_prefix``), and a run of single-qubit
-  instructions on one qubit is multiplied into one 4x4 PTM before it touches the state;
+  instructions on one qubit is multiplied into one 4x4 PTM before it touches the state
+  (the steps are planned in ``qkit.engines.density_steps``);
 * an observable term is read in its basis with the readout error of every read qubit:
   ``<Z>`` becomes ``(P(0|1) - P(1|0)) + (1 - P(0|1) - P(1|0)) <Z>`` per qubit, expanded
   over subsets of the term's qubits, so outputs are a gather and a matmul of ``v``
@@ -31,21 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from qkit.engines.angles import GateAngles
 from qkit.engines.base import Engine, LayerProgram
-from qkit.engines.compiler import plan_angles
-from qkit.engines.density_prefix import (
-    apply_chain,
-    plan_prefix_parts,
-    plan_rotation_prefix,
-    rotation_prefix_local,
-    rz_groups,
-    rz_ptms,
-)
+from qkit.engines.density_prefix import apply_chain, plan_prefix_parts, rotation_prefix_local, rz_ptms
 from qkit.engines.density_readout import plan_readout
-from qkit.engines.density_suffix import plan_suffix, readout_of_product, readout_rows, stack_runs
-from qkit.engines.gates import flatten
-from qkit.engines.ptm import apply_ptm, ptm, ptm_map
+from qkit.engines.density_steps import plan_steps
+from qkit.engines.density_suffix import plan_suffix, readout_of_product, readout_rows
+from qkit.engines.ptm import apply_ptm, ptm_map
 from qkit.engines.spec import Capabilities
 from qkit.engines.statevector import kron_rows
 from qkit.errors import QkitError
@@ -123,7 +115,7 @@ class DensityEngine(Engine):
         self.active_qubits, self.k = active, len(active)
         self.noise = device_noise(device.target, readout_errors(resolved), self.scales, set(active))
         self.calibration_date = resolved.calibration().calibration_date
-        self._plan(instructions, {q: j for j, q in enumerate(active)})
+        plan_steps(self, instructions, {q: j for j, q in enumerate(active)})
         plan_readout(self, observables)
         self._prefix_parts = plan_prefix_parts(self)
         self._suffix_plan = plan_suffix(self)
@@ -131,98 +123,6 @@ class DensityEngine(Engine):
         outside = self.prefix + self.middle + [data for kind, data in self._suffix_plan[0] if kind == "step"]
         used = {item[1].group for _, _, items in outside for item in items if item[0] == "param"}
         self._rows_only = frozenset(self.angles.groups) - used if self._suffix_closed else frozenset()
-
-    def _plan(self, instructions: list, local: dict) -> None:
-        from qiskit import QuantumCircuit
-
-        reduced = QuantumCircuit(self.k)
-        for op, qubits in instructions:
-            reduced.append(op, [local[q] for q in qubits])
-        gates = flatten(reduced)
-        if [g.name for g in gates] != [op.name for op, _ in instructions]:
-            raise _error("the transpiled circuit has gates the density engine cannot map one to one")
-        tables, groups, refs, constants = plan_angles(
-            LayerProgram(reduced, self.program.inputs, self.program.weights, ()), gates)
-        self.angles = GateAngles(tables, groups, self.dtype, self.cdtype)
-        self._bases = {}
-        pending: dict[int, list] = {}          # qubit -> items of its current single-qubit run
-        self.steps = []
-        for gate, ref, (op, qubits) in zip(gates, refs, instructions):
-            channel = self.noise.channel(op.name, qubits)       # by its parts: a cheap PTM
-            noise = None if channel is None else ptm(channel, len(qubits))
-            if gate.is_parametric:
-                item = ("param", ref, None if noise is None else self._buffer(noise))
-            else:
-                fused = ptm(constants[ref.const], len(qubits))
-                item = ("const", fused if noise is None else noise @ fused)
-            if len(gate.qubits) == 1:
-                pending.setdefault(gate.qubits[0], []).append(item)
-                continue
-            for q in gate.qubits:
-                self._flush(pending, q)
-            self.steps.append(("gate", gate.qubits, [self._load(item)]))
-        for q in sorted(pending):
-            self._flush(pending, q)
-        self._split_steps()
-
-    def _flush(self, pending: dict, q: int) -> None:
-        """One step for qubit ``q``'s run of single-qubit items; constants multiplied now."""
-        items = pending.pop(q, [])
-        merged = []
-        for item in items:
-            if item[0] == "const" and merged and merged[-1][0] == "const":
-                merged[-1] = ("const", item[1] @ merged[-1][1])
-            else:
-                merged.append(item)
-        if merged:
-            self.steps.append(("gate", (q,), [self._load(item) for item in merged]))
-
-    def _split_steps(self) -> None:
-        """Sort the steps into three phases that need less work than applying all to the batch.
-
-        ``prefix``: each qubit's single-qubit run before any multi-qubit gate touches it. The
-        state is still a product there, so the run acts on that qubit's 4 components, and the
-        full state is built once (|0> is 1 on I and Z). ``middle``: up to the last
-        input-dependent step, applied to the batch. ``suffix``: the batch-independent rest,
-        applied in the Heisenberg picture: the observables' coefficient vectors go backwards
-        through the transposed PTMs (a batch of n outputs, not of B samples), and the outputs
-        are one matmul of the middle's states with them; ``qkit.engines.density_suffix`` plans
-        that walk as constant blocks and Kronecker layers.
-        """
-        touched: set[int] = set()
-        self.prefix, rest, tails = [], [], []
-        for step in self.steps:
-            qubits = step[1]
-            if len(qubits) == 1 and qubits[0] not in touched:
-                # Weight gates after a qubit's last input gate move to the weight layers (one
-                # more layer there, with no per-pass work left here).
-                inputs = [i for i, item in enumerate(step[2]) if item[0] == "param" and item[1].group[0] == "x"]
-                cut = inputs[-1] + 1 if inputs else 0
-                if any(item[0] == "param" for item in step[2][cut:]):
-                    tails.append(("gate", qubits, step[2][cut:]))
-                    step = ("gate", qubits, step[2][:cut])
-                if step[2]:
-                    self.prefix.append(step)
-            else:
-                rest.append(step)
-                if len(qubits) > 1:
-                    touched.update(qubits)
-        rest = tails + rest
-        batched = [i for i, step in enumerate(rest) if any(item[0] == "param" and item[1].group[0] == "x"
-                                                             for item in step[2])]
-        cut = batched[-1] + 1 if batched else 0
-        self.middle, self.suffix = rest[:cut], rest[cut:]
-        self.steps = self.prefix + rest                # in an order equivalent to the circuit's
-        self.register_buffer("_local0", torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=self.dtype), persistent=False)
-        self._stacked_prefix = self._stack_prefix()
-        self._rotation = plan_rotation_prefix(self)   # the embedding's RZ in closed form
-        self._skip = frozenset() if self._rotation is None else {self._stacked_prefix[self._rotation][1]}
-        self._rz = rz_groups(self, self._skip)
-
-    def _stack_prefix(self) -> list | None:
-        """The prefix runs as one chain over all their qubits (``density_suffix.stack_runs``)."""
-        self._prefix_qubits = [q for _, (q,), _ in self.prefix]
-        return stack_runs(self, [items for _, _, items in self.prefix], "prefix") if len(self.prefix) > 1 else None
 
     def _chain(self, items: list) -> list:
         """A run as ``[("const", [4, 4]) | ("param", GateRef), ...]`` in time order, noise

@@ -66,7 +66,7 @@ def _reorder_runs(engine, order: np.ndarray) -> None:
 
 def plan_prefix_parts(engine) -> str:
     """``"const"`` when the embedding's RZ is the only parametric gate of the prefix runs (weight
-    gates after it are moved to the suffix, ``DensityEngine._split_steps``): ``(u, v, w)`` are
+    gates after it are moved to the suffix, ``density_steps._split_steps``): ``(u, v, w)`` are
     then a buffer, ``_rz_parts``. Else ``"general"``: the chain of PTMs every pass."""
     stacked, position = engine._stacked_prefix, engine._rotation
     if position is None or any(step[0] == "param" for j, step in enumerate(stacked) if j != position):

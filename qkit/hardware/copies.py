@@ -104,11 +104,12 @@ def choose_copies(program: Any, backend: Any, snapshot: Any, first: list[int], c
                   exclude: Sequence[int] = (), shots_rows: int | None = None) -> CopyChoice:
     """Copies of ``program``'s circuit on ``backend`` (module docstring); ``first``: the single-copy
     layout. ``shots_rows``: rows to evaluate (no more copies than rows)."""
-    from qkit.hardware.layout import _Calibration, _pre_score, vf2_layouts
+    from qkit.hardware.layout import _pre_score, vf2_layouts
+    from qkit.hardware.layout_error import Calibration
 
     circuit, observables, name = program.circuit, program.observables, backend.name
     exclude = set(int(q) for q in exclude)
-    cal = _Calibration(backend, snapshot)
+    cal = Calibration(backend, snapshot)
     candidates = sorted(vf2_layouts(circuit, backend, limit=20_000),
                         key=lambda lay: _pre_score(lay, circuit, observables, cal))
     layouts = apart(first, candidates, backend, exclude)

@@ -20,18 +20,19 @@ the error of the layer's expectation values instead:
 
 Many mappings on a large device are first ranked by a cheap pre-score (readout and
 calibrated errors on the mapped qubits and couplings); only the best few are transpiled.
+This module finds, transpiles and ranks the candidates; the error estimate (the second and
+third points) is ``qkit.hardware.layout_error``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from qkit.errors import QkitError
+from qkit.hardware.layout_error import NOT_GATES, Calibration, estimate_error
 
 OPTIMIZATION_LEVEL = 1
-_NOT_GATES = {"measure", "barrier", "delay", "reset"}
 
 
 @dataclass
@@ -76,130 +77,6 @@ class LayoutChoice:
         return {"backend": self.backend, "chosen": self.chosen.to_dict(), "default": self.default.to_dict(),
                 "candidates": [c.to_dict() for c in self.candidates], "n_considered": self.n_considered,
                 "optimization_level": OPTIMIZATION_LEVEL}
-
-
-# ---------------------------------------------------------------------- calibration lookups
-
-class _Calibration:
-    """Readout (both directions), T1/T2 and gate errors of a backend, from a Snapshot."""
-
-    def __init__(self, backend: Any, snapshot: Any):
-        from qkit.hardware.snapshot import Snapshot
-
-        snap = snapshot if snapshot is not None else Snapshot.from_backend(backend)
-        self.target = backend.target
-        self.readout = {}
-        self.t1, self.t2 = {}, {}
-        for q in snap.qubits:
-            p01, p10 = q.prob_meas0_prep1, q.prob_meas1_prep0
-            p01 = q.readout_error if p01 is None else p01
-            p10 = q.readout_error if p10 is None else p10
-            self.readout[q.qubit] = (p01 or 0.0, p10 or 0.0)
-            self.t1[q.qubit] = q.t1_us * 1e-6 if q.t1_us else math.inf
-            self.t2[q.qubit] = min(q.t2_us * 1e-6, 2 * self.t1[q.qubit]) if q.t2_us else self.t1[q.qubit]
-
-    def gate_error(self, name: str, qubits: tuple[int, ...]) -> float:
-        try:
-            props = self.target[name].get(qubits)
-        except KeyError:
-            return 0.0
-        error = getattr(props, "error", None)
-        return float(error) if error else 0.0
-
-    def mean_two_qubit_error(self, a: int, b: int) -> float:
-        errors = [self.gate_error(op, pair) for op in self.target.operation_names
-                  if self.target.operation_from_name(op).num_qubits == 2 for pair in ((a, b), (b, a))]
-        errors = [e for e in errors if e > 0]
-        return min(errors) if errors else 0.0
-
-
-def _expected_abs(shrink: float, shift: float, ideal: Any = None) -> float:
-    """E|(shrink - 1) z + shift|: over the ideal values ``z`` given, else z uniform in [-1, 1]."""
-    if ideal is not None:
-        return float(sum(abs((shrink - 1.0) * z + shift) for z in ideal) / len(ideal))
-    a, b = abs(1.0 - shrink), abs(shift)
-    if a <= b:
-        return b
-    return (a * a + b * b) / (2 * a)
-
-
-def _depolarizing_shrink(error: float, n_qubits: int) -> float:
-    d = 2 ** n_qubits
-    return max(0.0, 1.0 - error * d / (d - 1))
-
-
-def _light_cone(isa: Any, qubits: set[int]) -> tuple[list[tuple[str, tuple[int, ...]]], set[int]]:
-    """Gates (name, physical qubits) that can affect ``qubits`` at the end, and the qubits they touch."""
-    index = {bit: i for i, bit in enumerate(isa.qubits)}
-    cone, gates = set(qubits), []
-    for inst in reversed(isa.data):
-        name = inst.operation.name
-        if name in _NOT_GATES:
-            continue
-        qargs = tuple(index[q] for q in inst.qubits)
-        if cone.intersection(qargs):
-            gates.append((name, qargs))
-            cone.update(qargs)
-    return gates, cone
-
-
-# ---------------------------------------------------------------------- scoring
-
-def _term_error(cal: _Calibration, isa: Any, measured: list[int], duration: float,
-                ideal: Any = None) -> tuple[float, dict]:
-    """Expected error of one Pauli term read on physical ``measured`` qubits, and its parts."""
-    readout_shrink, readout_shift = 1.0, 0.0
-    for q in measured:
-        p01, p10 = cal.readout[q]
-        readout_shrink *= 1.0 - p01 - p10
-    if len(measured) == 1:
-        p01, p10 = cal.readout[measured[0]]
-        readout_shift = p01 - p10
-    gates, cone = _light_cone(isa, set(measured))
-    gate_shrink = 1.0
-    for name, qargs in gates:
-        gate_shrink *= _depolarizing_shrink(cal.gate_error(name, qargs), len(qargs))
-    relax, dephase, t1_shift = 1.0, 1.0, 0.0
-    for q in cone:
-        if q in measured:
-            decay = math.exp(-duration / cal.t1[q])
-            relax *= decay
-            if len(measured) == 1:
-                t1_shift = 1.0 - decay            # amplitude damping pulls <Z> towards +1
-        else:
-            dephase *= math.exp(-duration / cal.t2[q]) ** 0.5    # coherences feed the observable partly
-    shrink = readout_shrink * gate_shrink * relax * dephase
-    shift = readout_shrink * gate_shrink * t1_shift + readout_shift
-    parts = {"readout": _expected_abs(readout_shrink, readout_shift, ideal),
-             "gates": _expected_abs(gate_shrink, 0.0, ideal),
-             "decoherence": _expected_abs(relax * dephase, t1_shift, ideal)}
-    return _expected_abs(shrink, shift, ideal), parts
-
-
-def estimate_error(isa: Any, observables: Sequence[Any], cal: _Calibration,
-                   ideal: list[list[Any]] | None = None) -> tuple[float, dict, list[int]]:
-    """Expected mean absolute error of ``observables`` (on virtual qubits) measured from ``isa``.
-
-    ``ideal[i][j]``: the noiseless values of observable i's term j on sample inputs (optional).
-    """
-    measured_of = [int(q) for q in isa.layout.final_index_layout()]
-    try:
-        duration = float(isa.estimate_duration(cal.target, unit="s"))
-    except Exception:             # a target without durations: no decoherence estimate
-        duration = 0.0
-    total, parts = 0.0, {"readout": 0.0, "gates": 0.0, "decoherence": 0.0}
-    for i, obs in enumerate(observables):
-        weight = sum(abs(complex(c)) for c in obs.coeffs) or 1.0
-        for j, (pauli, coeff) in enumerate(zip(obs.paulis, obs.coeffs)):
-            support = [measured_of[k] for k in range(pauli.num_qubits) if pauli.z[k] or pauli.x[k]]
-            if not support:
-                continue          # identity: exact
-            err, term_parts = _term_error(cal, isa, support, duration, None if ideal is None else ideal[i][j])
-            share = abs(complex(coeff)) / weight / len(observables)
-            total += share * weight * err
-            for key, value in term_parts.items():
-                parts[key] += share * weight * value
-    return total, parts, measured_of
 
 
 # ---------------------------------------------------------------------- candidates
@@ -250,9 +127,9 @@ def interaction_graph(circuit: Any) -> Any:
     seen = set()
     for inst in circuit.data:
         qargs = [index[q] for q in inst.qubits]
-        if len(qargs) > 2 and inst.operation.name not in _NOT_GATES:
+        if len(qargs) > 2 and inst.operation.name not in NOT_GATES:
             return None           # multi-qubit gates: leave the layout to the pass manager's seeds
-        if len(qargs) == 2 and inst.operation.name not in _NOT_GATES:
+        if len(qargs) == 2 and inst.operation.name not in NOT_GATES:
             pair = tuple(sorted(qargs))
             if pair not in seen:
                 seen.add(pair)
@@ -281,7 +158,7 @@ def vf2_layouts(circuit: Any, backend: Any, limit: int = 1000) -> list[list[int]
     return layouts
 
 
-def _pre_score(layout: list[int], circuit: Any, observables: Sequence[Any], cal: _Calibration) -> float:
+def _pre_score(layout: list[int], circuit: Any, observables: Sequence[Any], cal: Calibration) -> float:
     """Cheap ranking before transpiling: readout of the read qubits and errors of the mapped gates."""
     read = set()
     for obs in observables:
@@ -333,7 +210,7 @@ def choose_layout(program_or_circuit: Any, observables: Sequence[Any] | None, ba
     width = backend.num_qubits
     if circuit.num_qubits > width:
         raise QkitError(f"the circuit has {circuit.num_qubits} qubits but {backend.name} has {width}")
-    cal = _Calibration(backend, snapshot)
+    cal = Calibration(backend, snapshot)
     ideal = None if values is None else ideal_values(circuit, observables, values)
 
     default_isa = transpile_with_layout(circuit, backend)
@@ -360,14 +237,14 @@ def choose_layout(program_or_circuit: Any, observables: Sequence[Any] | None, ba
                         candidates].index(True)], candidates=allowed[:top], n_considered=n_considered)
 
 
-def _candidate(layout: list[int], isa: Any, observables: Sequence[Any], cal: _Calibration,
+def _candidate(layout: list[int], isa: Any, observables: Sequence[Any], cal: Calibration,
                ideal: Any = None, is_default: bool = False) -> LayoutCandidate:
     estimate, parts, measured = estimate_error(isa, observables, cal, ideal)
     try:
         duration = float(isa.estimate_duration(cal.target, unit="s"))
     except Exception:
         duration = None
-    two_q = sum(1 for inst in isa.data if inst.operation.num_qubits == 2 and inst.operation.name not in _NOT_GATES)
+    two_q = sum(1 for inst in isa.data if inst.operation.num_qubits == 2 and inst.operation.name not in NOT_GATES)
     return LayoutCandidate(layout=list(layout), measured_qubits=measured, estimate=estimate, parts=parts,
                            depth=isa.depth(), two_qubit_gates=two_q, duration_s=duration,
                            is_default=is_default, isa_circuit=isa)

@@ -8,13 +8,14 @@ trained quantum weights), chooses the physical qubits (``--layout calibrated``: 
 with the least estimated output error, ``qkit.hardware.layout.choose_layout``; ``default``:
 the preset pass manager's; or a list), compiles the circuit for the primitive the mitigation
 needs (``qkit.hardware.primitives``) and plans the jobs (``qkit.hardware.plan``).
-Every option is checked before the data is read or a circuit transpiled.
+Every option is checked before the data is read or a circuit transpiled
+(``qkit.hardware.run_options``); the qubits and copies are chosen in ``qkit.hardware.qubits``.
+Their functions are importable from here too.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,11 @@ from typing import Any
 import numpy as np
 
 from qkit.errors import QkitError
-from qkit.fields import SPLITS
-from qkit.hardware.plan import Plan, check_counts, make_plan, seconds_per_shot
-
-MITIGATIONS = ("none", "readout", "trex")
-LAYOUTS = ("calibrated", "default")
-LAYOUT_SAMPLES = 32          # rows the calibrated layout is scored on (the run's own inputs)
+from qkit.hardware.plan import Plan, make_plan, seconds_per_shot
+from qkit.hardware.qubits import choose_physical_qubits, run_copies
+from qkit.hardware.qubits import layout_sample as layout_sample  # re-export: qkit.noise.study reads it here
+from qkit.hardware.run_options import check_options, check_rep_delay, check_run
+from qkit.hardware.run_options import parse_layout as parse_layout  # re-export: the density engine, noise study
 
 
 @dataclass
@@ -97,95 +97,6 @@ class Prepared:
         return self.run_dir / "hardware" / folder_name(self.backend.name) / self.key
 
 
-def parse_layout(layout: Any) -> str | list[int]:
-    """``calibrated``, ``default``, or physical qubits as a list or ``"1,3,5,4"``."""
-    if isinstance(layout, str):
-        text = layout.strip().removeprefix("[").removesuffix("]")
-        if text in LAYOUTS:
-            return text
-        if not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", text):
-            raise QkitError(f"--layout must be calibrated, default or physical qubits such as 1,3,5,4; got {layout!r}")
-        layout = [int(q) for q in text.split(",")]
-    if not isinstance(layout, (list, tuple)) or not all(isinstance(q, (int, np.integer)) for q in layout):
-        raise QkitError(f"--layout must be calibrated, default or a list of physical qubits; got {layout!r}")
-    if len(set(layout)) != len(layout):
-        raise QkitError(f"--layout repeats a physical qubit: {list(layout)}")
-    return [int(q) for q in layout]
-
-
-def check_options(shots, repeat, seed, split, mitigation, readout_from, layout, copies="auto",
-                  rep_delay=None) -> str | list[int]:
-    """Every option a hardware run takes, checked before anything is read; returns the parsed layout.
-    Imports nothing heavy (no torch, no Qiskit): a bad option answers at once."""
-    from qkit.hardware.copies import parse_copies
-    from qkit.hardware.mitigation import READOUT_SOURCES
-
-    check_counts(shots, repeat, seed)
-    copies = parse_copies(copies)
-    if mitigation == "trex" and copies not in ("auto", 1):
-        raise QkitError(f"--copies {copies} needs the sampler path: --mitigation trex runs one copy")
-    if rep_delay is not None and (isinstance(rep_delay, bool) or not isinstance(rep_delay, (int, float))
-                                  or not rep_delay >= 0):
-        raise QkitError(f"--rep-delay must be a number of microseconds >= 0, got {rep_delay!r}")
-    if split not in SPLITS:
-        raise QkitError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if mitigation not in MITIGATIONS:
-        raise QkitError(f"--mitigation must be one of {', '.join(MITIGATIONS)}, got {mitigation!r}")
-    if readout_from not in READOUT_SOURCES:
-        raise QkitError(f"--readout-from must be one of {', '.join(READOUT_SOURCES)}, got {readout_from!r}")
-    if readout_from != "device" and mitigation != "readout":
-        raise QkitError(f"--readout-from {readout_from} needs --mitigation readout")
-    return parse_layout(layout)
-
-
-def check_run(run_dir: str | Path) -> Any:
-    """The run (``qkit.runs.Run``) if it can go to hardware: a finished run with a quantum head.
-    Reads only its record (no torch)."""
-    from qkit import runs
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise QkitError(f"run folder {run_dir} does not exist")
-    run = runs.load_run(run_dir)
-    if not run.model_path.is_file():
-        raise QkitError(f"{run.path} has no model.pt (unfinished run?)")
-    if dict(run.record.model).get("head") != "quantum":
-        raise QkitError(f"{run.path} has a {run.record.model.get('head')!r} head: only quantum heads run on hardware")
-    return run
-
-
-def layout_sample(program: Any, rows: np.ndarray | None) -> np.ndarray | None:
-    """The first rows (inputs then weights) in ``circuit.parameters`` order, as ``choose_layout``
-    scores them; None (outputs taken uniform in [-1, 1]) without rows."""
-    return None if rows is None else rows[:LAYOUT_SAMPLES][:, program.columns(program.circuit.parameters)]
-
-
-def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int], rows: np.ndarray | None,
-                           exclude: Any = ()) -> dict:
-    """The initial layout and how it was chosen (``rows``: sample parameter rows, inputs then weights;
-    ``exclude``: physical qubits the calibrated choice must not use)."""
-    from qkit.hardware.layout import choose_layout, transpile_with_layout
-
-    device, n = resolved.backend, program.n_qubits
-    if n > device.num_qubits:
-        raise QkitError(f"the circuit has {n} qubits but {device.name} has {device.num_qubits}")
-    if isinstance(layout, list):
-        if len(layout) != n:
-            raise QkitError(f"--layout has {len(layout)} qubits but the circuit has {n}")
-        if max(layout) >= device.num_qubits:
-            raise QkitError(f"--layout {layout} names a qubit that {device.name} lacks "
-                            f"(it has 0..{device.num_qubits - 1})")
-        return {"method": "given", "physical_qubits": layout}
-    if layout == "default":
-        isa = transpile_with_layout(program.circuit, device)
-        return {"method": "default", "physical_qubits": [int(q) for q in isa.layout.initial_index_layout()[:n]]}
-    choice = choose_layout(program, None, device, snapshot=resolved.calibration(), values=layout_sample(program, rows),
-                           exclude=exclude)
-    return {"method": "calibrated", "physical_qubits": choice.physical_qubits,
-            "estimate": choice.chosen.estimate, "default": choice.default.layout,
-            "default_estimate": choice.default.estimate,
-            "candidates": [c.to_dict() for c in choice.candidates]}
-
 
 def forward_split(model, dataset, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Circuit inputs, exact outputs and probabilities, labels: the torch part, once."""
@@ -223,20 +134,6 @@ def _primitive(program, resolved, backend_name, physical_qubits, mitigation, sho
                             None if resolved.is_hardware else noise_for(resolved))
 
 
-def check_rep_delay(rep_delay_us: float | None, device: Any) -> float | None:
-    """``--rep-delay`` (microseconds) -> seconds, within the backend's ``rep_delay_range``."""
-    from qkit.hardware.plan import rep_delay_range
-
-    if rep_delay_us is None:
-        return None
-    low, high = rep_delay_range(device)
-    seconds = float(rep_delay_us) * 1e-6
-    if low is None:
-        raise QkitError(f"{device.name} reports no repetition delay range: --rep-delay cannot be set there")
-    if not low - 1e-12 <= seconds <= high + 1e-12:
-        raise QkitError(f"--rep-delay {rep_delay_us:g} us is outside {device.name}'s range "
-                        f"[{low * 1e6:g}, {high * 1e6:g}] us")
-    return seconds
 
 
 def wide_rows(one: np.ndarray, repeat: int, copies: int) -> np.ndarray:
@@ -250,16 +147,6 @@ def wide_rows(one: np.ndarray, repeat: int, copies: int) -> np.ndarray:
     return rows.reshape(len(rows) // copies, copies * rows.shape[1])
 
 
-def _copies(program, resolved, mitigation, copies, exclude, chosen, n_rows):
-    from qkit.hardware.copies import CopyChoice, choose_copies
-
-    first = chosen["physical_qubits"]
-    if mitigation == "trex":
-        return CopyChoice([list(first)], [], 1, "--mitigation trex runs one copy (the Estimator path)")
-    if chosen["method"] == "trained" and copies == "auto":
-        return CopyChoice([list(first)], [], 1, "a noise-aware run goes to the qubits it trained through: one copy "
-                          "(--copies N to spread it anyway)")
-    return choose_copies(program, resolved.backend, resolved.calibration(), first, copies, exclude, n_rows)
 
 
 def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test", shots: int = 1024,
@@ -311,7 +198,7 @@ def prepare_hardware_run(run_dir: str | Path, backend: str, split: str = "test",
     if banned:
         raise QkitError(f"the {chosen['method']} layout {chosen['physical_qubits']} uses excluded qubit(s) {banned}; "
                         "use --layout calibrated or another --layout")
-    choice = _copies(program, resolved, mitigation, copies, exclude, chosen, len(one) * int(repeat))
+    choice = run_copies(program, resolved, mitigation, copies, exclude, chosen, len(one) * int(repeat))
     primitive, matrices, values, plan = _compile_plan(program, resolved, chosen, choice, mitigation, readout_from,
                                                       shots, repeat, seed, rep_delay_s, one, max_rows_per_job)
     threshold = (run.test_metrics or {}).get("val_threshold")

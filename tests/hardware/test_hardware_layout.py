@@ -18,7 +18,8 @@ from qkit.cli import app
 from qkit.config import EnvConfig, TrainConfig
 from qkit.errors import QkitError
 from qkit.hardware.emulate import emulated_error
-from qkit.hardware.layout import _expected_abs, choose_layout, ideal_values, transpile_with_layout, vf2_layouts
+from qkit.hardware.layout import choose_layout, ideal_values, transpile_with_layout, vf2_layouts
+from qkit.hardware.layout_error import _expected_abs
 from qkit.runs import RunRecord, atomic_write_json
 
 runner = CliRunner()
