@@ -4,7 +4,8 @@
 #   make train     install, then `qkit train $(ARGS)`      e.g. make train ARGS="--epochs 5"
 #   make test      install with the dev extra, then run the test suite
 #   make test-fast the same without the tests marked slow (the loop while developing)
-#   make lint      install with the dev extra, then `ruff check` the code (pyproject.toml: [tool.ruff])
+#   make lint      install with the dev extra, then `ruff check` and `ruff format --check` the code
+#                  (pyproject.toml: [tool.ruff]; `ruff format qkit tests benchmarks` formats it)
 #   make bench     install with the bench extra, then run benchmarks/quantum_layer.py
 #   make docs      install with the docs extra, then build the documentation site into site/
 #                  (mkdocs build --strict, executing the tutorial notebook: it reads BreastMNIST
@@ -67,6 +68,7 @@ test-fast: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check qkit tests benchmarks
+	$(VENV)/bin/ruff format --check qkit tests benchmarks
 
 bench: install-bench
 	$(PY) benchmarks/quantum_layer.py $(ARGS)

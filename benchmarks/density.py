@@ -68,23 +68,32 @@ def main() -> None:
     isa.save_density_matrix(qubits=engine.active_qubits)
     sim = AerSimulator(method="density_matrix", noise_model=engine.noise.noise_model())
     params = list(program.inputs) + list(program.weights)
-    binds = [{p: [float(v) for v in np.concatenate([x, np.repeat(w[None], len(x), 0)], 1)[:, params.index(p)]]
-              for p in isa.parameters}]
+    binds = [
+        {
+            p: [float(v) for v in np.concatenate([x, np.repeat(w[None], len(x), 0)], 1)[:, params.index(p)]]
+            for p in isa.parameters
+        }
+    ]
     ops = dict(engine.isa_circuit.count_ops())
-    print(f"{args.circuit} q={args.qubits} d={args.depth} on {args.backend}: qubits {engine.physical_qubits}, "
-          f"ISA {ops}, batch {args.batch}, {args.threads} threads")
+    print(
+        f"{args.circuit} q={args.qubits} d={args.depth} on {args.backend}: qubits {engine.physical_qubits}, "
+        f"ISA {ops}, batch {args.batch}, {args.threads} threads"
+    )
     aer = median_seconds(lambda: sim.run(isa, parameter_binds=binds).result(), max(3, args.repeats // 3), warmup=1)
     rows = [("Aer: binds, active-qubit DM (reference)", aer)]
     values = np.concatenate([x, np.repeat(w[None], len(x), 0)], 1)
-    bound = [engine.isa_circuit.assign_parameters({p: row[params.index(p)] for p in engine.isa_circuit.parameters})
-             for row in values]
+    bound = [
+        engine.isa_circuit.assign_parameters({p: row[params.index(p)] for p in engine.isa_circuit.parameters})
+        for row in values
+    ]
     whole = [c.copy() for c in bound]
     for c in whole:
         c.save_density_matrix()
     measured = [c.measure_all(inplace=False) for c in bound]
     rows.append(("Aer: bound circuits, whole-device DM", median_seconds(lambda: sim.run(whole).result(), 3, 1)))
-    rows.append(("Aer: bound circuits, 1024 shots",
-                 median_seconds(lambda: sim.run(measured, shots=1024).result(), 3, 1)))
+    rows.append(
+        ("Aer: bound circuits, 1024 shots", median_seconds(lambda: sim.run(measured, shots=1024).result(), 3, 1))
+    )
     for dtype in (torch.float64, torch.float32):
         eng = engine if dtype == torch.float64 else DensityEngine(program, dtype, backend=args.backend)
         xt = torch.tensor(x, dtype=dtype, requires_grad=True)
@@ -95,11 +104,14 @@ def main() -> None:
         name = str(dtype).removeprefix("torch.")
         rows += [(f"qkit density {name} forward", forward), (f"qkit density {name} forward+backward", both)]
     refs = rows[:3]
-    print(f"{'':42}{'seconds':>10}{'samples/s':>14}"
-          + "".join(f"{'vs Aer (' + str(i + 1) + ')':>14}" for i in range(3)))
+    print(
+        f"{'':42}{'seconds':>10}{'samples/s':>14}" + "".join(f"{'vs Aer (' + str(i + 1) + ')':>14}" for i in range(3))
+    )
     for label, seconds in rows:
-        print(f"{label:42}{seconds:10.4f}{args.batch / seconds:14,.0f}"
-              + "".join(f"{ref / seconds:13.1f}x" for _, ref in refs))
+        print(
+            f"{label:42}{seconds:10.4f}{args.batch / seconds:14,.0f}"
+            + "".join(f"{ref / seconds:13.1f}x" for _, ref in refs)
+        )
 
 
 if __name__ == "__main__":

@@ -67,9 +67,23 @@ def time_command(run: Path, tmp: Path, index: int, args) -> tuple[float, dict]:
     """The whole CLI on a fresh copy of the run: (process wall seconds, its hardware.json)."""
     copy = tmp / f"run-{index}"
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("hardware"))
-    wall = run_checked([qkit_exe(), "run-hardware", str(copy), "--backend", args.backend,
-                        "--shots", str(args.shots), "--repeat", str(args.repeat),
-                        "--mitigation", args.mitigation, "--seed", str(args.seed)])
+    wall = run_checked(
+        [
+            qkit_exe(),
+            "run-hardware",
+            str(copy),
+            "--backend",
+            args.backend,
+            "--shots",
+            str(args.shots),
+            "--repeat",
+            str(args.repeat),
+            "--mitigation",
+            args.mitigation,
+            "--seed",
+            str(args.seed),
+        ]
+    )
     records = list(copy.glob("hardware/*/*/hardware.json"))
     if len(records) != 1:
         sys.exit(f"expected one hardware.json under {copy / 'hardware'}, found {len(records)}")
@@ -101,8 +115,10 @@ def time_bare_primitives(prep) -> float:
     began = time.perf_counter()
     with Batch(backend=prep.backend.backend) as batch:
         calibration = _submit_calibration(prep, batch) if prep.plan.calibration_shots else None
-        handles = [prep.primitive.submit(batch, prep.values[start:stop], _options(prep, i), prep.plan.shots)
-                   for i, (start, stop) in enumerate(prep.plan.jobs)]
+        handles = [
+            prep.primitive.submit(batch, prep.values[start:stop], _options(prep, i), prep.plan.shots)
+            for i, (start, stop) in enumerate(prep.plan.jobs)
+        ]
         if calibration is not None:
             calibration.result()
         for handle in handles:
@@ -111,7 +127,7 @@ def time_bare_primitives(prep) -> float:
 
 
 def row(label: str, values: list[float]) -> str:
-    return (f"{label:<44}{statistics.median(values):>9.2f}{min(values):>9.2f}{max(values):>9.2f}")
+    return f"{label:<44}{statistics.median(values):>9.2f}{min(values):>9.2f}{max(values):>9.2f}"
 
 
 def verdict(ok: bool) -> str:
@@ -120,16 +136,20 @@ def verdict(ok: bool) -> str:
 
 def report(args, walls, records, bare, startup, quick) -> None:
     med = statistics.median
-    overhead = [w - b for w, b in zip(walls, bare)]          # interleaved pairs
+    overhead = [w - b for w, b in zip(walls, bare)]  # interleaved pairs
     share = [o / w for o, w in zip(overhead, walls)]
     primitive = [r["primitive_seconds"] for r in records]
     scoring = [r["scoring_seconds"] for r in records]
     executed = [r["wall_seconds"] for r in records]
     plan = records[0]["plan"]
-    print(f"\nqkit run-hardware --backend {args.backend} --shots {args.shots} --repeat {args.repeat} "
-          f"--mitigation {args.mitigation} --seed {args.seed}")
-    print(f"plan: {plan['rows']} rows ({plan['samples']} samples x {plan['repeat']}), {plan['jobs']} job(s) "
-          f"incl. calibration, {plan['executions']:,} executions; {args.repeats} timed runs, interleaved\n")
+    print(
+        f"\nqkit run-hardware --backend {args.backend} --shots {args.shots} --repeat {args.repeat} "
+        f"--mitigation {args.mitigation} --seed {args.seed}"
+    )
+    print(
+        f"plan: {plan['rows']} rows ({plan['samples']} samples x {plan['repeat']}), {plan['jobs']} job(s) "
+        f"incl. calibration, {plan['executions']:,} executions; {args.repeats} timed runs, interleaved\n"
+    )
     print(f"{'seconds':<44}{'median':>9}{'min':>9}{'max':>9}")
     print(row("whole command, process start to end", walls))
     print(row("  primitive calls inside it (hardware.json)", primitive))
@@ -140,15 +160,24 @@ def report(args, walls, records, bare, startup, quick) -> None:
     print(row("overhead share of the whole (ratio)", share))
     print("\nsplit of qkit's overhead (medians, seconds; share of the whole command's wall)")
     rest = med(overhead) - med(startup) - med(scoring)
-    for label, value in (("python + imports start-up", med(startup)), ("scoring (hardware.json)", med(scoring)),
-                         ("the rest: read run, forward, layout, compile, bookkeeping", rest)):
+    for label, value in (
+        ("python + imports start-up", med(startup)),
+        ("scoring (hardware.json)", med(scoring)),
+        ("the rest: read run, forward, layout, compile, bookkeeping", rest),
+    ):
         print(f"  {label:<58}{value:>7.2f}  {value / med(walls):>6.1%}")
-    print(f"  (primitive calls in the command vs the bare reference: {med(primitive):.2f} vs {med(bare):.2f} s; "
-          f"bare per run: {', '.join(f'{b:.2f}' for b in bare)}, the first is cold)")
-    print(f"\ntarget whole command < {WALL_TARGET_S:.0f} s: {verdict(med(walls) < WALL_TARGET_S)} "
-          f"(median {med(walls):.1f} s)")
-    print(f"target qkit overhead < {SHARE_TARGET:.0%} of the wall: {verdict(med(share) < SHARE_TARGET)} "
-          f"(median {med(share):.1%})")
+    print(
+        f"  (primitive calls in the command vs the bare reference: {med(primitive):.2f} vs {med(bare):.2f} s; "
+        f"bare per run: {', '.join(f'{b:.2f}' for b in bare)}, the first is cold)"
+    )
+    print(
+        f"\ntarget whole command < {WALL_TARGET_S:.0f} s: {verdict(med(walls) < WALL_TARGET_S)} "
+        f"(median {med(walls):.1f} s)"
+    )
+    print(
+        f"target qkit overhead < {SHARE_TARGET:.0%} of the wall: {verdict(med(share) < SHARE_TARGET)} "
+        f"(median {med(share):.1%})"
+    )
     for label, seconds in quick:
         print(f"target {label} < {QUICK_TARGET_S:g} s: {verdict(seconds < QUICK_TARGET_S)} ({seconds:.2f} s)")
 
@@ -169,8 +198,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qkit-bench-") as tmp_name:
         tmp = Path(tmp_name)
         run = args.run if args.run else train_default(tmp)
-        prep = prepare_hardware_run(run, args.backend, shots=args.shots, repeat=args.repeat,
-                                    mitigation=args.mitigation, seed=args.seed)
+        prep = prepare_hardware_run(
+            run, args.backend, shots=args.shots, repeat=args.repeat, mitigation=args.mitigation, seed=args.seed
+        )
         walls, records, bare, startup = [], [], [], []
         for i in range(args.repeats):
             wall, record = time_command(run, tmp, i, args)
@@ -178,8 +208,11 @@ def main() -> None:
             records.append(record)
             bare.append(time_bare_primitives(prep))
             startup.append(time_startup())
-            print(f"run {i + 1}/{args.repeats}: whole {wall:.2f} s, bare primitives {bare[-1]:.2f} s, "
-                  f"start-up {startup[-1]:.2f} s", flush=True)
+            print(
+                f"run {i + 1}/{args.repeats}: whole {wall:.2f} s, bare primitives {bare[-1]:.2f} s, "
+                f"start-up {startup[-1]:.2f} s",
+                flush=True,
+            )
         report(args, walls, records, bare, startup, time_quick())
 
 

@@ -38,8 +38,10 @@ def main() -> None:
     snapshot = Snapshot.from_backend(backend)
     spec = build_circuit(args.circuit, args.qubits, 1)
     rng = np.random.default_rng(0)
-    rows = [np.concatenate([rng.uniform(-1, 1, len(spec.inputs)), rng.normal(0, 0.05, len(spec.weights))])
-            for _ in range(args.rows)]
+    rows = [
+        np.concatenate([rng.uniform(-1, 1, len(spec.inputs)), rng.normal(0, 0.05, len(spec.weights))])
+        for _ in range(args.rows)
+    ]
     order = {p: i for i, p in enumerate(list(spec.inputs) + list(spec.weights))}
     values = [[row[order[p]] for p in spec.circuit.parameters] for row in rows]
     for label, sample in (("z uniform in [-1, 1]", None), ("the layer's outputs on the rows", values)):

@@ -33,9 +33,13 @@ def qkit(*args: str) -> float:
 def emulate(run: Path, backend: str, repeat: int) -> dict:
     qkit("run-hardware", str(run), "--backend", backend, "--repeat", str(repeat), "--seed", "0")
     record = json.loads(next(run.glob(f"hardware/{backend}/*x{repeat}-none-*/hardware.json")).read_text())
-    return {"auc": record["metrics"]["auc"]["mean"], "delta": record["metrics"]["delta"]["mean"],
-            "exact_auc": record["exact"]["auc"], "qubits": record["physical_qubits"],
-            "layout": record["layout"]["method"]}
+    return {
+        "auc": record["metrics"]["auc"]["mean"],
+        "delta": record["metrics"]["delta"]["mean"],
+        "exact_auc": record["exact"]["auc"],
+        "qubits": record["physical_qubits"],
+        "layout": record["layout"]["method"],
+    }
 
 
 def main() -> None:
@@ -51,15 +55,22 @@ def main() -> None:
         for kind, extra in (("default", []), ("noise-aware", ["--backend", args.backend])):
             run = args.runs_dir / f"{kind}-seed{seed}"
             if not (run / "test_metrics.json").is_file():
-                row[f"{kind} train s"] = qkit("train", "--seed", str(seed), "--name", run.name, "-q",
-                                             "--runs-dir", str(args.runs_dir), *extra)
+                row[f"{kind} train s"] = qkit(
+                    "train", "--seed", str(seed), "--name", run.name, "-q", "--runs-dir", str(args.runs_dir), *extra
+                )
             result = emulate(run, args.backend, args.repeat)
             row.update({f"{kind} {k}": v for k, v in result.items()})
         rows.append(row)
         print(json.dumps(row), flush=True)
     print(f"\n{args.backend}, {args.repeat} x 1024 shots per run, no mitigation; mean ± std over {args.seeds} seeds")
-    for key in ("default exact_auc", "default auc", "noise-aware auc", "default delta", "noise-aware delta",
-                "noise-aware exact_auc"):
+    for key in (
+        "default exact_auc",
+        "default auc",
+        "noise-aware auc",
+        "default delta",
+        "noise-aware delta",
+        "noise-aware exact_auc",
+    ):
         values = [r[key] for r in rows]
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"{key:24} {statistics.mean(values):.4f} ± {spread:.4f}   ({', '.join(f'{v:.4f}' for v in values)})")

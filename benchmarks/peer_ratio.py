@@ -31,14 +31,21 @@ def density_layer(pb, circuit: str, w, backend: str):
     from qkit.quantum import QuantumLayer
 
     qc, xs, ws = pb.qiskit_circuit(circuit)
-    layer = QuantumLayer(qc, xs, ws, pb.z_observables(), engine="density",
-                         engine_options={"backend": backend},
-                         initial_weights=torch.tensor(np.asarray(w).reshape(-1), dtype=torch.float32))
+    layer = QuantumLayer(
+        qc,
+        xs,
+        ws,
+        pb.z_observables(),
+        engine="density",
+        engine_options={"backend": backend},
+        initial_weights=torch.tensor(np.asarray(w).reshape(-1), dtype=torch.float32),
+    )
     return layer, (lambda m: m.weight)
 
 
-def measure(pb, circuit: str, batch: int, calls: int, density: str | None = None,
-            pennylane: bool = False) -> dict[str, list[float]]:
+def measure(
+    pb, circuit: str, batch: int, calls: int, density: str | None = None, pennylane: bool = False
+) -> dict[str, list[float]]:
     x, w = pb.make_data(circuit, batch)
     impls = ("ref_fused", "qkit") + (("pl_backprop",) if pennylane else ())
     models = {impl: pb.build(impl, circuit, w) for impl in impls}
@@ -61,10 +68,17 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[256, 4096])
     parser.add_argument("--circuits", nargs="+", default=["dressed1", "dressed6", "sel2"])
     parser.add_argument("--calls", type=int, default=40, help="interleaved calls per layer (10 at 4096+)")
-    parser.add_argument("--density", metavar="BACKEND", help="also time the density engine under this "
-                        "backend's calibrated noise (e.g. fake_lagos)")
-    parser.add_argument("--pennylane", action="store_true", help="also time PennyLane default.qubit with "
-                        "backprop (peer_bench's pl_backprop) and print each qkit layer's ratio to it")
+    parser.add_argument(
+        "--density",
+        metavar="BACKEND",
+        help="also time the density engine under this backend's calibrated noise (e.g. fake_lagos)",
+    )
+    parser.add_argument(
+        "--pennylane",
+        action="store_true",
+        help="also time PennyLane default.qubit with "
+        "backprop (peer_bench's pl_backprop) and print each qkit layer's ratio to it",
+    )
     args = parser.parse_args()
     if not (args.bench_dir / "peer_bench.py").is_file():
         sys.exit(f"error: no peer_bench.py in {args.bench_dir} (use --bench-dir)")
@@ -75,15 +89,24 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads; ratio = ref_fused time / qkit time")
     for batch in args.batches:
         for circuit in args.circuits:
-            times = measure(pb, circuit, batch, args.calls if batch < 4096 else max(10, args.calls // 4),
-                            args.density, args.pennylane)
+            times = measure(
+                pb,
+                circuit,
+                batch,
+                args.calls if batch < 4096 else max(10, args.calls // 4),
+                args.density,
+                args.pennylane,
+            )
             ref, pl = times.pop("ref_fused"), times.pop("pl_backprop", None)
             for name, own in times.items():
                 label = "qkit" if name == "qkit" else f"qkit density ({args.density})"
                 versus_pl = f"; PennyLane {min(pl) * 1e6:.0f} us, {min(pl) / min(own):.1f}x" if pl else ""
-                print(f"{circuit:9s} batch {batch:5d}: {label} {min(own) * 1e6:7.0f} us, ref_fused "
-                      f"{min(ref) * 1e6:7.0f} us; ratio fastest {min(ref) / min(own):.2f}x, "
-                      f"median {statistics.median(ref) / statistics.median(own):.2f}x{versus_pl}", flush=True)
+                print(
+                    f"{circuit:9s} batch {batch:5d}: {label} {min(own) * 1e6:7.0f} us, ref_fused "
+                    f"{min(ref) * 1e6:7.0f} us; ratio fastest {min(ref) / min(own):.2f}x, "
+                    f"median {statistics.median(ref) / statistics.median(own):.2f}x{versus_pl}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -38,28 +38,41 @@ def main() -> None:
     began = time.perf_counter()
     prep = prepare_hardware_run(args.run, args.backend, repeat=args.repeat, mitigation="readout", seed=args.seed)
     table = plan_table(prep)
-    print(f"{args.backend}: {prep.n_copies} copies (auto); {len(table)} plans priced in "
-          f"{time.perf_counter() - began:.1f} s (prepare included)\n")
-    print(f"{'copies':>6} {'shots':>6} {'mitigation':>10} {'QPU s':>7} {'pred |Δ|':>9} {'meas |Δ|':>9} "
-          f"{'diff':>7} {'pred agr':>9} {'meas agr':>9}")
+    print(
+        f"{args.backend}: {prep.n_copies} copies (auto); {len(table)} plans priced in "
+        f"{time.perf_counter() - began:.1f} s (prepare included)\n"
+    )
+    print(
+        f"{'copies':>6} {'shots':>6} {'mitigation':>10} {'QPU s':>7} {'pred |Δ|':>9} {'meas |Δ|':>9} "
+        f"{'diff':>7} {'pred agr':>9} {'meas agr':>9}"
+    )
     met = 0
     with tempfile.TemporaryDirectory(prefix="qkit-plans-") as tmp:
-        for copies, shots, mitigation in PLANS[:args.plans]:
+        for copies, shots, mitigation in PLANS[: args.plans]:
             n = prep.n_copies if copies == "auto" else copies
-            priced = next(p for p in table if p.copies == n and p.shots == shots and p.mitigation == mitigation
-                          and p.default_delay)
+            priced = next(
+                p
+                for p in table
+                if p.copies == n and p.shots == shots and p.mitigation == mitigation and p.default_delay
+            )
             run = Path(tmp) / f"run-{n}-{shots}-{mitigation}"
             shutil.copytree(args.run, run, ignore=shutil.ignore_patterns("hardware"))
-            planned = prepare_hardware_run(run, args.backend, repeat=args.repeat, shots=shots, mitigation=mitigation,
-                                           seed=args.seed, copies=copies)
+            planned = prepare_hardware_run(
+                run, args.backend, repeat=args.repeat, shots=shots, mitigation=mitigation, seed=args.seed, copies=copies
+            )
             record = execute_hardware_run(planned)
             delta, agreement = record["metrics"]["delta"]["mean"], record["metrics"]["agreement"]["mean"]
             diff = abs(delta - priced.delta)
             met += diff <= TOLERANCE
-            print(f"{n:>6} {shots:>6} {mitigation:>10} {priced.qpu_seconds:>7.1f} {priced.delta:>9.4f} {delta:>9.4f} "
-                  f"{diff:>7.4f} {priced.agreement:>9.1%} {agreement:>9.1%}", flush=True)
-    print(f"\ntarget: predicted |Δ⟨O⟩| within {TOLERANCE} of measured for >= 3 plans: "
-          f"{'MET' if met >= 3 else 'NOT MET'} ({met} of {min(args.plans, len(PLANS))})")
+            print(
+                f"{n:>6} {shots:>6} {mitigation:>10} {priced.qpu_seconds:>7.1f} {priced.delta:>9.4f} {delta:>9.4f} "
+                f"{diff:>7.4f} {priced.agreement:>9.1%} {agreement:>9.1%}",
+                flush=True,
+            )
+    print(
+        f"\ntarget: predicted |Δ⟨O⟩| within {TOLERANCE} of measured for >= 3 plans: "
+        f"{'MET' if met >= 3 else 'NOT MET'} ({met} of {min(args.plans, len(PLANS))})"
+    )
 
 
 if __name__ == "__main__":

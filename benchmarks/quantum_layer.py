@@ -26,8 +26,7 @@ from qkit.circuits import build_circuit
 from qkit.engines.gates import flatten
 from qkit.quantum import QuantumLayer
 
-CASES = [("dressed", 4, 1), ("dressed", 4, 6), ("strongly_entangling", 4, 2),
-         ("dressed", 8, 2), ("dressed", 12, 2)]
+CASES = [("dressed", 4, 1), ("dressed", 4, 6), ("strongly_entangling", 4, 2), ("dressed", 8, 2), ("dressed", 12, 2)]
 BATCHES = [256, 4096]
 CONNECTOR_BATCH = 8  # parameter shift costs two circuit runs per parameter and sample
 
@@ -66,7 +65,7 @@ def per_gate_reference(spec) -> Callable:
     product-state shortcut, no real-arithmetic shortcut: that is what qkit adds.
     """
     program, n = gate_program(spec), spec.n_qubits
-    dim = 2 ** n
+    dim = 2**n
     h = torch.tensor([[1, 1], [1, -1]], dtype=torch.complex64) / np.sqrt(2)
     basis = torch.arange(dim)
     z_signs = torch.stack([1.0 - 2.0 * ((basis >> k) & 1) for k in range(n)], 1)
@@ -98,9 +97,9 @@ def per_gate_reference(spec) -> Callable:
             m = h if name == "h" else rotation(name, angle(coeffs, x, w))
             m = m.expand(b, 2, 2) if m.dim() == 2 else m
             q = qubits[0]
-            s = state.reshape(b, 2 ** (n - 1 - q), 2, 2 ** q)
+            s = state.reshape(b, 2 ** (n - 1 - q), 2, 2**q)
             state = (m[:, None] @ s).reshape(b, dim)
-        return (state.real ** 2 + state.imag ** 2) @ z_signs
+        return (state.real**2 + state.imag**2) @ z_signs
 
     return forward
 
@@ -147,8 +146,9 @@ def torchquantum_engine(spec) -> Callable | None:
                 t = angle(coeffs, x, w).expand(x.shape[0])
                 fns[name](dev, wires=wires, params=t[:, None], static=False)
         out = tq.measurements.expval_joint_analytical
-        return torch.stack([out(dev, "".join("Z" if i == n - 1 - k else "I" for i in range(n)))
-                            for k in range(n)], -1).float()
+        return torch.stack(
+            [out(dev, "".join("Z" if i == n - 1 - k else "I" for i in range(n))) for k in range(n)], -1
+        ).float()
 
     return forward
 
@@ -190,19 +190,18 @@ def run_case(name, n_qubits, depth, batch, repeats, rows):
             continue  # minutes per case; the 256 batch already shows the trend
         got = fn(x[:64], w)
         if not torch.allclose(got, expected, atol=1e-4):
-            raise SystemExit(f"{label} disagrees with qkit on {name}: "
-                             f"max diff {(got - expected).abs().max():.2e}")
+            raise SystemExit(f"{label} disagrees with qkit on {name}: max diff {(got - expected).abs().max():.2e}")
         reps = repeats if n_qubits <= 8 else max(3, repeats // 5)
         results[label] = samples_per_second(fn, x, w, reps)
     if batch == BATCHES[0] and n_qubits <= 4:
         connector = QuantumLayer.from_spec(spec, engine="connector")
         results["qiskit-ml connector"] = samples_per_second(
-            lambda xi, wi: connector.engine.execute(xi, wi), x[:CONNECTOR_BATCH], w, 3)
+            lambda xi, wi: connector.engine.execute(xi, wi), x[:CONNECTOR_BATCH], w, 3
+        )
     reference = results["per-gate (reference)"]
     for label, value in results.items():
         rows.append((f"{name} q={n_qubits} d={depth}", batch, label, value, value / reference))
-        print(f"{rows[-1][0]:<28} {batch:>6} {label:<26} {value:>14,.0f} {value / reference:>9.2f}x",
-              flush=True)
+        print(f"{rows[-1][0]:<28} {batch:>6} {label:<26} {value:>14,.0f} {value / reference:>9.2f}x", flush=True)
     return results
 
 
@@ -220,8 +219,10 @@ def main(argv=None) -> None:
         # Every torchquantum release on PyPI (<= 0.1.8) imports qiskit<1.0 APIs at import
         # time, so it cannot live next to qiskit 2.x; it is not part of the bench extra.
         print("torchquantum not importable (its releases need qiskit<1.0): skipped")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"median of {args.repeats} after warm-up; forward+backward, grads for inputs and weights")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"median of {args.repeats} after warm-up; forward+backward, grads for inputs and weights"
+    )
     print(f"{'circuit':<28} {'batch':>6} {'engine':<26} {'samples/s':>14} {'vs ref':>10}")
     cases = [c for c in CASES if c[1] == 4] if args.quick else CASES
     batches = BATCHES[:1] if args.quick else BATCHES

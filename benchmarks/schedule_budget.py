@@ -20,8 +20,12 @@ import time
 import torch
 
 # (training images, validation images) of the MedMNIST v2 28 px sets.
-SETS = {"breastmnist": (546, 78), "pneumoniamnist": (4708, 524), "organamnist": (34561, 6491),
-        "pathmnist": (89996, 10004)}
+SETS = {
+    "breastmnist": (546, 78),
+    "pneumoniamnist": (4708, 524),
+    "organamnist": (34561, 6491),
+    "pathmnist": (89996, 10004),
+}
 
 
 def seconds_per_step(model, optimizer, batch: int, repeats: int) -> float:
@@ -70,10 +74,14 @@ def main() -> None:
     optimizer = make_optimizer(cfg.optim, model)
     step = seconds_per_step(model, optimizer, cfg.optim.batch_size, args.repeats)
     score = seconds_per_scored_image(model, 256, args.repeats)
-    print(f"default model, batch {cfg.optim.batch_size}, 28 px, {args.threads} thread(s): "
-          f"{step * 1e3:.1f} ms per optimizer step, {score * 1e6:.0f} us per scored image")
-    print(f"{'set':16}{'train':>8}{'epochs':>8}{'patience':>9}{'steps/ep':>9}{'max steps':>10}"
-          f"{'max time':>10}{'fixed 150 ep':>14}")
+    print(
+        f"default model, batch {cfg.optim.batch_size}, 28 px, {args.threads} thread(s): "
+        f"{step * 1e3:.1f} ms per optimizer step, {score * 1e6:.0f} us per scored image"
+    )
+    print(
+        f"{'set':16}{'train':>8}{'epochs':>8}{'patience':>9}{'steps/ep':>9}{'max steps':>10}"
+        f"{'max time':>10}{'fixed 150 ep':>14}"
+    )
     for name, (n_train, n_val) in SETS.items():
         scaled = training_budget(cfg.optim, n_train)
         fixed = training_budget(replace(cfg.optim, schedule="fixed"), n_train)
@@ -82,8 +90,10 @@ def main() -> None:
             # every epoch: its steps, plus scoring the plain training set (precise BN) and validation
             return b["max_steps"] * step + b["epochs"] * (n_train + n_val) * score
 
-        print(f"{name:16}{n_train:>8,}{scaled['epochs']:>8}{scaled['patience']:>9}{scaled['steps_per_epoch']:>9,}"
-              f"{scaled['max_steps']:>10,}{longest(scaled) / 60:>9.1f}m{longest(fixed) / 60:>13.1f}m")
+        print(
+            f"{name:16}{n_train:>8,}{scaled['epochs']:>8}{scaled['patience']:>9}{scaled['steps_per_epoch']:>9,}"
+            f"{scaled['max_steps']:>10,}{longest(scaled) / 60:>9.1f}m{longest(fixed) / 60:>13.1f}m"
+        )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,7 @@ def balance(x, y, ids, names: list[str], mode: str, seed: int):
     rng = np.random.default_rng(seed)
     if mode == "undersample":
         n_min = int(counts.min())
-        keep = np.concatenate([rng.choice(np.flatnonzero(y.numpy() == c), n_min, replace=False)
-                               for c in range(k)])
+        keep = np.concatenate([rng.choice(np.flatnonzero(y.numpy() == c), n_min, replace=False) for c in range(k)])
         keep = np.sort(keep)
         return (x[keep], y[keep], [ids[i] for i in keep]), None
     return _oversample(x, y, ids, counts, rng), None
@@ -61,8 +60,7 @@ def _oversample(x, y, ids, counts, rng):
         members = np.flatnonzero(labels == c)
         deficit, copy_round = n_max - n_c, 1
         while deficit > 0:
-            take = members if deficit >= len(members) else np.sort(
-                rng.choice(members, deficit, replace=False))
+            take = members if deficit >= len(members) else np.sort(rng.choice(members, deficit, replace=False))
             take_all.append(take)
             new_ids += [f"{ids[i]}#copy{copy_round}" for i in take]
             deficit -= len(take)

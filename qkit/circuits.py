@@ -111,8 +111,7 @@ def resolve_circuit(ref: str | Path, n_qubits: int = 4, depth: int = 1, **option
     if path.suffix == ".qasm" or path.is_file():
         return load_qasm(path)
     raise QkitError(
-        f"unknown circuit {str(ref)!r}; choose from: {', '.join(list_circuits())} "
-        "or give a path to an OpenQASM 3 file"
+        f"unknown circuit {str(ref)!r}; choose from: {', '.join(list_circuits())} or give a path to an OpenQASM 3 file"
     )
 
 
@@ -121,9 +120,7 @@ def resolve_circuit(ref: str | Path, n_qubits: int = 4, depth: int = 1, **option
 
 def _choice(circuit: str, option: str, value, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise QkitError(
-            f"circuit {circuit!r}: option {option}={value!r} is not one of {', '.join(choices)}"
-        )
+        raise QkitError(f"circuit {circuit!r}: option {option}={value!r} is not one of {', '.join(choices)}")
     return value
 
 
@@ -246,9 +243,7 @@ def _library_ansatz(name: str, n_qubits: int, ansatz: QuantumCircuit) -> Circuit
 
 
 @register_circuit("real_amplitudes")
-def real_amplitudes_circuit(
-    n_qubits: int, depth: int, *, entanglement: str = "reverse_linear"
-) -> CircuitSpec:
+def real_amplitudes_circuit(n_qubits: int, depth: int, *, entanglement: str = "reverse_linear") -> CircuitSpec:
     """RY(x_k) embedding + ``qiskit.circuit.library.real_amplitudes(reps=depth)``.
 
     Weights ``w[j]`` = the library's ``θ[j]``: n * (depth + 1) RY angles (layer-major).
@@ -260,9 +255,7 @@ def real_amplitudes_circuit(
 
 
 @register_circuit("efficient_su2")
-def efficient_su2_circuit(
-    n_qubits: int, depth: int, *, entanglement: str = "reverse_linear"
-) -> CircuitSpec:
+def efficient_su2_circuit(n_qubits: int, depth: int, *, entanglement: str = "reverse_linear") -> CircuitSpec:
     """RY(x_k) embedding + ``qiskit.circuit.library.efficient_su2(reps=depth)`` (RY, RZ layers).
 
     Weights ``w[j]`` = the library's ``θ[j]``: 2n * (depth + 1) angles; per layer first the n

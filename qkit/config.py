@@ -51,44 +51,97 @@ from qkit.option_values import (
     is_path,
 )
 
-__all__ = ["BALANCE", "BACKBONES", "CIRCUITS", "ConfigError", "DataConfig", "EnvConfig", "GROUPS", "HEADS",
-           "MEDMNIST_2D", "ModelConfig", "MONITORS", "NORMALIZE", "ORIENTATION_FREE", "OptimConfig", "PANELS",
-           "RunConfig", "SCHEDULERS", "SIZES", "TrainConfig", "choices_of", "default_vertical_flip", "defaults_of",
-           "is_medmnist",
-           "env_from_dict", "group_options", "is_path", "option", "option_groups", "validate"]
+__all__ = [
+    "BALANCE",
+    "BACKBONES",
+    "CIRCUITS",
+    "ConfigError",
+    "DataConfig",
+    "EnvConfig",
+    "GROUPS",
+    "HEADS",
+    "MEDMNIST_2D",
+    "ModelConfig",
+    "MONITORS",
+    "NORMALIZE",
+    "ORIENTATION_FREE",
+    "OptimConfig",
+    "PANELS",
+    "RunConfig",
+    "SCHEDULERS",
+    "SIZES",
+    "TrainConfig",
+    "choices_of",
+    "default_vertical_flip",
+    "defaults_of",
+    "is_medmnist",
+    "env_from_dict",
+    "group_options",
+    "is_path",
+    "option",
+    "option_groups",
+    "validate",
+]
 
 
 @dataclass
 class DataConfig:
     """What data, which split, how it is prepared."""
 
-    dataset: str = option("breastmnist", "MedMNIST 2D name (breastmnist, pneumoniamnist, pathmnist, ...) "
-                          "or a folder with one sub-folder of images per class.", check=check_dataset)
+    dataset: str = option(
+        "breastmnist",
+        "MedMNIST 2D name (breastmnist, pneumoniamnist, pathmnist, ...) "
+        "or a folder with one sub-folder of images per class.",
+        check=check_dataset,
+    )
     size: int = option(28, "MedMNIST image size in pixels.", choices=SIZES)
     resize: int | None = option(None, "Resize images to this many pixels (e.g. 224 for ImageNet weights).", ge=8)
-    classes: tuple[int, ...] | None = option(None, "Keep only these labels, e.g. 0,1; they become classes "
-                                             "0..k-1 in this order.", check=check_classes, cli="csv_ints")
+    classes: tuple[int, ...] | None = option(
+        None,
+        "Keep only these labels, e.g. 0,1; they become classes 0..k-1 in this order.",
+        check=check_classes,
+        cli="csv_ints",
+    )
     positive_class: int | str | None = option(
-        None, "Positive class of a binary task, by index or name (default: malignant for BreastMNIST, a "
-        "recognised name such as malignant/abnormal for image folders, else 1).", check=check_positive,
-        cli="int_or_name")
-    split_seed: int = option(0, "Seed of the image-folder train/val/test split; independent of --seed, so "
-                             "runs over several seeds share one test set.", ge=0, lt=2**32)
-    group_by: str | None = option(None, "Regex on image-folder file paths naming a group (e.g. a patient id) "
-                                  "whose images stay in one split; its first capture group if it has one.",
-                                  check=check_regex)
-    balance: str = option("none", "Class balancing of the training set; 'weighted' weights the loss.",
-                          choices=BALANCE)
+        None,
+        "Positive class of a binary task, by index or name (default: malignant for BreastMNIST, a "
+        "recognised name such as malignant/abnormal for image folders, else 1).",
+        check=check_positive,
+        cli="int_or_name",
+    )
+    split_seed: int = option(
+        0,
+        "Seed of the image-folder train/val/test split; independent of --seed, so "
+        "runs over several seeds share one test set.",
+        ge=0,
+        lt=2**32,
+    )
+    group_by: str | None = option(
+        None,
+        "Regex on image-folder file paths naming a group (e.g. a patient id) "
+        "whose images stay in one split; its first capture group if it has one.",
+        check=check_regex,
+    )
+    balance: str = option("none", "Class balancing of the training set; 'weighted' weights the loss.", choices=BALANCE)
     augment: bool = option(True, "Random flips and rotations of training images (off with a frozen backbone).")
-    vertical_flip: bool | None = option(None, "Vertical flips in the augmentation; default: only for images "
-                                        "with no up and down (pathology, dermatoscopy, blood, tissue).")
+    vertical_flip: bool | None = option(
+        None,
+        "Vertical flips in the augmentation; default: only for images "
+        "with no up and down (pathology, dermatoscopy, blood, tissue).",
+    )
     # Off by default: at 64 px, shifts and zooms of 0.1 lowered test AUC over seeds 0-2 (docs/training.md).
-    translate: float = option(0.0, "Random shifts of training images by up to this fraction of their side, "
-                              "with --augment (e.g. 0.1).", ge=0, le=0.5)
-    zoom: float = option(0.0, "Random zoom in or out of training images by up to this fraction, with --augment "
-                         "(e.g. 0.1).", ge=0, lt=1)
-    normalize: str = option("none", "Pixel normalisation; 'imagenet' for ImageNet-pretrained backbones.",
-                            choices=NORMALIZE)
+    translate: float = option(
+        0.0,
+        "Random shifts of training images by up to this fraction of their side, with --augment (e.g. 0.1).",
+        ge=0,
+        le=0.5,
+    )
+    zoom: float = option(
+        0.0, "Random zoom in or out of training images by up to this fraction, with --augment (e.g. 0.1).", ge=0, lt=1
+    )
+    normalize: str = option(
+        "none", "Pixel normalisation; 'imagenet' for ImageNet-pretrained backbones.", choices=NORMALIZE
+    )
     download: bool = option(True, "Download a missing MedMNIST file (needs internet).")
 
     @property
@@ -107,25 +160,41 @@ class ModelConfig:
     """The network: backbone, head and the quantum circuit with its engine (or a named preset)."""
 
     # preset and engine take names from registries above this module: qkit.resolve.REGISTRY_CHOICES.
-    preset: str | None = option(None, "A seed paper's network and training recipe by name (qkit presets lists "
-                                "them; <name>-classical is its classical twin); explicit options still override.")
-    backbone: str = option("small_cnn", "Image feature extractor (small_cnn is fast on a CPU; see README).",
-                           choices=BACKBONES)
-    pretrained: str = option("none", "Backbone weights: none, imagenet (downloaded once) or the PATH of a qkit "
-                             "state dict such as runs/NAME/model.pt.")
+    preset: str | None = option(
+        None,
+        "A seed paper's network and training recipe by name (qkit presets lists "
+        "them; <name>-classical is its classical twin); explicit options still override.",
+    )
+    backbone: str = option(
+        "small_cnn", "Image feature extractor (small_cnn is fast on a CPU; see README).", choices=BACKBONES
+    )
+    pretrained: str = option(
+        "none",
+        "Backbone weights: none, imagenet (downloaded once) or the PATH of a qkit "
+        "state dict such as runs/NAME/model.pt.",
+    )
     freeze_backbone: bool = option(False, "Train only the head; backbone features are computed once.")
-    head: str = option("quantum", "Classifier head: quantum (a Qiskit circuit) or linear (classical baseline).",
-                       choices=HEADS)
-    circuit: str = option("dressed", "Circuit of the quantum head: a built-in name or a path to an OpenQASM 3 "
-                          f"file ({', '.join(CIRCUITS)}).", check=check_circuit)
+    head: str = option(
+        "quantum", "Classifier head: quantum (a Qiskit circuit) or linear (classical baseline).", choices=HEADS
+    )
+    circuit: str = option(
+        "dressed",
+        f"Circuit of the quantum head: a built-in name or a path to an OpenQASM 3 file ({', '.join(CIRCUITS)}).",
+        check=check_circuit,
+    )
     n_qubits: int = option(4, "Qubits of the quantum head.", ge=1)
     depth: int = option(1, "Repetitions (layers) of the circuit's trainable block.", ge=1)
-    engine: str = option("statevector", "How the circuit is evaluated while training: statevector (fast, "
-                         "exact), density (through a device's calibrated noise, needs a backend) or connector "
-                         "(qiskit-machine-learning reference, slow).")
+    engine: str = option(
+        "statevector",
+        "How the circuit is evaluated while training: statevector (fast, "
+        "exact), density (through a device's calibrated noise, needs a backend) or connector "
+        "(qiskit-machine-learning reference, slow).",
+    )
     engine_options: dict = option({}, "Engine option KEY=VALUE (repeat for several).", cli="key_value")
-    small_input: bool | None = option(None, "Backbone stem for small images (3x3 stride-1 first conv); "
-                                      "default: on for 28 px images that are not resized.")
+    small_input: bool | None = option(
+        None,
+        "Backbone stem for small images (3x3 stride-1 first conv); default: on for 28 px images that are not resized.",
+    )
 
 
 _STOP = "Early stopping"
@@ -135,26 +204,38 @@ _STOP = "Early stopping"
 class OptimConfig:
     """Optimisation, schedule, weight averaging and early stopping."""
 
-    epochs: int = option(150, "Maximum number of passes over the training set (for a 546-image set when "
-                         "--schedule scaled).", ge=1)
-    schedule: str = option("scaled", "scaled: --epochs, --patience and --step-size are for a 546-image training "
-                           "set (BreastMNIST's) and shrink as (546/n)^0.75 on larger ones, so the step budget "
-                           "grows as n^0.25; fixed: as given.", choices=SCHEDULES)
+    epochs: int = option(
+        150, "Maximum number of passes over the training set (for a 546-image set when --schedule scaled).", ge=1
+    )
+    schedule: str = option(
+        "scaled",
+        "scaled: --epochs, --patience and --step-size are for a 546-image training "
+        "set (BreastMNIST's) and shrink as (546/n)^0.75 on larger ones, so the step budget "
+        "grows as n^0.25; fixed: as given.",
+        choices=SCHEDULES,
+    )
     batch_size: int = option(32, "Images per optimisation step.", ge=1)
     lr: float = option(1e-3, "Adam learning rate.", gt=0)
-    head_lr_scale: float = option(10.0, "The head learns at lr times this (a quantum head's bounded outputs "
-                                  "need larger steps).", gt=0)
+    head_lr_scale: float = option(
+        10.0, "The head learns at lr times this (a quantum head's bounded outputs need larger steps).", gt=0
+    )
     weight_decay: float = option(1e-4, "Adam weight decay (L2 penalty).", ge=0)
     scheduler: str = option("cosine", "Learning-rate schedule over the epochs.", choices=SCHEDULERS)
     step_size: int = option(10, "StepLR: epochs between learning-rate drops.", ge=1)
     gamma: float = option(0.1, "StepLR: factor of each drop (0 < gamma <= 1).", gt=0, le=1)
     class_weighted_loss: bool = option(False, "Weight the loss by inverse class frequency.")
-    ema_decay: float = option(0.998, "Exponential moving average of the weights, per step (0: off); "
-                              "validation scores it and model.pt holds it.", ge=0, lt=1)
-    precise_bn: bool = option(True, "Recompute BatchNorm statistics on the un-augmented training images "
-                              "before each validation.")
-    monitor: str = option("loss", "Validation metric that picks the best epoch and drives early stopping.",
-                          choices=MONITORS, panel=_STOP)
+    ema_decay: float = option(
+        0.998,
+        "Exponential moving average of the weights, per step (0: off); validation scores it and model.pt holds it.",
+        ge=0,
+        lt=1,
+    )
+    precise_bn: bool = option(
+        True, "Recompute BatchNorm statistics on the un-augmented training images before each validation."
+    )
+    monitor: str = option(
+        "loss", "Validation metric that picks the best epoch and drives early stopping.", choices=MONITORS, panel=_STOP
+    )
     patience: int = option(40, "Stop after this many epochs without improvement (0: never).", ge=0, panel=_STOP)
     min_delta: float = option(0.0, "Smallest change that counts as an improvement.", ge=0, panel=_STOP)
 
@@ -163,8 +244,9 @@ class OptimConfig:
 class RunConfig:
     """Seed and naming of the run folder."""
 
-    seed: int = option(0, "Random seed of initialisation, sampling and augmentation: same seed, same result.",
-                       ge=0, lt=2**32)
+    seed: int = option(
+        0, "Random seed of initialisation, sampling and augmentation: same seed, same result.", ge=0, lt=2**32
+    )
     name: str | None = option(None, "Run folder name (default: <date>-<time>-<label>).")
     label: str | None = option(None, "Short label in the run folder name (default: <dataset>-<backbone>-<head>).")
 
@@ -173,14 +255,21 @@ class RunConfig:
 class EnvConfig:
     """Where a run executes; never changes its result, so it may differ on resume or re-scoring."""
 
-    data_dir: str | None = option(None, "Folder holding the MedMNIST .npz files (default: $QKIT_DATA_DIR, "
-                                  "else ~/.medmnist; a saved run's own folder when re-reading it).")
-    device: str = option("auto", "Where to compute: auto (cuda when available), cpu, cuda or cuda:N.",
-                         check=check_device)
+    data_dir: str | None = option(
+        None,
+        "Folder holding the MedMNIST .npz files (default: $QKIT_DATA_DIR, "
+        "else ~/.medmnist; a saved run's own folder when re-reading it).",
+    )
+    device: str = option(
+        "auto", "Where to compute: auto (cuda when available), cpu, cuda or cuda:N.", check=check_device
+    )
     num_workers: int = option(0, "DataLoader worker processes (0: load in the main process).", ge=0)
     threads: int | None = option(None, "CPU threads for torch (default: torch's choice).", ge=1)
-    feature_cache: str | None = option(None, "Folder where frozen-backbone features are kept and shared between "
-                                       "runs (qkit compare: <sweep>/features); hits are bit-identical.")
+    feature_cache: str | None = option(
+        None,
+        "Folder where frozen-backbone features are kept and shared between "
+        "runs (qkit compare: <sweep>/features); hits are bit-identical.",
+    )
 
 
 GROUPS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "run": RunConfig}
@@ -207,8 +296,11 @@ class TrainConfig:
         starts from them, so here ``preset`` is refused rather than silently not applied.
         """
         if options.get("preset") is not None:
-            raise ConfigError("preset", "a preset's options come from its registry: build the config with "
-                                        "qkit.resolve.config_from_options(preset=..., ...)")
+            raise ConfigError(
+                "preset",
+                "a preset's options come from its registry: build the config with "
+                "qkit.resolve.config_from_options(preset=..., ...)",
+            )
         return cls().with_options(**options)
 
     def with_options(self, **options: Any) -> TrainConfig:
@@ -227,18 +319,29 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         """Inverse of ``to_dict`` (JSON turns tuples into lists); unknown keys are an error."""
         if not isinstance(d, dict) or set(d) - set(GROUPS):
-            raise QkitError(f"a config must have the groups {', '.join(GROUPS)}; "
-                            f"got {sorted(d) if isinstance(d, dict) else d!r}")
+            raise QkitError(
+                f"a config must have the groups {', '.join(GROUPS)}; got {sorted(d) if isinstance(d, dict) else d!r}"
+            )
         optim = dict(d.get("optim", {}))
-        optim.setdefault("schedule", "fixed")      # records from before schedules scaled trained as given
+        optim.setdefault("schedule", "fixed")  # records from before schedules scaled trained as given
         return cls(**{g: _group_from_dict(GROUPS[g], optim if g == "optim" else d.get(g, {})) for g in GROUPS})
 
     def model_kwargs(self, n_classes: int) -> dict:
         m = self.model
-        return dict(backbone=m.backbone, pretrained=m.pretrained, freeze_backbone=m.freeze_backbone,
-                    head=m.head, n_classes=n_classes, circuit=m.circuit, n_qubits=m.n_qubits,
-                    depth=m.depth, engine=m.engine, engine_options=dict(m.engine_options),
-                    small_input=bool(m.small_input), preset=m.preset)
+        return dict(
+            backbone=m.backbone,
+            pretrained=m.pretrained,
+            freeze_backbone=m.freeze_backbone,
+            head=m.head,
+            n_classes=n_classes,
+            circuit=m.circuit,
+            n_qubits=m.n_qubits,
+            depth=m.depth,
+            engine=m.engine,
+            engine_options=dict(m.engine_options),
+            small_input=bool(m.small_input),
+            preset=m.preset,
+        )
 
 
 def option_groups() -> dict[str, str]:

@@ -37,10 +37,15 @@ def _weight_sum(criterion: nn.Module | None, y: torch.Tensor) -> float:
     return float(weight[y].sum()) if weight is not None else float(len(y))
 
 
-def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module,
-                    optimizer: torch.optim.Optimizer, device: torch.device | str,
-                    progress: Callable[[float], None] | None = None,
-                    model_ema: AveragedModel | None = None) -> float:
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | str,
+    progress: Callable[[float], None] | None = None,
+    model_ema: AveragedModel | None = None,
+) -> float:
     """One pass over ``loader``; returns the dataset-weighted mean training loss.
 
     ``progress(loss)`` is called per batch; ``model_ema`` (if given) is updated after every step.
@@ -69,8 +74,9 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module,
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str,
-             criterion: nn.Module | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+def evaluate(
+    model: nn.Module, loader: DataLoader, device: torch.device | str, criterion: nn.Module | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
     """(y_true [N], softmax probabilities [N, C], loss or NaN without a criterion).
 
     The loss is the dataset's: with class weights ``sum(w_i l_i) / sum(w_i)`` over all samples,
@@ -93,8 +99,9 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str,
     return y_true, p, loss
 
 
-def recompute_batchnorm(model: nn.Module, dataset: Dataset, batch_size: int, device: torch.device | str,
-                        num_workers: int = 0) -> None:
+def recompute_batchnorm(
+    model: nn.Module, dataset: Dataset, batch_size: int, device: torch.device | str, num_workers: int = 0
+) -> None:
     """Replace every BatchNorm's running statistics by the average of its statistics over the
     batches of ``dataset`` ("precise BN"; torch's ``update_bn``), in batches of the training
     size: exactly the statistics training normalised with. ``update_bn`` weights batches
@@ -142,6 +149,6 @@ def make_ema(net: nn.Module, decay: float) -> AveragedModel | None:
             if avg.is_floating_point():
                 avg.lerp_(cur, weight)
             else:
-                avg.copy_(cur)              # counters such as BatchNorm's num_batches_tracked
+                avg.copy_(cur)  # counters such as BatchNorm's num_batches_tracked
 
     return AveragedModel(net, multi_avg_fn=update, use_buffers=True)

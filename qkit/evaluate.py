@@ -26,8 +26,17 @@ from qkit.fields import SPLITS
 from qkit.repro import make_loader, resolve_device
 
 
-def score_split(out_dir: Path, split: str, engine: str, ids: list[str], y, p, loss: float,
-                positive_class: int | None, val_threshold: float | None) -> dict:
+def score_split(
+    out_dir: Path,
+    split: str,
+    engine: str,
+    ids: list[str],
+    y,
+    p,
+    loss: float,
+    positive_class: int | None,
+    val_threshold: float | None,
+) -> dict:
     """Write ``predictions-<split>-<engine>.csv`` into ``out_dir`` and return the split's metrics."""
     from qkit.metrics import score  # sklearn: imported where scoring happens, not by a dry run
 
@@ -61,9 +70,14 @@ def load_model(run: runs.Run, engine: str = "statevector", engine_options: dict 
     return model.eval()
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
-                 engine_options: dict | None = None, env: EnvConfig | None = None,
-                 batch_size: int = 256) -> dict:
+def evaluate_run(
+    run_dir: str | Path,
+    split: str = "test",
+    engine: Any = None,
+    engine_options: dict | None = None,
+    env: EnvConfig | None = None,
+    batch_size: int = 256,
+) -> dict:
     """Rebuild a finished run's model and score ``split``; returns the metrics (with ``path``).
 
     ``engine``: a name or ``EngineSpec`` to evaluate the circuit with (default: the run's own,
@@ -83,7 +97,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     else:
         spec = EngineSpec.parse(engine)
     spec = spec.with_options(engine_options)
-    engine_class(spec)                        # unknown engine or option: fail before loading data
+    engine_class(spec)  # unknown engine or option: fail before loading data
     bundle = load_data(run, env)
     model = load_model(run, spec.name, spec.to_dict()["options"])
     device = resolve_device(env.device)
@@ -95,8 +109,14 @@ def evaluate_run(run_dir: str | Path, split: str = "test", engine: Any = None,
     threshold = (run.test_metrics or {}).get("val_threshold")
     out_dir = runs.create_unique_dir(run.path / "evaluations", f"{split}-{spec.name}")
     result = score_split(out_dir, split, spec.name, dataset.ids, y, p, loss, bundle.positive_class, threshold)
-    result.update(engine_spec=spec.to_dict(), seconds=round(seconds, 3), device=str(device),
-                  data_dir=env.data_dir, path=str(out_dir), **_engine_record(model))
+    result.update(
+        engine_spec=spec.to_dict(),
+        seconds=round(seconds, 3),
+        device=str(device),
+        data_dir=env.data_dir,
+        path=str(out_dir),
+        **_engine_record(model),
+    )
     runs.atomic_write_json(out_dir / "metrics.json", runs.redact(result))
     return result
 
@@ -106,5 +126,6 @@ def _engine_record(model: nn.Module) -> dict:
     quantum = getattr(getattr(model, "head", None), "quantum", None)
     engine = getattr(quantum, "engine", None)
     keys = ("backend_source", "physical_qubits", "job_ids")
-    return {k: list(v) if isinstance(v, (list, tuple)) else v
-            for k in keys if (v := getattr(engine, k, None)) is not None}
+    return {
+        k: list(v) if isinstance(v, (list, tuple)) else v for k in keys if (v := getattr(engine, k, None)) is not None
+    }

@@ -31,8 +31,9 @@ from qkit.epoch import extract_features
 KEY_VERSION = "1"
 
 
-def cached_features(backbone: nn.Module, loader: DataLoader, device: torch.device | str,
-                    folder: str | Path | None) -> TensorDataset:
+def cached_features(
+    backbone: nn.Module, loader: DataLoader, device: torch.device | str, folder: str | Path | None
+) -> TensorDataset:
     """``extract_features(backbone, loader, device)``, read from / written to ``folder`` when given."""
     if folder is None:
         return extract_features(backbone, loader, device)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 from qkit.errors import QkitError
 
-SPLITS = ("train", "val", "test")     # a dataset's splits, as every command names them
+SPLITS = ("train", "val", "test")  # a dataset's splits, as every command names them
 
 
 class ConfigError(QkitError):
@@ -27,10 +27,19 @@ class ConfigError(QkitError):
         self.field, self.detail = field_name, detail
 
 
-def option(default: Any, help: str, *, choices: tuple | Callable[[], tuple] | None = None,
-           ge: float | None = None, gt: float | None = None, le: float | None = None,
-           lt: float | None = None, check: Callable[[Any], str | None] | None = None,
-           panel: str | None = None, cli: str | None = None) -> Any:
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple | Callable[[], tuple] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    check: Callable[[Any], str | None] | None = None,
+    panel: str | None = None,
+    cli: str | None = None,
+) -> Any:
     """A dataclass field with what the validator and the CLI need to know about it.
 
     ``choices``: allowed values (or a function returning them, for lazily known names);
@@ -38,8 +47,7 @@ def option(default: Any, help: str, *, choices: tuple | Callable[[], tuple] | No
     None; ``panel``: the ``--help`` section (default: the group's); ``cli``: how the CLI
     parses the value when not by its type ("csv_ints", "key_value", "int_or_name").
     """
-    meta = dict(help=help, choices=choices, ge=ge, gt=gt, le=le, lt=lt, check=check,
-                panel=panel, cli=cli)
+    meta = dict(help=help, choices=choices, ge=ge, gt=gt, le=le, lt=lt, check=check, panel=panel, cli=cli)
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -96,8 +104,12 @@ def validate(group: Any, registries: Choices | None = None) -> Any:
         if isinstance(value, (int, float)):
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f.name, f"must be a finite number, got {value!r}")
-            for key, ok, word in (("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
-                                  ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")):
+            for key, ok, word in (
+                ("ge", lambda v, b: v >= b, ">="),
+                ("gt", lambda v, b: v > b, ">"),
+                ("le", lambda v, b: v <= b, "<="),
+                ("lt", lambda v, b: v < b, "<"),
+            ):
                 bound = meta.get(key)
                 if bound is not None and not ok(value, bound):
                     raise ConfigError(f.name, f"must be {word} {bound}, got {value!r}")

@@ -54,8 +54,7 @@ def _as_probs(probs: Any) -> np.ndarray:
     return np.clip(p, 0.0, 1.0)
 
 
-def validate_inputs(y_true: Any, probs: Any,
-                    positive_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+def validate_inputs(y_true: Any, probs: Any, positive_class: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Labels [N] (int64) and probabilities [N, C] (float64), validated together (QkitError)."""
     p = _as_probs(probs)
     y = _as_labels(y_true)
@@ -89,7 +88,7 @@ def _binary(y: np.ndarray, p: np.ndarray, pos: int, threshold: float) -> dict:
     cm = skm.confusion_matrix(y, pred, labels=[0, 1])
     tp, fn, fp, tn = int(cm[pos, pos]), int(cm[pos, neg]), int(cm[neg, pos]), int(cm[neg, neg])
     sens, spec = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
-    present = [r for r, n in ((sens, tp + fn), (spec, tn + fp)) if n]   # classes in y_true
+    present = [r for r, n in ((sens, tp + fn), (spec, tn + fp)) if n]  # classes in y_true
     out = {
         "accuracy": (tp + tn) / len(y),
         "balanced_accuracy": sum(present) / len(present),
@@ -104,8 +103,7 @@ def _binary(y: np.ndarray, p: np.ndarray, pos: int, threshold: float) -> dict:
     }
     out = {k: (None if v is None else _f(v)) for k, v in out.items()}
     out["confusion_matrix"] = cm.tolist()
-    out.update(positive_class=int(pos), threshold=float(threshold), n=int(len(y)),
-               n_positive=int(is_pos.sum()))
+    out.update(positive_class=int(pos), threshold=float(threshold), n=int(len(y)), n_positive=int(is_pos.sum()))
     return out
 
 
@@ -121,8 +119,11 @@ def _multiclass(y: np.ndarray, p: np.ndarray) -> dict:
         warnings.simplefilter("ignore")
         try:
             # Renormalise: sklearn checks the rows sum to 1 tighter than our tolerance.
-            auc = _f(skm.roc_auc_score(y, p / p.sum(axis=1, keepdims=True), multi_class="ovr",
-                                       average="macro", labels=labels))
+            auc = _f(
+                skm.roc_auc_score(
+                    y, p / p.sum(axis=1, keepdims=True), multi_class="ovr", average="macro", labels=labels
+                )
+            )
         except ValueError:  # a class absent from y_true: one-vs-rest AUC is undefined
             auc = None
         out = {
@@ -136,8 +137,7 @@ def _multiclass(y: np.ndarray, p: np.ndarray) -> dict:
     return out
 
 
-def classification_metrics(y_true: Any, probs: Any, positive_class: int | None,
-                           threshold: float = 0.5) -> dict:
+def classification_metrics(y_true: Any, probs: Any, positive_class: int | None, threshold: float = 0.5) -> dict:
     """Metrics for predictions ``probs`` [N, C] against integer labels ``y_true`` [N].
 
     Binary (C == 2 and ``positive_class`` given): a sample is predicted positive iff
@@ -152,8 +152,11 @@ def classification_metrics(y_true: Any, probs: Any, positive_class: int | None,
     y, p = validate_inputs(y_true, probs, positive_class)
     if positive_class is None:
         return _multiclass(y, p)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
-            or not 0.0 <= float(threshold) <= 1.0:
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float, np.floating))
+        or not 0.0 <= float(threshold) <= 1.0
+    ):
         raise QkitError(f"threshold must be a number in [0, 1], got {threshold!r}")
     return _binary(y, p, int(positive_class), float(threshold))
 
@@ -188,7 +191,8 @@ def score(y_true: Any, probs: Any, positive_class: int | None, val_threshold: fl
     """
     result = classification_metrics(y_true, probs, positive_class)
     if positive_class is not None and val_threshold is not None:
-        result.update(val_threshold=float(val_threshold),
-                      at_val_threshold=classification_metrics(y_true, probs, positive_class,
-                                                              threshold=val_threshold))
+        result.update(
+            val_threshold=float(val_threshold),
+            at_val_threshold=classification_metrics(y_true, probs, positive_class, threshold=val_threshold),
+        )
     return result

@@ -39,8 +39,13 @@ def build_network(preset: str | None = None, **options: Any) -> HybridModel:
         raise TypeError(f"build_network() got unexpected keyword argument(s): {', '.join(unknown)}")
     args = {**_OPTIONS, **options}
     engine, engine_options = engine_arguments(args["engine"], args["engine_options"], args["n_classes"])
-    return build_preset_model(preset, n_classes=args["n_classes"], engine=engine, engine_options=engine_options,
-                              **{k: args[k] for k in _PRESET_TAKES})
+    return build_preset_model(
+        preset,
+        n_classes=args["n_classes"],
+        engine=engine,
+        engine_options=engine_options,
+        **{k: args[k] for k in _PRESET_TAKES},
+    )
 
 
 def build_model_from_config(config: Mapping[str, Any], **overrides: Any) -> HybridModel:

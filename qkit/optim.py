@@ -32,8 +32,10 @@ def make_optimizer(optim: OptimConfig, model: nn.Module) -> torch.optim.Optimize
     train (a frozen backbone) is left out, so the logged learning rates are the ones in use.
     """
     groups = []
-    for name, module, lr in (("backbone", model.backbone, optim.lr),
-                             ("head", model.head, optim.lr * optim.head_lr_scale)):
+    for name, module, lr in (
+        ("backbone", model.backbone, optim.lr),
+        ("head", model.head, optim.lr * optim.head_lr_scale),
+    ):
         params = [p for p in module.parameters() if p.requires_grad]
         if params:
             groups.append({"params": params, "lr": lr, "name": name})
@@ -60,12 +62,22 @@ def training_budget(optim: OptimConfig, n_train: int) -> dict:
     small = optim.schedule == "fixed" or n_train <= REFERENCE_IMAGES
     factor = 1.0 if small else (REFERENCE_IMAGES / n_train) ** SCALE_EXPONENT
     epochs = max(1, round(optim.epochs * factor))
-    patience = optim.patience if optim.patience == 0 else min(optim.patience,
-                                                               max(MIN_PATIENCE, round(optim.patience * factor)))
+    patience = (
+        optim.patience
+        if optim.patience == 0
+        else min(optim.patience, max(MIN_PATIENCE, round(optim.patience * factor)))
+    )
     steps = math.ceil(n_train / optim.batch_size)
-    return {"schedule": optim.schedule, "n_train": n_train, "factor": round(factor, 6), "epochs": epochs,
-            "patience": patience, "step_size": max(1, round(optim.step_size * factor)),
-            "steps_per_epoch": steps, "max_steps": epochs * steps}
+    return {
+        "schedule": optim.schedule,
+        "n_train": n_train,
+        "factor": round(factor, 6),
+        "epochs": epochs,
+        "patience": patience,
+        "step_size": max(1, round(optim.step_size * factor)),
+        "steps_per_epoch": steps,
+        "max_steps": epochs * steps,
+    }
 
 
 def with_budget(optim: OptimConfig, budget: dict) -> OptimConfig:
@@ -88,7 +100,7 @@ def monitor_value(monitor: str, metrics: dict, loss: float) -> float | None:
 
 
 def improved(value: float | None, best: float | None, monitor: str, min_delta: float) -> bool:
-    if value is None:       # undefined metric: never "better"
+    if value is None:  # undefined metric: never "better"
         return False
     if best is None:
         return True

@@ -24,11 +24,34 @@ SIZES = (28, 64, 128, 224)
 HEADS = ("quantum", "linear")
 # Static copies of registries that live behind torch/Qiskit imports, so that a usage error
 # answers in milliseconds; tests/test_config.py checks each against its registry.
-BACKBONES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenet_v3_small", "small_cnn",
-             "small_cnn4", "efficientnet_b5", "resnext50_32x4d", "hqcnn_cnn", "hqnn_cnn")
+BACKBONES = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "efficientnet_b0",
+    "mobilenet_v3_small",
+    "small_cnn",
+    "small_cnn4",
+    "efficientnet_b5",
+    "resnext50_32x4d",
+    "hqcnn_cnn",
+    "hqnn_cnn",
+)
 CIRCUITS = ("basic_entangler", "dressed", "efficient_su2", "quanv", "real_amplitudes", "strongly_entangling")
-MEDMNIST_2D = ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
-               "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist")
+MEDMNIST_2D = (
+    "pathmnist",
+    "chestmnist",
+    "dermamnist",
+    "octmnist",
+    "pneumoniamnist",
+    "retinamnist",
+    "breastmnist",
+    "bloodmnist",
+    "tissuemnist",
+    "organamnist",
+    "organcmnist",
+    "organsmnist",
+)
 # Vertical flips only where images have no up and down: microscopy and dermatoscopy. In
 # ultrasound the probe is at the top and posterior acoustic shadowing (a malignancy sign)
 # lies below a lesion; X-ray, CT and OCT images have an anatomical up. On BreastMNIST the
@@ -60,19 +83,26 @@ def check_dataset(value: str) -> str | None:
         return None
     if is_path(value) or Path(value).expanduser().exists():
         return f"dataset folder {value} does not exist (or is not a folder)"
-    return (f"unknown dataset {value!r}: neither a MedMNIST 2D name ({', '.join(MEDMNIST_2D)}) "
-            "nor an image folder")
+    return f"unknown dataset {value!r}: neither a MedMNIST 2D name ({', '.join(MEDMNIST_2D)}) nor an image folder"
 
 
 def check_classes(value: Any) -> str | None:
-    ok = isinstance(value, (tuple, list)) and len(value) >= 2 and len(set(value)) == len(value) \
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) >= 2
+        and len(set(value)) == len(value)
         and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value)
+    )
     return None if ok else f"give 2 or more distinct labels >= 0, e.g. 0,1 (got {value!r})"
 
 
 def check_positive(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "" \
-            or (isinstance(value, int) and value < 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, str))
+        or value == ""
+        or (isinstance(value, int) and value < 0)
+    ):
         return f"give a class index >= 0 or a class name (got {value!r})"
     return None
 

@@ -27,8 +27,7 @@ def _save(fig: Any, path: str | Path) -> Path:
     """Save ``fig`` as PNG atomically."""
     fig.tight_layout()
     # bbox_inches="tight" as well: long class names must never be cut off at the edge.
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=_DPI,
-                                                    bbox_inches="tight", pad_inches=0.1))
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=_DPI, bbox_inches="tight", pad_inches=0.1))
 
 
 def _number(value: Any) -> float:
@@ -52,8 +51,7 @@ def plot_training_curves(history: list[dict], path: str | Path) -> Path:
     Records look like ``{"epoch": 1, "train_loss": .., "val_loss": .., "val_auc": ..}``;
     loss keys are those ending in ``loss``, metric keys those starting with ``val_``.
     """
-    if not isinstance(history, (list, tuple)) or not history \
-            or not all(isinstance(r, dict) for r in history):
+    if not isinstance(history, (list, tuple)) or not history or not all(isinstance(r, dict) for r in history):
         raise QkitError("training history must be a non-empty list of per-epoch dicts")
     keys: list[str] = []
     for rec in history:  # keep first-seen order so colours are stable across runs
@@ -74,8 +72,7 @@ def plot_training_curves(history: list[dict], path: str | Path) -> Path:
         if ks:
             panel.legend(fontsize=8)
         else:
-            panel.text(0.5, 0.5, "no data recorded", ha="center", va="center",
-                       transform=panel.transAxes, color="gray")
+            panel.text(0.5, 0.5, "no data recorded", ha="center", va="center", transform=panel.transAxes, color="gray")
     ax_loss.set_ylabel("loss")
     ax_metric.set_ylabel("score")
     if metric_keys:
@@ -86,8 +83,9 @@ def plot_training_curves(history: list[dict], path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def plot_roc(y_true: Any, probs: Any, positive_class: int | None, path: str | Path,
-             class_names: Sequence[str] | None = None) -> Path:
+def plot_roc(
+    y_true: Any, probs: Any, positive_class: int | None, path: str | Path, class_names: Sequence[str] | None = None
+) -> Path:
     """ROC curve of the positive class with its AUC in the legend, plus the chance diagonal.
 
     With ``positive_class=None`` (multi-class) draws one one-vs-rest curve per class. A class
@@ -113,19 +111,33 @@ def plot_roc(y_true: Any, probs: Any, positive_class: int | None, path: str | Pa
         auc = skm.auc(fpr, tpr)
         ax.plot(fpr, tpr, linewidth=2, label=f"{names[c]} (AUC = {auc:.3f})")
     if skipped:
-        ax.text(0.03, 0.93, "ROC undefined (only one class present):\n" + ", ".join(skipped),
-                ha="left", va="top", fontsize=9, color="firebrick", transform=ax.transAxes)
+        ax.text(
+            0.03,
+            0.93,
+            "ROC undefined (only one class present):\n" + ", ".join(skipped),
+            ha="left",
+            va="top",
+            fontsize=9,
+            color="firebrick",
+            transform=ax.transAxes,
+        )
     title = "ROC curve" if positive_class is not None else "ROC curves (one-vs-rest)"
-    ax.set(title=title, xlabel="false positive rate (1 - specificity)",
-           ylabel="true positive rate (sensitivity)", xlim=(-0.01, 1.01), ylim=(-0.01, 1.01))
+    ax.set(
+        title=title,
+        xlabel="false positive rate (1 - specificity)",
+        ylabel="true positive rate (sensitivity)",
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.01),
+    )
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
 
 
-def plot_confusion_matrix(cm: Any, class_names: Sequence[str], path: str | Path,
-                          title: str = "Confusion matrix") -> Path:
+def plot_confusion_matrix(
+    cm: Any, class_names: Sequence[str], path: str | Path, title: str = "Confusion matrix"
+) -> Path:
     """Heat map of a confusion matrix (rows = true, cols = predicted) annotated with counts."""
     m = np.asarray(cm)
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
@@ -149,10 +161,18 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str], path: str | Path,
     font = 11 if k <= 6 else 8
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, f"{m[i, j]}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=font,
-                    color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(k), [str(n) for n in class_names], rotation=30 if k > 2 else 0,
-                  ha="right" if k > 2 else "center")
+            ax.text(
+                j,
+                i,
+                f"{m[i, j]}\n{share[i, j]:.0%}",
+                ha="center",
+                va="center",
+                fontsize=font,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
+    ax.set_xticks(
+        range(k), [str(n) for n in class_names], rotation=30 if k > 2 else 0, ha="right" if k > 2 else "center"
+    )
     ax.set_yticks(range(k), [str(n) for n in class_names])
     ax.set(title=f"{title} (n = {int(m.sum())})", xlabel="predicted", ylabel="true")
     return _save(fig, path)

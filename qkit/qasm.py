@@ -136,14 +136,10 @@ def _parse_observable(value: str, n_qubits: int, where: str) -> SparsePauliOp:
     for token in value.split():
         match = _TERM_RE.match(token)
         if not match:
-            raise QkitError(
-                f"{where}: bad observable term {token!r} (expected LABEL or coeff*LABEL, letters IXYZ)"
-            )
+            raise QkitError(f"{where}: bad observable term {token!r} (expected LABEL or coeff*LABEL, letters IXYZ)")
         coeff, label = match.groups()
         if len(label) != n_qubits:
-            raise QkitError(
-                f"{where}: observable {label} has {len(label)} qubits, the circuit has {n_qubits}"
-            )
+            raise QkitError(f"{where}: observable {label} has {len(label)} qubits, the circuit has {n_qubits}")
         try:
             coeffs.append(float(coeff) if coeff else 1.0)
         except ValueError:

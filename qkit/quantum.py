@@ -55,26 +55,34 @@ class QuantumLayer(torch.nn.Module):
             (a key given both ways is an error).
     """
 
-    def __init__(self, circuit: QuantumCircuit, input_params: Sequence[Parameter],
-                 weight_params: Sequence[Parameter], observables,
-                 engine: str | EngineSpec = "statevector", dtype: torch.dtype = torch.float32,
-                 device=None, initial_weights=None, *,
-                 engine_options: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        input_params: Sequence[Parameter],
+        weight_params: Sequence[Parameter],
+        observables,
+        engine: str | EngineSpec = "statevector",
+        dtype: torch.dtype = torch.float32,
+        device=None,
+        initial_weights=None,
+        *,
+        engine_options: Mapping[str, Any] | None = None,
+    ):
         super().__init__()
         if dtype not in (torch.float32, torch.float64):
             raise QkitError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.engine_spec = EngineSpec.parse(engine).with_options(engine_options)
         engine_cls = engine_class(self.engine_spec)  # unknown engine/option: fails here
-        self.program = validate_layer(circuit, input_params, weight_params, observables,
-                                      capabilities=engine_cls.capabilities)
+        self.program = validate_layer(
+            circuit, input_params, weight_params, observables, capabilities=engine_cls.capabilities
+        )
         n_weights = len(self.program.weights)
         if initial_weights is None:
             init = torch.randn(n_weights, dtype=dtype) * WEIGHT_INIT_STD
         else:
             init = torch.as_tensor(initial_weights, dtype=dtype).reshape(-1)
             if init.numel() != n_weights:
-                raise QkitError(f"initial_weights has {init.numel()} values, the circuit has "
-                                f"{n_weights} weights")
+                raise QkitError(f"initial_weights has {init.numel()} values, the circuit has {n_weights} weights")
         # Last: compiling can be the expensive part, and every input is checked by now.
         self.engine = engine_cls(self.program, dtype=dtype, **self.engine_spec.options)
         self.weight = torch.nn.Parameter(init)
@@ -82,11 +90,19 @@ class QuantumLayer(torch.nn.Module):
             self.to(device)
 
     @classmethod
-    def from_spec(cls, spec, engine: str | EngineSpec = "statevector",
-                  engine_options: Mapping[str, Any] | None = None, **kwargs) -> "QuantumLayer":
+    def from_spec(
+        cls, spec, engine: str | EngineSpec = "statevector", engine_options: Mapping[str, Any] | None = None, **kwargs
+    ) -> "QuantumLayer":
         """Build from a ``qkit.circuits.CircuitSpec``."""
-        return cls(spec.circuit, spec.inputs, spec.weights, spec.observables, engine=engine,
-                   engine_options=engine_options, **kwargs)
+        return cls(
+            spec.circuit,
+            spec.inputs,
+            spec.weights,
+            spec.observables,
+            engine=engine,
+            engine_options=engine_options,
+            **kwargs,
+        )
 
     @property
     def n_inputs(self) -> int:
@@ -105,14 +121,15 @@ class QuantumLayer(torch.nn.Module):
         if x.dim() == 1:
             return self.forward(x[None])[0]
         if x.dim() != 2 or x.shape[1] != self.n_inputs:
-            raise QkitError(f"QuantumLayer expects inputs of shape [batch, {self.n_inputs}], "
-                            f"got {list(x.shape)}")
+            raise QkitError(f"QuantumLayer expects inputs of shape [batch, {self.n_inputs}], got {list(x.shape)}")
         return self.engine.execute(x, self.weight)
 
     def extra_repr(self) -> str:
-        return (f"qubits={self.program.n_qubits}, inputs={self.n_inputs}, "
-                f"weights={self.weight.numel()}, outputs={self.n_outputs}, "
-                f"engine={self.engine_spec}")
+        return (
+            f"qubits={self.program.n_qubits}, inputs={self.n_inputs}, "
+            f"weights={self.weight.numel()}, outputs={self.n_outputs}, "
+            f"engine={self.engine_spec}"
+        )
 
 
 def __getattr__(name: str):

@@ -44,9 +44,12 @@ def _seed_worker(worker_id: int) -> None:
 def rng_state() -> dict:
     """Python, NumPy, torch and CUDA generator states, as tensors/plain values that ``torch.save`` keeps."""
     name, key, pos, has_gauss, gauss = np.random.get_state()
-    return {"python": random.getstate(), "torch": torch.get_rng_state(),
-            "numpy": [name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    return {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "numpy": [name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -68,12 +71,23 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, num_workers: int = 0,
-                generator: torch.Generator | None = None) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
     """A DataLoader whose order and worker seeds depend only on ``generator``."""
     # Training drops a short final batch: its BatchNorm statistics would come from a handful of
     # images (BreastMNIST: 546 = 17 * 32 + 2) and one sample breaks BatchNorm outright.
     drop_last = shuffle and (len(dataset) > batch_size or len(dataset) == 1)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      generator=generator, worker_init_fn=_seed_worker if num_workers else None,
-                      drop_last=drop_last)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        generator=generator,
+        worker_init_fn=_seed_worker if num_workers else None,
+        drop_last=drop_last,
+    )

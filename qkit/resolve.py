@@ -67,14 +67,17 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
         validate(getattr(cfg, group), REGISTRY_CHOICES)
     d = cfg.data
     if d.size != defaults_of(DataConfig)["size"] and not is_medmnist(d.dataset):
-        raise ConfigError("size", f"{d.size} picks one of MedMNIST's files ({', '.join(map(str, SIZES))} px); the "
-                                  f"image folder {d.dataset} keeps its images' own size: use --resize {d.size} to "
-                                  "resize them instead")
-    if cfg.model.preset is not None:   # an option the preset would ignore is an error, not a no-op
+        raise ConfigError(
+            "size",
+            f"{d.size} picks one of MedMNIST's files ({', '.join(map(str, SIZES))} px); the "
+            f"image folder {d.dataset} keeps its images' own size: use --resize {d.size} to "
+            "resize them instead",
+        )
+    if cfg.model.preset is not None:  # an option the preset would ignore is an error, not a no-op
         problem = check_preset_model(cfg.model.preset, asdict(cfg.model), defaults_of(ModelConfig))
         if problem:
             raise ConfigError(*problem)
-    if cfg.model.engine_options:   # names checked against the engine (imports it: only when given)
+    if cfg.model.engine_options:  # names checked against the engine (imports it: only when given)
         try:
             engine_class(engine_spec(cfg.model))
         except QkitError as exc:
@@ -88,14 +91,22 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     d, m = cfg.data, cfg.model
     if is_medmnist(d.dataset):
         dataset = d.dataset.lower()
-    else:   # a folder: absolute, so that the run can be re-read from another directory
+    else:  # a folder: absolute, so that the run can be re-read from another directory
         dataset = str(Path(d.dataset).expanduser().resolve())
-    data = replace(d, dataset=dataset, classes=tuple(d.classes) if d.classes is not None else None,
-                   vertical_flip=default_vertical_flip(dataset) if d.vertical_flip is None else d.vertical_flip,
-                   augment=d.augment and not m.freeze_backbone)   # cached features see no augmentation
+    data = replace(
+        d,
+        dataset=dataset,
+        classes=tuple(d.classes) if d.classes is not None else None,
+        vertical_flip=default_vertical_flip(dataset) if d.vertical_flip is None else d.vertical_flip,
+        augment=d.augment and not m.freeze_backbone,
+    )  # cached features see no augmentation
     small_input = m.small_input if m.small_input is not None else (d.resize is None and d.size == 28)
     network = m.preset or f"{m.backbone}-{m.head}"
     label = cfg.run.label or f"{Path(dataset).name if is_path(dataset) else dataset}-{network}"
     circuit = m.circuit if m.circuit in CIRCUITS else str(Path(m.circuit).expanduser().resolve())
-    return replace(cfg, data=data, model=replace(m, small_input=bool(small_input), circuit=circuit),
-                   run=replace(cfg.run, label=label))
+    return replace(
+        cfg,
+        data=data,
+        model=replace(m, small_input=bool(small_input), circuit=circuit),
+        run=replace(cfg.run, label=label),
+    )

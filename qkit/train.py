@@ -70,8 +70,13 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.run_dir = run_dir
 
 
-def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str | Path = "runs",
-          resume: str | Path | None = None, callback: Callback | None = None) -> Path:
+def train(
+    cfg: TrainConfig | None,
+    env: EnvConfig | None = None,
+    runs_root: str | Path = "runs",
+    resume: str | Path | None = None,
+    callback: Callback | None = None,
+) -> Path:
     """Train a model as ``cfg`` says and return its run folder.
 
     ``env``: data folder, device, workers, threads (default ``EnvConfig()``; on resume, the
@@ -83,7 +88,7 @@ def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str 
     if resume is not None:
         record = load_for_resume(Path(resume), cfg)
         if (Path(resume) / "test_metrics.json").is_file():
-            return Path(resume)            # finished already: nothing to redo
+            return Path(resume)  # finished already: nothing to redo
         cfg, env = record.config, env or record.env
     elif cfg is None:
         raise QkitError("train needs a TrainConfig (or resume=RUN_DIR)")
@@ -92,15 +97,17 @@ def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str 
     validate(env)
     engine = engine_class(engine_spec(cfg.model))
     if cfg.model.head == "quantum" and not engine.capabilities.differentiable:
-        raise QkitError(f"engine {cfg.model.engine!r} cannot train (no gradients); train with statevector "
-                        f"and score with it later: qkit evaluate RUN --engine {cfg.model.engine}")
+        raise QkitError(
+            f"engine {cfg.model.engine!r} cannot train (no gradients); train with statevector "
+            f"and score with it later: qkit evaluate RUN --engine {cfg.model.engine}"
+        )
     run_dir = Path(resume) if resume is not None else None
     device = resolve_device(env.device)
     if env.threads:
         torch.set_num_threads(env.threads)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # deterministic cuBLAS
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         checkpoint = None
@@ -114,7 +121,7 @@ def train(cfg: TrainConfig | None, env: EnvConfig | None = None, runs_root: str 
 
             check_source(record.source, bundle.source)
         if checkpoint is not None:
-            model.load_state_dict(checkpoint["model"])   # before any frozen-feature extraction
+            model.load_state_dict(checkpoint["model"])  # before any frozen-feature extraction
         if run_dir is None:
             run_dir = runs.create_run_dir(runs_root, cfg.run.name, cfg.run.label)
             cfg = replace(cfg, run=replace(cfg.run, name=run_dir.name))
@@ -150,8 +157,7 @@ def _prepare(cfg: TrainConfig, env: EnvConfig, device: torch.device, pretrained_
 
 
 def _fresh_state() -> dict:
-    return {"epoch": 0, "best_metric": None, "best_epoch": None, "best_state": None,
-            "bad_epochs": 0, "history": []}
+    return {"epoch": 0, "best_metric": None, "best_epoch": None, "best_state": None, "bad_epochs": 0, "history": []}
 
 
 def _finished_training(state: dict, cfg: TrainConfig) -> bool:
@@ -163,13 +169,21 @@ def scored_state(model: nn.Module, net: nn.Module, ema: AveragedModel | None) ->
     """A CPU copy of the whole model's state as validation scored it (the EMA weights when on)."""
     state = model.state_dict()
     if ema is not None:
-        prefix = "" if net is model else "head."     # frozen backbone: net is model.head
+        prefix = "" if net is model else "head."  # frozen backbone: net is model.head
         state.update({prefix + k: v for k, v in ema.module.state_dict().items()})
     return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
-def _fit(cfg: TrainConfig, env: EnvConfig, run_dir: Path, bundle: Any, model: nn.Module, device: torch.device,
-         checkpoint: dict | None, callback: Callback) -> None:
+def _fit(
+    cfg: TrainConfig,
+    env: EnvConfig,
+    run_dir: Path,
+    bundle: Any,
+    model: nn.Module,
+    device: torch.device,
+    checkpoint: dict | None,
+    callback: Callback,
+) -> None:
     """Epoch loop with checkpoints, then the final evaluation."""
     # Epochs, patience and StepLR step as the training-set size makes them (see training_budget).
     cfg = replace(cfg, optim=with_budget(cfg.optim, training_budget(cfg.optim, len(bundle.train))))
@@ -194,8 +208,12 @@ def _fit(cfg: TrainConfig, env: EnvConfig, run_dir: Path, bundle: Any, model: nn
     workers = env.num_workers
     if cfg.model.freeze_backbone:
         # The backbone never changes: one pass per split, then epochs only touch the head.
-        splits = {k: cached_features(model.backbone, make_loader(ds, o.batch_size, num_workers=workers), device,
-                                     env.feature_cache) for k, ds in splits.items()}
+        splits = {
+            k: cached_features(
+                model.backbone, make_loader(ds, o.batch_size, num_workers=workers), device, env.feature_cache
+            )
+            for k, ds in splits.items()
+        }
         net, workers = model.head, 0
     # The EMA copy averages the trained module (parameters and BatchNorm statistics); when on,
     # it is what validation scores, what early stopping keeps and what model.pt holds.
@@ -216,15 +234,21 @@ def _fit(cfg: TrainConfig, env: EnvConfig, run_dir: Path, bundle: Any, model: nn
     while not _finished_training(state, cfg):
         epoch, start = state["epoch"] + 1, time.perf_counter()
         seed = epoch_seed(cfg.run.seed, epoch)
-        seed_everything(seed)            # dropout + augmentation of this epoch
-        shuffle_gen.manual_seed(seed)    # sample order of this epoch
+        seed_everything(seed)  # dropout + augmentation of this epoch
+        shuffle_gen.manual_seed(seed)  # sample order of this epoch
         callback("epoch_start", {"epoch": epoch, "batches": len(train_loader)})
         n_batch = iter(range(1, len(train_loader) + 1))
         lrs = learning_rates(optimizer)
         try:
             train_loss = train_one_epoch(
-                net, train_loader, criterion, optimizer, device,
-                lambda loss: callback("batch", {"epoch": epoch, "batch": next(n_batch), "loss": loss}), ema)
+                net,
+                train_loader,
+                criterion,
+                optimizer,
+                device,
+                lambda loss: callback("batch", {"epoch": epoch, "batch": next(n_batch), "loss": loss}),
+                ema,
+            )
         except NonFiniteLoss as bad:
             _stop_non_finite(run_dir, f"training loss became {bad.value} at epoch {epoch}, batch {bad.batch}", state)
         if o.precise_bn:
@@ -234,35 +258,53 @@ def _fit(cfg: TrainConfig, env: EnvConfig, run_dir: Path, bundle: Any, model: nn
             _stop_non_finite(run_dir, f"validation loss became {val_loss} at epoch {epoch}", state)
         if scheduler is not None:
             scheduler.step()
-        record, metrics = _epoch_record(epoch, train_loss, val_loss, y_val, p_val, bundle.positive_class, lrs,
-                                        time.perf_counter() - start)
+        record, metrics = _epoch_record(
+            epoch, train_loss, val_loss, y_val, p_val, bundle.positive_class, lrs, time.perf_counter() - start
+        )
         better = improved(monitor_value(o.monitor, metrics, val_loss), state["best_metric"], o.monitor, o.min_delta)
         if better:
-            state.update(best_metric=monitor_value(o.monitor, metrics, val_loss), best_epoch=epoch, bad_epochs=0,
-                         best_state=scored_state(model, net, ema))
+            state.update(
+                best_metric=monitor_value(o.monitor, metrics, val_loss),
+                best_epoch=epoch,
+                bad_epochs=0,
+                best_state=scored_state(model, net, ema),
+            )
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch
         state["history"].append(record)
-        runs.atomic_torch_save({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                "scheduler": scheduler.state_dict() if scheduler else None,
-                                "ema": ema.state_dict() if ema else None,
-                                "rng": rng_state()}, run_dir / "checkpoint.pt")
+        runs.atomic_torch_save(
+            {
+                **state,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler else None,
+                "ema": ema.state_dict() if ema else None,
+                "rng": rng_state(),
+            },
+            run_dir / "checkpoint.pt",
+        )
         runs.append_jsonl(run_dir / "metrics.jsonl", record)
         callback("epoch", {**record, "improved": better, "monitor": o.monitor, "epochs": o.epochs})
     if o.patience and state["bad_epochs"] >= o.patience and state["epoch"] < o.epochs:
-        callback("message", {"text": f"early stopping after epoch {state['epoch']}: no better val {o.monitor} "
-                                     f"for {o.patience} epochs (best at epoch {state['best_epoch']})"})
+        callback(
+            "message",
+            {
+                "text": f"early stopping after epoch {state['epoch']}: no better val {o.monitor} "
+                f"for {o.patience} epochs (best at epoch {state['best_epoch']})"
+            },
+        )
     _finish(cfg, run_dir, bundle, model, net, splits, device, criterion, state, scored_state(model, net, ema))
 
 
 def _stop_non_finite(run_dir: Path, what: str, state: dict) -> None:
-    kept = (f"checkpoint.pt keeps epoch {state['epoch']}" if state["epoch"] else "no epoch finished")
+    kept = f"checkpoint.pt keeps epoch {state['epoch']}" if state["epoch"] else "no epoch finished"
     raise QkitError(f"{what}; stopped ({kept}, in {run_dir}): try a lower --lr or check the data")
 
 
-def _epoch_record(epoch: int, train_loss: float, val_loss: float, y_val, p_val, positive_class: int | None,
-                  lrs: dict, seconds: float) -> tuple[dict, dict]:
+def _epoch_record(
+    epoch: int, train_loss: float, val_loss: float, y_val, p_val, positive_class: int | None, lrs: dict, seconds: float
+) -> tuple[dict, dict]:
     from qkit.metrics import classification_metrics
 
     metrics = classification_metrics(y_val, p_val, positive_class)
@@ -280,8 +322,18 @@ def final_state(state: dict, last_scored: dict) -> tuple[dict, str]:
     return last_scored, "last"
 
 
-def _finish(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, net: nn.Module, splits: dict,
-            device: torch.device, criterion: nn.Module, state: dict, last_scored: dict) -> None:
+def _finish(
+    cfg: TrainConfig,
+    run_dir: Path,
+    bundle: Any,
+    model: nn.Module,
+    net: nn.Module,
+    splits: dict,
+    device: torch.device,
+    criterion: nn.Module,
+    state: dict,
+    last_scored: dict,
+) -> None:
     """Final weights -> model.pt, predictions, figures, test_metrics.json (written last: it marks a finished run)."""
     weights, which = final_state(state, last_scored)
     model.load_state_dict(weights)
@@ -296,8 +348,13 @@ def _finish(cfg: TrainConfig, run_dir: Path, bundle: Any, model: nn.Module, net:
     threshold = choose_threshold(y_val, p_val, pos) if pos is not None else None
     score_split(run_dir, "val", engine, bundle.val.ids, y_val, p_val, val_loss, pos, threshold)
     result = score_split(run_dir, "test", engine, bundle.test.ids, y_test, p_test, test_loss, pos, threshold)
-    result.update(best_epoch=state["best_epoch"], epochs_run=state["epoch"], monitor=cfg.optim.monitor,
-                  best_val=state["best_metric"], weights=which)
+    result.update(
+        best_epoch=state["best_epoch"],
+        epochs_run=state["epoch"],
+        monitor=cfg.optim.monitor,
+        best_val=state["best_metric"],
+        weights=which,
+    )
     plots.plot_training_curves(state["history"], run_dir / "training_curves.png")
     plots.plot_roc(y_test, p_test, pos, run_dir / "roc.png", class_names=bundle.class_names)
     plots.plot_confusion_matrix(result["confusion_matrix"], bundle.class_names, run_dir / "confusion_matrix.png")

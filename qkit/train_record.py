@@ -25,8 +25,9 @@ from qkit.resolve import resolve_config
 from qkit.version import __version__
 
 
-def record_run(run_dir: Path, cfg: TrainConfig, env: EnvConfig, bundle: Any, model: nn.Module,
-               device: torch.device) -> None:
+def record_run(
+    run_dir: Path, cfg: TrainConfig, env: EnvConfig, bundle: Any, model: nn.Module, device: torch.device
+) -> None:
     """A new run's record: config.json (the ``RunRecord``), env.json (the machine's environment)
     and engine.json when the engine describes itself."""
     from qkit.data import describe, resolve_data_dir
@@ -38,16 +39,22 @@ def record_run(run_dir: Path, cfg: TrainConfig, env: EnvConfig, bundle: Any, mod
     # read the run later find the data where training found it, whatever their environment.
     recorded_env = replace(env, data_dir=str(resolve_data_dir(env.data_dir).resolve()))
     record = runs.RunRecord(
-        name=run_dir.name, config=cfg, env=recorded_env,
-        data={"source": bundle.source, **describe(bundle)}, model=dict(model.config),
+        name=run_dir.name,
+        config=cfg,
+        env=recorded_env,
+        data={"source": bundle.source, **describe(bundle)},
+        model=dict(model.config),
         budget=training_budget(cfg.optim, len(bundle.train)),
         parameters={"trainable": trainable, "total": total},
-        created=dt.datetime.now().isoformat(timespec="seconds"), device_used=str(device),
-        git=environment.get("git"), qkit_version=__version__)
+        created=dt.datetime.now().isoformat(timespec="seconds"),
+        device_used=str(device),
+        git=environment.get("git"),
+        qkit_version=__version__,
+    )
     runs.atomic_write_json(run_dir / "config.json", runs.redact(record.to_dict()))
     runs.atomic_write_json(run_dir / "env.json", runs.redact(environment))
     engine = getattr(getattr(getattr(model, "head", None), "quantum", None), "engine", None)
-    if hasattr(engine, "describe"):      # e.g. the density engine: device, calibration date, layout, scales
+    if hasattr(engine, "describe"):  # e.g. the density engine: device, calibration date, layout, scales
         runs.atomic_write_json(run_dir / "engine.json", runs.redact(engine.describe()))
 
 
@@ -58,6 +65,8 @@ def load_for_resume(run_dir: Path, cfg: TrainConfig | None) -> runs.RunRecord:
         asked = resolve_config(cfg).with_options(name=record.config.run.name).flat()
         differ = [k for k, v in record.config.flat().items() if asked[k] != v]
         if differ:
-            raise QkitError(f"cannot resume {run_dir.name} with different options ({', '.join(differ)}); "
-                            "resume without options to use the saved config")
+            raise QkitError(
+                f"cannot resume {run_dir.name} with different options ({', '.join(differ)}); "
+                "resume without options to use the saved config"
+            )
     return record

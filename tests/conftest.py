@@ -30,8 +30,10 @@ def data_root() -> Path:
     for root in candidates:
         if (root / "breastmnist.npz").is_file():
             return root
-    pytest.fail(f"breastmnist.npz not found under {' or '.join(map(str, candidates))}: set QKIT_DATA_DIR "
-                "to its folder (online, `qkit train` downloads it to medmnist's default root)")
+    pytest.fail(
+        f"breastmnist.npz not found under {' or '.join(map(str, candidates))}: set QKIT_DATA_DIR "
+        "to its folder (online, `qkit train` downloads it to medmnist's default root)"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +42,11 @@ def quantum_run(tmp_path_factory, data_root) -> Path:
     from qkit.config import EnvConfig, TrainConfig
     from qkit.train import train
 
-    return train(TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=1),
-                 EnvConfig(data_dir=str(data_root)), tmp_path_factory.mktemp("quantum_runs"))
+    return train(
+        TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=1),
+        EnvConfig(data_dir=str(data_root)),
+        tmp_path_factory.mktemp("quantum_runs"),
+    )
 
 
 @pytest.fixture

@@ -27,8 +27,7 @@ from qkit.circuits import (
 from qkit.errors import QkitError
 
 REPO = Path(__file__).resolve().parents[1]
-BUILTINS = ["basic_entangler", "dressed", "efficient_su2", "quanv", "real_amplitudes",
-            "strongly_entangling"]
+BUILTINS = ["basic_entangler", "dressed", "efficient_su2", "quanv", "real_amplitudes", "strongly_entangling"]
 WEIGHT_COUNT = {
     "dressed": lambda n, d: n * d,
     "basic_entangler": lambda n, d: n * d,

@@ -17,14 +17,14 @@ def test_recompute_batchnorm_averages_the_batch_statistics():
     net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, momentum=0.3))
     x = torch.randn(48, 3) * 2 + 1
     net.train()
-    net(torch.randn(8, 3))                              # stale running statistics
+    net(torch.randn(8, 3))  # stale running statistics
     recompute_batchnorm(net, TensorDataset(torch.cat([x, torch.randn(5, 3)]), torch.zeros(53)), 16, "cpu")
     with torch.no_grad():
-        hidden = net[0](x).view(3, 16, 4)               # three full batches; the short fourth is left out
+        hidden = net[0](x).view(3, 16, 4)  # three full batches; the short fourth is left out
     bn = net[1]
     torch.testing.assert_close(bn.running_mean, hidden.mean((0, 1)), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(bn.running_var, hidden.var(1, unbiased=True).mean(0), rtol=1e-5, atol=1e-6)
-    assert bn.momentum == 0.3 and net.training          # settings restored
+    assert bn.momentum == 0.3 and net.training  # settings restored
 
 
 def test_ema_follows_the_warmed_up_average():
@@ -36,11 +36,14 @@ def test_ema_follows_the_warmed_up_average():
             net[0].weight.fill_(float(step))
             net[1].num_batches_tracked.fill_(step)
         ema.update_parameters(net)
-        expected = float(step) if expected is None else \
-            ema_decay_at(0.9, step) * expected + (1 - ema_decay_at(0.9, step)) * step
+        expected = (
+            float(step)
+            if expected is None
+            else ema_decay_at(0.9, step) * expected + (1 - ema_decay_at(0.9, step)) * step
+        )
         assert ema.module[0].weight.flatten()[0].item() == pytest.approx(expected, rel=1e-6)
     assert ema_decay_at(0.9, 0) == pytest.approx(0.1) and ema_decay_at(0.9, 1000) == 0.9
-    assert ema.module[1].num_batches_tracked.item() == 29           # counters are copied
+    assert ema.module[1].num_batches_tracked.item() == 29  # counters are copied
     assert make_ema(net, 0.0) is None
 
 
@@ -49,8 +52,7 @@ def test_ema_is_updated_by_train_one_epoch():
     net = nn.Linear(3, 2)
     ema = make_ema(net, 0.5)
     loader = DataLoader(TensorDataset(torch.randn(20, 3), torch.randint(0, 2, (20,))), batch_size=5)
-    train_one_epoch(net, loader, nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.5), "cpu",
-                    model_ema=ema)
+    train_one_epoch(net, loader, nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.5), "cpu", model_ema=ema)
     assert int(ema.n_averaged) == 4
     assert not torch.equal(ema.module.weight, net.weight)
 
@@ -72,7 +74,7 @@ def test_scored_state_takes_the_head_from_the_ema_when_the_backbone_is_frozen():
 def test_training_loader_drops_a_short_last_batch(n, batch, sizes):
     data = TensorDataset(torch.zeros(n, 1), torch.zeros(n))
     assert [len(x) for x, _ in make_loader(data, batch, shuffle=True, generator=torch.Generator())] == sizes
-    assert sum(len(x) for x, _ in make_loader(data, batch)) == n        # evaluation sees every image
+    assert sum(len(x) for x, _ in make_loader(data, batch)) == n  # evaluation sees every image
 
 
 def test_weighted_loss_is_the_dataset_loss_whatever_the_batch_size():
@@ -85,7 +87,7 @@ def test_weighted_loss_is_the_dataset_loss_whatever_the_batch_size():
     weights = torch.tensor([0.625, 2.5])
     criterion = nn.CrossEntropyLoss(weight=weights)
     with torch.no_grad():
-        expected = criterion(net(x), y).item()          # one batch: sum(w_i l_i) / sum(w_i)
+        expected = criterion(net(x), y).item()  # one batch: sum(w_i l_i) / sum(w_i)
     data = TensorDataset(x, y)
     for batch_size in (7, 16, 50):
         _, _, loss = evaluate(net, DataLoader(data, batch_size), "cpu", criterion)
@@ -105,7 +107,7 @@ def test_a_non_finite_loss_stops_the_epoch_before_the_step():
         train_one_epoch(net, loader, nn.CrossEntropyLoss(), optimizer, "cpu")
     assert err.value.batch == 1
     for key, value in net.state_dict().items():
-        assert torch.equal(value, before[key]), key        # no step was taken
+        assert torch.equal(value, before[key]), key  # no step was taken
 
 
 def test_head_learns_at_scaled_rate():

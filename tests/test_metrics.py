@@ -56,9 +56,11 @@ def test_threshold_moves_the_decision():
 
 
 def test_results_are_plain_json():
-    for m in (classification_metrics(Y, PROBS, 0),
-              classification_metrics(Y, PROBS.astype(np.float32), 1),
-              classification_metrics(Y, PROBS, None)):
+    for m in (
+        classification_metrics(Y, PROBS, 0),
+        classification_metrics(Y, PROBS.astype(np.float32), 1),
+        classification_metrics(Y, PROBS, None),
+    ):
         text = json.dumps(m, allow_nan=False)
         assert json.loads(text) == m
         for key, value in m.items():
@@ -93,19 +95,22 @@ def _sklearn_binary(y, probs, pos, threshold):
 
     pred = np.where(probs[:, pos] >= threshold, pos, 1 - pos)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")      # single-class y_true: sklearn warns, the value is what we want
-        return {"accuracy": skm.accuracy_score(y, pred), "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
-                "precision": skm.precision_score(y, pred, pos_label=pos, zero_division=0),
-                "recall": skm.recall_score(y, pred, pos_label=pos, zero_division=0),
-                "specificity": skm.recall_score(y, pred, pos_label=1 - pos, zero_division=0),
-                "f1": skm.f1_score(y, pred, pos_label=pos, zero_division=0)}
+        warnings.simplefilter("ignore")  # single-class y_true: sklearn warns, the value is what we want
+        return {
+            "accuracy": skm.accuracy_score(y, pred),
+            "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
+            "precision": skm.precision_score(y, pred, pos_label=pos, zero_division=0),
+            "recall": skm.recall_score(y, pred, pos_label=pos, zero_division=0),
+            "specificity": skm.recall_score(y, pred, pos_label=1 - pos, zero_division=0),
+            "f1": skm.f1_score(y, pred, pos_label=pos, zero_division=0),
+        }
 
 
 @pytest.mark.parametrize("case", range(40))
 def test_binary_metrics_equal_sklearns_scorers(case):
     rng = np.random.default_rng(case)
     n = int(rng.integers(1, 30))
-    y = rng.integers(0, 2, n) if case % 4 else np.full(n, case % 8 // 4)    # every 4th case: one class only
+    y = rng.integers(0, 2, n) if case % 4 else np.full(n, case % 8 // 4)  # every 4th case: one class only
     p0 = rng.random(n)
     probs = np.stack([p0, 1 - p0], axis=1)
     pos, threshold = case % 2, float(rng.choice([0.0, 0.3, 0.5, 0.9, 1.0]))
@@ -122,10 +127,14 @@ def test_labels_as_column_and_float_accepted():
 
 def test_multiclass_by_hand():
     y = [0, 1, 2, 2]
-    probs = np.array([[0.8, 0.1, 0.1],
-                      [0.2, 0.6, 0.2],
-                      [0.1, 0.5, 0.4],   # a class-2 sample predicted as 1
-                      [0.0, 0.3, 0.7]])
+    probs = np.array(
+        [
+            [0.8, 0.1, 0.1],
+            [0.2, 0.6, 0.2],
+            [0.1, 0.5, 0.4],  # a class-2 sample predicted as 1
+            [0.0, 0.3, 0.7],
+        ]
+    )
     m = classification_metrics(y, probs, positive_class=None)
     assert m["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
     assert m["accuracy"] == pytest.approx(3 / 4)
@@ -145,18 +154,21 @@ def test_multiclass_missing_class_auc_none():
     json.dumps(m, allow_nan=False)
 
 
-@pytest.mark.parametrize("y, probs, pos, match", [
-    (Y[:5], PROBS, 0, "10 rows"),
-    (Y, PROBS[:, :1], 0, "shape"),
-    (Y, PROBS * 3 - 1, 0, r"\[0, 1\]"),
-    (Y, PROBS * 0.5, 0, "sum to 1"),
-    (Y + 1, PROBS, 0, "labels must lie"),
-    (Y, PROBS, 2, "positive_class"),
-    (Y[:0], PROBS[:0], 0, "empty"),
-    ([0.5] * 10, PROBS, 0, "integer"),
-    (Y, np.full((10, 2), np.nan), 0, "NaN"),
-    ([0, 1, 2], np.full((3, 3), 1 / 3), 0, "binary problems only"),
-])
+@pytest.mark.parametrize(
+    "y, probs, pos, match",
+    [
+        (Y[:5], PROBS, 0, "10 rows"),
+        (Y, PROBS[:, :1], 0, "shape"),
+        (Y, PROBS * 3 - 1, 0, r"\[0, 1\]"),
+        (Y, PROBS * 0.5, 0, "sum to 1"),
+        (Y + 1, PROBS, 0, "labels must lie"),
+        (Y, PROBS, 2, "positive_class"),
+        (Y[:0], PROBS[:0], 0, "empty"),
+        ([0.5] * 10, PROBS, 0, "integer"),
+        (Y, np.full((10, 2), np.nan), 0, "NaN"),
+        ([0, 1, 2], np.full((3, 3), 1 / 3), 0, "binary problems only"),
+    ],
+)
 def test_invalid_inputs_raise_qkit_error(y, probs, pos, match):
     with pytest.raises(QkitError, match=match):
         classification_metrics(y, probs, pos)

@@ -29,8 +29,18 @@ def _binary_data(n=80, seed=0):
 
 
 def test_training_curves(tmp_path):
-    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "val_auc": 0.5 + e / 20,
-                "val_accuracy": 0.6 + e / 30, "lr": 1e-3, "note": "text"} for e in range(1, 6)]
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "val_loss": 1.1 / e,
+            "val_auc": 0.5 + e / 20,
+            "val_accuracy": 0.6 + e / 30,
+            "lr": 1e-3,
+            "note": "text",
+        }
+        for e in range(1, 6)
+    ]
     history[2]["val_auc"] = None  # an epoch where AUC was undefined
     path = plot_training_curves(history, tmp_path / "figs" / "curves.png")
     assert path == tmp_path / "figs" / "curves.png"
@@ -70,19 +80,21 @@ def test_roc_rejects_bad_input(tmp_path):
 
 
 def test_confusion_matrix(tmp_path):
-    assert_png(plot_confusion_matrix([[28, 16], [16, 40]], ["malignant", "normal, benign"],
-                                     tmp_path / "cm.png"))
+    assert_png(plot_confusion_matrix([[28, 16], [16, 40]], ["malignant", "normal, benign"], tmp_path / "cm.png"))
     cm = np.array([[5, 0, 1], [0, 0, 0], [2, 1, 9]])  # a class with no samples: no 0/0 crash
     assert_png(plot_confusion_matrix(cm, ["adipose", "background", "debris"], tmp_path / "cm3.png"))
     assert plt.get_fignums() == []
 
 
-@pytest.mark.parametrize("cm, names, match", [
-    ([[1, 2, 3]], ["a"], "square"),
-    ([[1, 2], [3, 4]], ["a"], "class names"),
-    ([[1, -2], [3, 4]], ["a", "b"], "counts"),
-    ([[1.5, 2], [3, 4]], ["a", "b"], "counts"),
-])
+@pytest.mark.parametrize(
+    "cm, names, match",
+    [
+        ([[1, 2, 3]], ["a"], "square"),
+        ([[1, 2], [3, 4]], ["a"], "class names"),
+        ([[1, -2], [3, 4]], ["a", "b"], "counts"),
+        ([[1.5, 2], [3, 4]], ["a", "b"], "counts"),
+    ],
+)
 def test_confusion_matrix_rejects_bad_input(tmp_path, cm, names, match):
     with pytest.raises(QkitError, match=match):
         plot_confusion_matrix(cm, names, tmp_path / "cm.png")
@@ -94,9 +106,11 @@ def test_importing_qkit_plots_leaves_the_matplotlib_backend_alone(tmp_path):
     import subprocess
     import sys
 
-    code = ("import matplotlib; matplotlib.use('svg'); import qkit.plots as p; "
-            f"p.plot_confusion_matrix([[1, 2], [3, 4]], ['a', 'b'], {str(tmp_path / 'cm.png')!r}); "
-            "print(matplotlib.get_backend())")
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import qkit.plots as p; "
+        f"p.plot_confusion_matrix([[1, 2], [3, 4]], ['a', 'b'], {str(tmp_path / 'cm.png')!r}); "
+        "print(matplotlib.get_backend())"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "svg"
     assert_png(tmp_path / "cm.png")

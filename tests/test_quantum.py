@@ -13,8 +13,11 @@ from qkit.circuits import build_circuit, list_circuits, load_qasm, save_qasm
 from qkit.errors import QkitError
 from qkit.quantum import ENGINE_NAMES, QuantumLayer
 
-GATES = {name: g for name, g in get_standard_gate_name_mapping().items()
-         if name not in {"measure", "reset", "delay", "global_phase"}}
+GATES = {
+    name: g
+    for name, g in get_standard_gate_name_mapping().items()
+    if name not in {"measure", "reset", "delay", "global_phase"}
+}
 
 
 def random_circuit(seed: int):
@@ -130,7 +133,7 @@ def test_large_batch_takes_fused_path_and_agrees_with_small_batches():
     spec = build_circuit("dressed", n_qubits=4, depth=3)
     layer = QuantumLayer.from_spec(spec, dtype=torch.float64)
     x = torch.rand(40, 4, dtype=torch.float64)  # 40 >= 16 = 2^4: fused weight unitary
-    small = torch.cat([layer(x[i:i + 5]) for i in range(0, 40, 5)])  # 5 < 16: gate by gate
+    small = torch.cat([layer(x[i : i + 5]) for i in range(0, 40, 5)])  # 5 < 16: gate by gate
     torch.testing.assert_close(layer(x), small, atol=1e-12, rtol=0)
 
 
@@ -139,8 +142,7 @@ def test_qasm_round_trip_gives_identical_outputs(name, tmp_path):
     spec = build_circuit(name, n_qubits=4, depth=2)
     loaded = load_qasm(save_qasm(spec, tmp_path / f"{name}.qasm"))
     original = QuantumLayer.from_spec(spec, dtype=torch.float64)
-    again = QuantumLayer.from_spec(loaded, dtype=torch.float64,
-                                   initial_weights=original.weight.detach())
+    again = QuantumLayer.from_spec(loaded, dtype=torch.float64, initial_weights=original.weight.detach())
     x = torch.rand(7, spec.n_inputs, dtype=torch.float64)
     torch.testing.assert_close(again(x), original(x), atol=1e-12, rtol=0)
 
@@ -150,8 +152,14 @@ def test_weight_vector_follows_weight_params_order():
     order = np.random.default_rng(0).permutation(spec.n_weights)
     values = np.random.default_rng(1).uniform(-1, 1, spec.n_weights)
     layer = QuantumLayer.from_spec(spec, dtype=torch.float64, initial_weights=values)
-    shuffled = QuantumLayer(spec.circuit, spec.inputs, [spec.weights[i] for i in order],
-                            spec.observables, dtype=torch.float64, initial_weights=values[order])
+    shuffled = QuantumLayer(
+        spec.circuit,
+        spec.inputs,
+        [spec.weights[i] for i in order],
+        spec.observables,
+        dtype=torch.float64,
+        initial_weights=values[order],
+    )
     x = torch.rand(5, 3, dtype=torch.float64)
     torch.testing.assert_close(shuffled(x), layer(x))
 
@@ -166,8 +174,9 @@ def test_single_sample_without_batch_dimension():
 def test_state_dict_is_the_same_for_every_engine():
     spec = build_circuit("dressed", n_qubits=2)
     options = {"estimator": {"backend": "fake_manila"}, "density": {"backend": "fake_manila"}}  # required options
-    keys = {tuple(QuantumLayer.from_spec(spec, engine=e, engine_options=options.get(e)).state_dict())
-            for e in ENGINE_NAMES}
+    keys = {
+        tuple(QuantumLayer.from_spec(spec, engine=e, engine_options=options.get(e)).state_dict()) for e in ENGINE_NAMES
+    }
     assert keys == {("weight",)}
 
 
@@ -192,8 +201,7 @@ def test_weights_train_towards_a_target():
 def test_cuda_matches_cpu():
     spec = build_circuit("strongly_entangling", n_qubits=5, depth=2)
     cpu = QuantumLayer.from_spec(spec, dtype=torch.float64)
-    gpu = QuantumLayer.from_spec(spec, dtype=torch.float64, device="cuda",
-                                 initial_weights=cpu.weight.detach())
+    gpu = QuantumLayer.from_spec(spec, dtype=torch.float64, device="cuda", initial_weights=cpu.weight.detach())
     x = torch.rand(33, 5, dtype=torch.float64)
     torch.testing.assert_close(gpu(x.cuda()).cpu(), cpu(x))
     gpu(x.cuda()).sum().backward()
@@ -212,18 +220,21 @@ def _small():
     return qc, list(x), list(w)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("extra_weight", "unused"),
-    ("missing_weight", "neither inputs nor weights"),
-    ("overlap", "both inputs and weights"),
-    ("wide_observable", "acts on 3 qubits"),
-    ("complex_observable", "not Hermitian"),
-    ("measure", "non-unitary"),
-    ("reset", "non-unitary"),
-    ("nested_reset", "non-unitary"),
-    ("engine", "unknown engine"),
-    ("initial_weights", "initial_weights has"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("extra_weight", "unused"),
+        ("missing_weight", "neither inputs nor weights"),
+        ("overlap", "both inputs and weights"),
+        ("wide_observable", "acts on 3 qubits"),
+        ("complex_observable", "not Hermitian"),
+        ("measure", "non-unitary"),
+        ("reset", "non-unitary"),
+        ("nested_reset", "non-unitary"),
+        ("engine", "unknown engine"),
+        ("initial_weights", "initial_weights has"),
+    ],
+)
 def test_invalid_layers_fail_before_compute(case, message):
     qc, x, w = _small()
     obs = [SparsePauliOp("ZI")]
@@ -242,7 +253,7 @@ def test_invalid_layers_fail_before_compute(case, message):
         qc.measure_all()
     elif case == "reset":
         qc.reset(0)
-    elif case == "nested_reset":      # hidden inside a custom instruction
+    elif case == "nested_reset":  # hidden inside a custom instruction
         inner = QuantumCircuit(2)
         inner.reset(1)
         qc.append(inner.to_instruction(), [0, 1])

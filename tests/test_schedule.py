@@ -76,8 +76,9 @@ def test_a_larger_folder_trains_for_the_scaled_epochs_and_records_its_budget(tmp
         for i in range(600):
             pixels = np.clip(rng.normal(90 + 60 * c, 40, (12, 12)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(tmp_path / "images" / name / f"{i:04d}.png")
-    cfg = TrainConfig.from_options(dataset=str(tmp_path / "images"), head="linear", epochs=4, patience=0,
-                                   batch_size=128, seed=0)
+    cfg = TrainConfig.from_options(
+        dataset=str(tmp_path / "images"), head="linear", epochs=4, patience=0, batch_size=128, seed=0
+    )
     run = train(cfg, EnvConfig(threads=1), tmp_path / "runs")
     record = json.loads((run / "config.json").read_text())
     n_train = record["data"]["train"]["n"]

@@ -76,7 +76,7 @@ def import_cycles(graph: dict[str, dict[str, str]]) -> list[str]:
     stack: list[str] = []
     components: list[list[str]] = []
 
-    def strong(v: str) -> None:    # Tarjan
+    def strong(v: str) -> None:  # Tarjan
         index[v] = low[v] = len(index)
         stack.append(v)
         for w in graph[v]:
@@ -101,7 +101,7 @@ def import_cycles(graph: dict[str, dict[str, str]]) -> list[str]:
     cycles = []
     for component in sorted(components, key=lambda c: (len(c), c)):
         covered: set[str] = set()
-        for start in component:            # one shortest cycle through each module not named yet
+        for start in component:  # one shortest cycle through each module not named yet
             if start in covered:
                 continue
             cycle = _shortest_cycle(graph, set(component), start)
@@ -113,7 +113,7 @@ def import_cycles(graph: dict[str, dict[str, str]]) -> list[str]:
 
 def _shortest_cycle(graph: dict[str, dict[str, str]], inside: set[str], start: str) -> list[str]:
     parent, queue, last = {start: start}, deque([start]), None
-    while last is None:                    # breadth first; start is on a cycle, so this ends
+    while last is None:  # breadth first; start is on a cycle, so this ends
         v = queue.popleft()
         for w in sorted(graph[v]):
             if w == start:
@@ -144,14 +144,14 @@ def test_the_cycle_check_counts_lazy_relative_and_parent_imports(tmp_path):
     pkg = tmp_path / "pkg"
     (pkg / "sub").mkdir(parents=True)
     files = {
-        "__init__.py": "from pkg import a\n",                       # a package importing its child: fine
-        "a.py": "def f():\n    from .b import g\n",                # lazy and relative: still counts
+        "__init__.py": "from pkg import a\n",  # a package importing its child: fine
+        "a.py": "def f():\n    from .b import g\n",  # lazy and relative: still counts
         "b.py": "import pkg.c\n",
-        "c.py": "def h():\n    from pkg.a import f\n",             # closes a -> b -> c -> a
+        "c.py": "def h():\n    from pkg.a import f\n",  # closes a -> b -> c -> a
         "sub/__init__.py": "from pkg.sub.child import VALUE\n",
         "sub/child.py": "from pkg.sub import sibling\nVALUE = 1\n",  # a sibling module: no edge to sub
         "sub/sibling.py": "def k():\n    from pkg.sub import VALUE\n",  # a name of sub's __init__: a cycle
-        "d.py": "from pkg.sub.sibling import k\n",                  # also runs pkg.sub's __init__
+        "d.py": "from pkg.sub.sibling import k\n",  # also runs pkg.sub's __init__
     }
     for name, text in files.items():
         (pkg / name).write_text(text)
@@ -172,11 +172,14 @@ def test_only_public_typer_api():
         assert "typer._click" not in text and "import click" not in text and "from click" not in text, path
 
 
-@pytest.mark.parametrize("module", ["qkit", "qkit.cli", "qkit.config", "qkit.engines", "qkit.presets", "qkit.resolve",
-                                    "qkit.runs"])
+@pytest.mark.parametrize(
+    "module", ["qkit", "qkit.cli", "qkit.config", "qkit.engines", "qkit.presets", "qkit.resolve", "qkit.runs"]
+)
 def test_light_modules_import_neither_torch_nor_qiskit(module):
-    code = (f"import sys, {module}; heavy = [m for m in ('torch', 'qiskit', 'medmnist', 'numpy') if m in sys.modules]; "
-            "print(','.join(heavy))")
+    code = (
+        f"import sys, {module}; heavy = [m for m in ('torch', 'qiskit', 'medmnist', 'numpy') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"{module} imports {out}"
 

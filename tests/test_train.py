@@ -22,8 +22,16 @@ from qkit.train import TrainingInterrupted, train
 # Every test here trains on the real data for a few epochs: out of the fast loop (-m "not slow").
 pytestmark = pytest.mark.slow
 
-RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "model.pt", "test_metrics.json",
-             "training_curves.png", "roc.png", "confusion_matrix.png")
+RUN_FILES = (
+    "config.json",
+    "env.json",
+    "metrics.jsonl",
+    "model.pt",
+    "test_metrics.json",
+    "training_curves.png",
+    "roc.png",
+    "confusion_matrix.png",
+)
 
 
 @pytest.fixture
@@ -62,10 +70,10 @@ def test_run_folder_has_every_record(reference):
     run_dir, cfg = reference
     for name in RUN_FILES:
         assert (run_dir / name).is_file(), name
-    assert not (run_dir / "checkpoint.pt").exists()   # only kept while a run can be resumed
+    assert not (run_dir / "checkpoint.pt").exists()  # only kept while a run can be resumed
     config = runs.read_json(run_dir / "config.json")
     assert config["schema"] == runs.SCHEMA and config["config"]["run"]["seed"] == 3
-    assert config["config"]["model"]["small_input"] is True            # resolved: 28 px, no resize
+    assert config["config"]["model"]["small_input"] is True  # resolved: 28 px, no resize
     assert config["config"]["run"]["name"] == run_dir.name
     expected = resolve_config(cfg).with_options(name=run_dir.name)
     assert TrainConfig.from_dict(config["config"]) == expected
@@ -120,11 +128,15 @@ def _stop_at(event: str, epoch: int, batch: int | None = None):
     def callback(ev: str, info: dict) -> None:
         if ev == event and info["epoch"] == epoch and (batch is None or info["batch"] == batch):
             raise KeyboardInterrupt
+
     return callback
 
 
-@pytest.mark.parametrize("where", [("batch", 2, 4), ("epoch", 1, None), ("epoch", 2, None)],
-                         ids=["mid-epoch-2", "after-epoch-1", "after-last-epoch"])
+@pytest.mark.parametrize(
+    "where",
+    [("batch", 2, 4), ("epoch", 1, None), ("epoch", 2, None)],
+    ids=["mid-epoch-2", "after-epoch-1", "after-last-epoch"],
+)
 def test_interrupted_run_resumes_to_identical_result(reference, env, tmp_path, where):
     run_dir, cfg = reference
     with pytest.raises(TrainingInterrupted) as stop:
@@ -139,7 +151,7 @@ def test_interrupted_run_resumes_to_identical_result(reference, env, tmp_path, w
 
 def test_resume_checks_its_input(reference, tmp_path):
     run_dir, cfg = reference
-    assert train(None, resume=run_dir) == run_dir      # finished: nothing to do
+    assert train(None, resume=run_dir) == run_dir  # finished: nothing to do
     with pytest.raises(QkitError, match="different options.*epochs"):
         train(cfg.with_options(epochs=5), resume=run_dir)
     with pytest.raises(QkitError, match="no config.json"):
@@ -149,7 +161,8 @@ def test_resume_checks_its_input(reference, tmp_path):
 def test_frozen_backbone_features_are_computed_once(tiny, env, tmp_path):
     calls = []
     hook = torch.nn.modules.module.register_module_forward_hook(
-        lambda module, args, out: calls.append(1) if isinstance(module, SmallCNN) else None)
+        lambda module, args, out: calls.append(1) if isinstance(module, SmallCNN) else None
+    )
     try:
         run_dir = train(tiny.with_options(freeze_backbone=True, epochs=3, lr=1e-2), env, tmp_path)
     finally:
@@ -158,8 +171,8 @@ def test_frozen_backbone_features_are_computed_once(tiny, env, tmp_path):
     assert len(calls) == math.ceil(546 / 64) + math.ceil(78 / 64) + math.ceil(156 / 64)
     config = runs.read_json(run_dir / "config.json")
     assert config["config"]["data"]["augment"] is False
-    assert config["parameters"]["trainable"] == 128 * 2 + 2      # only the linear head
-    seed_everything(tiny.run.seed)                                  # the run's initial backbone
+    assert config["parameters"]["trainable"] == 128 * 2 + 2  # only the linear head
+    seed_everything(tiny.run.seed)  # the run's initial backbone
     initial = build_model(backbone="small_cnn", head="linear").state_dict()
     trained = load_state(run_dir)
     for key, value in initial.items():
@@ -182,12 +195,12 @@ def test_frozen_features_are_shared_through_a_cache_folder_and_hits_change_nothi
 
     calls = []
     hook = torch.nn.modules.module.register_module_forward_hook(
-        lambda module, args, out: calls.append(1) if isinstance(module, SmallCNN) else None)
+        lambda module, args, out: calls.append(1) if isinstance(module, SmallCNN) else None
+    )
     cache = tmp_path / "features"
     base = train(tiny.with_options(freeze_backbone=True, epochs=1), env, tmp_path / "base")
     # Pretrained weights: every seed starts from the same frozen backbone, as in qtl.
-    cfg = tiny.with_options(freeze_backbone=True, epochs=2, balance="undersample",
-                            pretrained=str(base / "model.pt"))
+    cfg = tiny.with_options(freeze_backbone=True, epochs=2, balance="undersample", pretrained=str(base / "model.pt"))
     calls.clear()
     try:
         plain = train(cfg, env, tmp_path / "plain")
@@ -201,19 +214,21 @@ def test_frozen_features_are_shared_through_a_cache_folder_and_hits_change_nothi
     finally:
         hook.remove()
     assert n_first == n_plain > 0 and n_again == 0
-    assert len(list(cache.glob("*.pt"))) == 4                      # train, val, test + seed 1's train
-    assert n_other == math.ceil(2 * 147 / 64)                       # only its balanced training set
+    assert len(list(cache.glob("*.pt"))) == 4  # train, val, test + seed 1's train
+    assert n_other == math.ceil(2 * 147 / 64)  # only its balanced training set
     for run in (first, again):
-        assert ((run / "predictions-test-statevector.csv").read_text()
-                == (plain / "predictions-test-statevector.csv").read_text())
+        assert (run / "predictions-test-statevector.csv").read_text() == (
+            plain / "predictions-test-statevector.csv"
+        ).read_text()
         assert runs.read_json(run / "test_metrics.json") == runs.read_json(plain / "test_metrics.json")
     assert runs.read_json(other / "config.json")["env"]["feature_cache"] == str(cache)
 
 
 def test_breastmnist_end_to_end_quantum_head(env, tmp_path):
     """The default head (4-qubit dressed circuit) on real data reaches a useful test AUC."""
-    cfg = TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=6, batch_size=32, lr=3e-3,
-                                   patience=0, seed=0)
+    cfg = TrainConfig.from_options(
+        backbone="small_cnn", head="quantum", epochs=6, batch_size=32, lr=3e-3, patience=0, seed=0
+    )
     run_dir = train(cfg, env, tmp_path)
     metrics = runs.read_json(run_dir / "test_metrics.json")
     assert metrics["auc"] > 0.7
@@ -249,7 +264,7 @@ def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(
     run_dir = stop.value.run_dir
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     for group in checkpoint["optimizer"]["param_groups"]:
-        group["lr"] = float("nan")             # the next step makes every weight NaN
+        group["lr"] = float("nan")  # the next step makes every weight NaN
     torch.save(checkpoint, run_dir / "checkpoint.pt")
     with pytest.raises(QkitError) as err:
         train(None, resume=run_dir)
@@ -264,8 +279,9 @@ def test_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(
 
 
 def test_quantum_head_with_ema_resumes_to_identical_result(env, tmp_path):
-    cfg = TrainConfig.from_options(backbone="small_cnn", head="quantum", epochs=2, batch_size=64, seed=5,
-                                   ema_decay=0.99)
+    cfg = TrainConfig.from_options(
+        backbone="small_cnn", head="quantum", epochs=2, batch_size=64, seed=5, ema_decay=0.99
+    )
     whole = train(cfg, env, tmp_path / "whole")
     with pytest.raises(TrainingInterrupted) as stop:
         train(cfg, env, tmp_path / "cut", callback=_stop_at("batch", 2, 3))
@@ -299,14 +315,20 @@ def test_evaluate_in_a_fresh_shell_finds_the_data_where_training_did(reference, 
 
     run_dir = reference[0]
     fresh = {k: v for k, v in os.environ.items() if k != "QKIT_DATA_DIR"}
-    fresh["HOME"] = str(tmp_path)                  # no ~/.medmnist to fall back on
+    fresh["HOME"] = str(tmp_path)  # no ~/.medmnist to fall back on
     before = runs.load_run(run_dir).evaluations()
-    done = subprocess.run([sys.executable, "-m", "qkit", "evaluate", str(run_dir.resolve()), "--split", "test"],
-                          cwd=tmp_path, env=fresh, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "qkit", "evaluate", str(run_dir.resolve()), "--split", "test"],
+        cwd=tmp_path,
+        env=fresh,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     evaluations = runs.load_run(run_dir).evaluations()
     [new] = set(evaluations) - set(before)
-    assert set(before) <= set(evaluations)        # a new evaluation never overwrites an earlier one
+    assert set(before) <= set(evaluations)  # a new evaluation never overwrites an earlier one
     predictions = runs.read_predictions(new / "predictions-test-statevector.csv")
     metrics = runs.read_json(run_dir / "test_metrics.json")
     pos = metrics["positive_class"]
@@ -325,8 +347,8 @@ def test_image_folder_run_refuses_changed_data_on_evaluate_and_resume(tmp_path):
     cfg = TrainConfig.from_options(dataset=str(root), backbone="small_cnn", head="linear", epochs=2, seed=1)
     run_dir = train(cfg, EnvConfig(), tmp_path / "runs")
     run = runs.load_run(run_dir)
-    assert run.record.class_names[run.record.positive_class] == "malignant"   # not alphabetical index 1
-    assert evaluate_run(run_dir)["n"] == run.test_metrics["n"]                 # unchanged folder: fine
+    assert run.record.class_names[run.record.positive_class] == "malignant"  # not alphabetical index 1
+    assert evaluate_run(run_dir)["n"] == run.test_metrics["n"]  # unchanged folder: fine
     Image.fromarray(np.zeros((24, 24, 3), np.uint8)).save(root / "normal" / "extra.png")
     with pytest.raises(QkitError, match="data changed") as err:
         evaluate_run(run_dir)

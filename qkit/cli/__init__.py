@@ -16,6 +16,7 @@ from qkit.cli import explain  # noqa: F401  (registers `qkit explain`)
 from qkit.cli import report  # noqa: F401  (registers `qkit report`)
 from qkit.cli import presets  # noqa: F401  (registers `qkit presets`)
 from qkit.cli import compare  # noqa: F401  (registers `qkit compare`)
+
 # isort: on
 from qkit.cli.app import app
 

@@ -30,8 +30,9 @@ class _OneLineErrors(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
-            result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                                  standalone_mode=False, **extra)
+            result = super().main(
+                args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
+            )
             code = result if isinstance(result, int) else 0
         except typer.Abort:
             error("aborted")
@@ -39,12 +40,12 @@ class _OneLineErrors(TyperGroup):
         except QkitError as exc:
             error(str(exc))
             code = 1
-        except OSError as exc:        # disk full, permission denied...: the message says it all
+        except OSError as exc:  # disk full, permission denied...: the message says it all
             error(f"{type(exc).__name__}: {exc}")
             code = 1
         except Exception as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":
-                code = 0                               # the help text has been printed
+                code = 0  # the help text has been printed
             elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
                 ctx = getattr(exc, "ctx", None)
                 usage = exc.exit_code == 2 and ctx is not None
@@ -59,7 +60,7 @@ class _OneLineErrors(TyperGroup):
 
 def error(message: str) -> None:
     # soft_wrap: a long message must stay ONE line, not be wrapped at the terminal width.
-    one_line = " ".join(str(message).split()).replace(": Value error, ", ": ")   # Typer's Enum prefix
+    one_line = " ".join(str(message).split()).replace(": Value error, ", ": ")  # Typer's Enum prefix
     Console(stderr=True).print(f"[bold red]error:[/] {escape(one_line)}", soft_wrap=True, highlight=False)
 
 
@@ -73,8 +74,8 @@ app = typer.Typer(
     cls=_OneLineErrors,
     name="qkit",
     help="qkit: hybrid quantum-classical image classifiers for medical imaging.\n\n"
-         "Train a torchvision backbone with a Qiskit circuit as its classification head on "
-         "MedMNIST or your own image folder, then inspect and re-evaluate the runs.",
+    "Train a torchvision backbone with a Qiskit circuit as its classification head on "
+    "MedMNIST or your own image folder, then inspect and re-evaluate the runs.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -89,8 +90,12 @@ def _show_version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Annotated[Optional[bool], typer.Option("--version", callback=_show_version, is_eager=True,
-                                                          help="Show the qkit version and exit.")] = None) -> None:
+def _root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the qkit version and exit."),
+    ] = None,
+) -> None:
     """qkit: hybrid quantum-classical image classifiers for medical imaging.
 
     Train a torchvision backbone with a Qiskit circuit as its classification head on MedMNIST

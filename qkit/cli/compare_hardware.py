@@ -48,16 +48,23 @@ def compare_table(result: dict, repeat: int) -> Table:
 @app.command("compare-hardware")
 def compare_hardware(
     run: RunArg,
-    backend: Annotated[str, typer.Option(help="fake_<name>, snapshot:<name> or an IBM device (ibm_<name>: "
-                                         "compared with a snapshot of its calibration, too).")],
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="fake_<name>, snapshot:<name> or an IBM device (ibm_<name>: "
+            "compared with a snapshot of its calibration, too)."
+        ),
+    ],
     split: Annotated[Split, typer.Option(help="Which split to send.")] = Split.test,
     shots: ShotsOption = 1024,
     repeat: RepeatOption = 1,
-    trex: Annotated[bool, typer.Option("--trex/--no-trex", help="Also run TREX (executor Estimator, "
-                                       "resilience level 1; slower).")] = False,
+    trex: Annotated[
+        bool, typer.Option("--trex/--no-trex", help="Also run TREX (executor Estimator, resilience level 1; slower).")
+    ] = False,
     layout: LayoutOption = "calibrated",
-    seed: Annotated[Optional[int], typer.Option(help="Seed the emulation (an IBM device itself is never seeded).")]
-    = None,
+    seed: Annotated[
+        Optional[int], typer.Option(help="Seed the emulation (an IBM device itself is never seeded).")
+    ] = None,
     channel: ChannelOption = None,
     instance: InstanceOption = None,
     data_dir: DataDirOption = None,
@@ -89,9 +96,21 @@ def compare_hardware(
 
     try:
         with JobProgress(console) as progress:
-            result = compare(run_dir, backend, split=split.value, shots=shots, repeat=repeat, trex=trex,
-                             layout=layout, seed=seed, env=env, channel=channel, instance=instance,
-                             on_plan=show_plan, on_event=progress)
+            result = compare(
+                run_dir,
+                backend,
+                split=split.value,
+                shots=shots,
+                repeat=repeat,
+                trex=trex,
+                layout=layout,
+                seed=seed,
+                env=env,
+                channel=channel,
+                instance=instance,
+                on_plan=show_plan,
+                on_event=progress,
+            )
     except KeyboardInterrupt:
         error(f"interrupted; job ids are in {run_dir / 'hardware'}/*/*/jobs.json; rerun the same command to continue")
         raise typer.Exit(130) from None

@@ -38,14 +38,26 @@ def evaluate(
     given: dict,
     run: Annotated[str, typer.Argument(help="Run folder, or its name inside --runs-dir (a unique prefix is enough).")],
     split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.test,
-    engine: Annotated[Optional[str], typer.Option(callback=_engine_choice, help="Evaluate the circuit with another "
-                                                  "engine, e.g. connector (default: the run's own engine and "
-                                                  "options).")] = None,
-    engine_option: Annotated[Optional[list[str]], typer.Option(help="Engine option KEY=VALUE (repeat for "
-                                                                "several).")] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Score on a device or its emulation (fake_lagos, "
-                                                   "snapshot:ibm_lagos, ibm_<name>): --engine estimator "
-                                                   "--engine-option backend=NAME.")] = None,
+    engine: Annotated[
+        Optional[str],
+        typer.Option(
+            callback=_engine_choice,
+            help="Evaluate the circuit with another "
+            "engine, e.g. connector (default: the run's own engine and "
+            "options).",
+        ),
+    ] = None,
+    engine_option: Annotated[
+        Optional[list[str]], typer.Option(help="Engine option KEY=VALUE (repeat for several).")
+    ] = None,
+    backend: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Score on a device or its emulation (fake_lagos, "
+            "snapshot:ibm_lagos, ibm_<name>): --engine estimator "
+            "--engine-option backend=NAME."
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 256,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs"),
 ) -> None:
@@ -64,13 +76,16 @@ def evaluate(
     env = env_with(runs.read_record(run_dir).env, given)
     if backend is not None:
         if engine not in (None, "estimator") or options.get("backend", backend) != backend:
-            raise usage_error("--backend runs the estimator engine on that backend; it cannot be combined "
-                              "with another --engine or another backend option")
+            raise usage_error(
+                "--backend runs the estimator engine on that backend; it cannot be combined "
+                "with another --engine or another backend option"
+            )
         engine, options["backend"] = "estimator", backend
     if options and engine is None:
         raise usage_error("--engine-option needs --engine (the run's own engine keeps its recorded options)")
-    metrics = evaluate_run(run_dir, split=split.value, engine=engine, engine_options=options, env=env,
-                           batch_size=batch_size)
+    metrics = evaluate_run(
+        run_dir, split=split.value, engine=engine, engine_options=options, env=env, batch_size=batch_size
+    )
     console = Console()
     console.print(metrics_table(metrics, f"{run_dir.name}: {split.value} ({metrics['engine']})"))
     console.print(f"saved: [bold]{escape(metrics['path'])}[/]", soft_wrap=True, highlight=False)

@@ -23,15 +23,30 @@ def explain(
     run: Annotated[str, typer.Argument(help="Run folder, or its name inside --runs-dir (a unique prefix is enough).")],
     split: Annotated[Split, typer.Option(help="Which split's images to explain.")] = Split.test,
     n: Annotated[int, typer.Option("--n", help="How many images (rows of the grid).")] = 8,
-    method: Annotated[str, typer.Option(help="Comma-separated: gradcam, gradcam++, hirescam, xgradcam, "
-                                        "layercam, eigencam, eigengradcam, scorecam.")] = "gradcam,gradcam++",
-    select: Annotated[Optional[str], typer.Option(help="Outcomes to draw images from, in turn, most confident "
-                                                  "first: tp,tn,fp,fn (binary) or correct,wrong "
-                                                  "[default: all].")] = None,
-    quantum: Annotated[bool, typer.Option("--quantum", help="Instead: the quantum layer's feature space (output "
-                                          "distributions, PCA, Bloch vectors, separability).")] = False,
-    data_dir: Annotated[Optional[str], typer.Option(help="Where the data is (default: where the run "
-                                                    "recorded it).")] = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, eigengradcam, scorecam."
+        ),
+    ] = "gradcam,gradcam++",
+    select: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Outcomes to draw images from, in turn, most confident "
+            "first: tp,tn,fp,fn (binary) or correct,wrong "
+            "[default: all]."
+        ),
+    ] = None,
+    quantum: Annotated[
+        bool,
+        typer.Option(
+            "--quantum",
+            help="Instead: the quantum layer's feature space (output distributions, PCA, Bloch vectors, separability).",
+        ),
+    ] = False,
+    data_dir: Annotated[
+        Optional[str], typer.Option(help="Where the data is (default: where the run recorded it).")
+    ] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs"),
 ) -> None:
     """Show what a trained run looks at: GradCAM-style heatmaps through the whole hybrid model.
@@ -53,8 +68,9 @@ def explain(
         sep = record["separability"]
         for key in ("prenet_inputs", "prenet_outputs", "quantum_outputs"):
             s = sep[key]
-            console.print(f"{key:16s} probe AUC {_num(s['probe_auc'])}  silhouette {_num(s['silhouette'])}",
-                          highlight=False)
+            console.print(
+                f"{key:16s} probe AUC {_num(s['probe_auc'])}  silhouette {_num(s['silhouette'])}", highlight=False
+            )
     else:
         record = explain_heatmaps(run_dir, split=split.value, n=n, methods=method, select=select, env=env)
         outcomes = ", ".join(f"{s['id']} {s['outcome'].upper()}" for s in record["samples"])

@@ -23,8 +23,11 @@ hardware_app = typer.Typer(
     help="Calibration snapshots of quantum devices: write one from a backend, list them, show one.",
     no_args_is_help=True,
 )
-app.add_typer(hardware_app, name="hardware",
-              help="Calibration snapshots of quantum devices (hardware/*.json): snapshot, list, show.")
+app.add_typer(
+    hardware_app,
+    name="hardware",
+    help="Calibration snapshots of quantum devices (hardware/*.json): snapshot, list, show.",
+)
 
 _DIR = Path("hardware")
 
@@ -43,28 +46,40 @@ def snapshot(
     from qkit.hardware.backends import snapshot_from_name
     from qkit.hardware.snapshot import save_snapshot
 
-    if out is not None and out.exists() and not force:     # answer before building anything
+    if out is not None and out.exists() and not force:  # answer before building anything
         raise QkitError(f"{out} exists; pass --force to overwrite it")
     snap = snapshot_from_name(name)
     out = out if out is not None else _DIR / f"{snap.name}.json"
     if out.exists() and not force:
         raise QkitError(f"{out} exists; pass --force to overwrite it")
     save_snapshot(snap, out)
-    Console().print(f"wrote {escape(str(out))}: {escape(snap.name)}, {snap.num_qubits} qubits, calibrated "
-                    f"{escape(snap.calibration_date or 'on an unknown date')} ({escape(snap.source)})", soft_wrap=True)
+    Console().print(
+        f"wrote {escape(str(out))}: {escape(snap.name)}, {snap.num_qubits} qubits, calibrated "
+        f"{escape(snap.calibration_date or 'on an unknown date')} ({escape(snap.source)})",
+        soft_wrap=True,
+    )
 
 
 def _snapshots_table(title: str, found: list) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("name", "qubits", "basis gates", "calibration date", "source"):
-        table.add_column(header, overflow="fold", justify="right" if header == "qubits" else "left",
-                         no_wrap=header in ("name", "calibration date"))
+        table.add_column(
+            header,
+            overflow="fold",
+            justify="right" if header == "qubits" else "left",
+            no_wrap=header in ("name", "calibration date"),
+        )
     for path, snap in found:
         if isinstance(snap, QkitError):
             table.add_row(path.stem, "-", "-", "-", f"unreadable: {snap}")
         else:
-            table.add_row(snap.name if path.stem == snap.name else f"{snap.name} ({path.name})",
-                          str(snap.num_qubits), " ".join(snap.basis_gates), snap.calibration_date or "-", snap.source)
+            table.add_row(
+                snap.name if path.stem == snap.name else f"{snap.name} ({path.name})",
+                str(snap.num_qubits),
+                " ".join(snap.basis_gates),
+                snap.calibration_date or "-",
+                snap.source,
+            )
     return table
 
 
@@ -84,8 +99,9 @@ def list_snapshots(
     else:
         console.print(_snapshots_table(f"calibration snapshots in {folder}", found))
     if Path(folder).resolve() != BUILTIN_DIR.resolve():
-        console.print(_snapshots_table("built into qkit (snapshot:<name> finds them from any folder)",
-                                       find(BUILTIN_DIR)))
+        console.print(
+            _snapshots_table("built into qkit (snapshot:<name> finds them from any folder)", find(BUILTIN_DIR))
+        )
     if fake:
         from qkit.hardware.backends import fake_backend_names
 
@@ -95,8 +111,9 @@ def list_snapshots(
 
 @hardware_app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Snapshot: a name in --dir or built into qkit (ibm_lagos), or a path "
-                                             "to a .json file.")],
+    name: Annotated[
+        str, typer.Argument(help="Snapshot: a name in --dir or built into qkit (ibm_lagos), or a path to a .json file.")
+    ],
     folder: Annotated[Path, typer.Option("--dir", help="Folder of snapshot JSON files.")] = _DIR,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG error map (coupling graph) here.")] = None,
 ) -> None:
@@ -110,9 +127,16 @@ def show(
     for header in ("qubit", "T1 (us)", "T2 (us)", "freq (GHz)", "p(0|1)", "p(1|0)", "sx error", "x error"):
         table.add_column(header, justify="right", no_wrap=True)
     for q in snap.qubits:
-        table.add_row(str(q.qubit), fmt(q.t1_us, 1), fmt(q.t2_us, 1), fmt(q.frequency_ghz, 3),
-                      fmt(q.prob_meas0_prep1, 4), fmt(q.prob_meas1_prep0, 4),
-                      _percent(snap.gate_error("sx", [q.qubit]), 3), _percent(snap.gate_error("x", [q.qubit]), 3))
+        table.add_row(
+            str(q.qubit),
+            fmt(q.t1_us, 1),
+            fmt(q.t2_us, 1),
+            fmt(q.frequency_ghz, 3),
+            fmt(q.prob_meas0_prep1, 4),
+            fmt(q.prob_meas1_prep0, 4),
+            _percent(snap.gate_error("sx", [q.qubit]), 3),
+            _percent(snap.gate_error("x", [q.qubit]), 3),
+        )
     console.print(table)
     pairs = snap.two_qubit_gates
     if pairs:

@@ -59,8 +59,9 @@ def _parameter(cls: type, f, panel: str, default: Any) -> inspect.Parameter:
         if default is None:
             annotation = Optional[annotation]
     option = typer.Option(*decls, help=help_text, rich_help_panel=meta.get("panel") or panel, **extra)
-    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Annotated[annotation, option])
+    return inspect.Parameter(
+        f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[annotation, option]
+    )
 
 
 def flag_of(name: str) -> str:
@@ -80,8 +81,10 @@ def parse_value(f, value: Any) -> Any:
         try:
             return tuple(int(v) for v in value.split(","))
         except ValueError:
-            raise typer.BadParameter(f"{value!r} is not a comma-separated list of integer labels, e.g. 0,1",
-                                     param_hint=f"'{flag_of(f.name)}'") from None
+            raise typer.BadParameter(
+                f"{value!r} is not a comma-separated list of integer labels, e.g. 0,1",
+                param_hint=f"'{flag_of(f.name)}'",
+            ) from None
     if kind == "int_or_name":
         return int(value) if value.strip().isdigit() else value
     if kind == "key_value":
@@ -98,6 +101,7 @@ def parse_value(f, value: Any) -> Any:
 def with_config_options(groups: dict[str, type], exclude: tuple[str, ...] = ()) -> Callable:
     """Decorator: add every field of ``groups`` (but ``exclude``) as an option; the command gets
     ``given`` (a dict of the options set on the command line or by environment, parsed) instead."""
+
     def decorator(func: Callable) -> Callable:
         own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "given"]
         assert any(p.name == "ctx" for p in own), "the command must take ctx: typer.Context"
@@ -126,5 +130,5 @@ def with_config_options(groups: dict[str, type], exclude: tuple[str, ...] = ()) 
         command.__signature__ = inspect.Signature(ctx_param + generated + rest)
         command.__name__, command.__doc__ = func.__name__, func.__doc__
         return command
-    return decorator
 
+    return decorator

@@ -33,9 +33,10 @@ def list_presets_command(
         preset = get_preset(name)
         counts = parameter_counts(name, classes)
         source = f"twin of {preset.twin_of}" if preset.classical else preset.source
-        table.add_row(name, source, f"{counts['quantum']:,} / {counts['classical']:,}",
-                      "" if preset.classical else preset.paper)
+        table.add_row(
+            name, source, f"{counts['quantum']:,} / {counts['classical']:,}", "" if preset.classical else preset.paper
+        )
     console = Console()
-    if not console.is_terminal:     # piped or captured: no 80-column default squeezing the papers' text
+    if not console.is_terminal:  # piped or captured: no 80-column default squeezing the papers' text
         console = Console(width=200)
     console.print(table)

@@ -42,8 +42,14 @@ class TrainProgress:
     def _start(self, epochs: int, done: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
         self.bar.__enter__()
         self.epoch_task = self.bar.add_task("epochs", total=epochs, completed=done, info="")
         self.batch_task = self.bar.add_task("batches", total=1, info="")
@@ -58,6 +64,8 @@ def _epoch_line(info: dict) -> str:
     value = info.get("val_loss" if monitor == "loss" else f"val_{monitor}")
     shown = "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
     watched = "" if monitor == "loss" else f"  val_{monitor} {shown}"
-    return (f"epoch {info['epoch']:>3}/{info['epochs']}  train_loss {info['train_loss']:.4f}  "
-            f"val_loss {info['val_loss']:.4f}{watched}{'  *' if info['improved'] else ''}  "
-            f"({info['seconds']:.1f}s)")
+    return (
+        f"epoch {info['epoch']:>3}/{info['epochs']}  train_loss {info['train_loss']:.4f}  "
+        f"val_loss {info['val_loss']:.4f}{watched}{'  *' if info['improved'] else ''}  "
+        f"({info['seconds']:.1f}s)"
+    )

@@ -24,8 +24,13 @@ class Format(str, Enum):
 @app.command()
 def report(
     run: Annotated[str, typer.Argument(help="Run folder, or its name inside --runs-dir (a unique prefix is enough).")],
-    format: Annotated[Format, typer.Option("--format", help="html: one self-contained file (images embedded); "
-                                           "md: markdown for GitHub (links the run's PNGs).")] = Format.html,
+    format: Annotated[
+        Format,
+        typer.Option(
+            "--format",
+            help="html: one self-contained file (images embedded); md: markdown for GitHub (links the run's PNGs).",
+        ),
+    ] = Format.html,
     open_: Annotated[bool, typer.Option("--open", help="Open the report in the default browser.")] = False,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs"),
 ) -> None:

@@ -38,10 +38,16 @@ class ReadoutFrom(str, Enum):
 RunArg = Annotated[str, typer.Argument(help="Run folder, or its name inside --runs-dir (a unique prefix is enough).")]
 ShotsOption = Annotated[int, typer.Option(help="Shots per row and measurement basis.")]
 RepeatOption = Annotated[int, typer.Option(help="Repetitions of the whole split (mean ± std).")]
-LayoutOption = Annotated[str, typer.Option(help="calibrated (least estimated output error, as `qkit transpile`), "
-                                           "default (the preset pass manager's) or physical qubits, e.g. 1,3,5,4.")]
-ChannelOption = Annotated[Optional[str], typer.Option(help="IBM Quantum channel (default: as qiskit-ibm-runtime "
-                                                      "resolves the saved account).")]
+LayoutOption = Annotated[
+    str,
+    typer.Option(
+        help="calibrated (least estimated output error, as `qkit transpile`), "
+        "default (the preset pass manager's) or physical qubits, e.g. 1,3,5,4."
+    ),
+]
+ChannelOption = Annotated[
+    Optional[str], typer.Option(help="IBM Quantum channel (default: as qiskit-ibm-runtime resolves the saved account).")
+]
 InstanceOption = Annotated[Optional[str], typer.Option(help="IBM Quantum instance (CRN).")]
 DataDirOption = Annotated[Optional[str], typer.Option(help="Where the data is (default: where the run recorded it).")]
 RunsDirOption = Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")]
@@ -51,29 +57,37 @@ def plan_text(prep) -> str:
     p = prep.plan.to_dict()
     how = prep.layout["method"]
     if how == "calibrated":
-        how += (f": estimated error {prep.layout['estimate']:.4f} vs {prep.layout['default_estimate']:.4f} on the "
-                f"preset default {prep.layout['default']}")
+        how += (
+            f": estimated error {prep.layout['estimate']:.4f} vs {prep.layout['default_estimate']:.4f} on the "
+            f"preset default {prep.layout['default']}"
+        )
     elif how == "trained":
         how = "the layout the run was trained through (density engine on this backend)"
-    mitigation = {"none": "none (executor Sampler, raw shots)",
-                  "readout": f"readout (mthree on executor Sampler shots; matrices from the {prep.readout_from})",
-                  "trex": "TREX (executor Estimator, resilience level 1)"}[prep.mitigation]
+    mitigation = {
+        "none": "none (executor Sampler, raw shots)",
+        "readout": f"readout (mthree on executor Sampler shots; matrices from the {prep.readout_from})",
+        "trex": "TREX (executor Estimator, resilience level 1)",
+    }[prep.mitigation]
     calibration = f" + {p['calibration_shots']:,} calibration shots" if p["calibration_shots"] else ""
     copies, per_copy = "", ""
     if prep.n_copies > 1:
         c = prep.copies
-        copies = (f"copies: {c.n} ({c.reason}); no coupler joins two copies; row r runs on copy r % {c.n}; "
-                  f"estimated error per copy {min(c.estimates):.4f}..{max(c.estimates):.4f}\n")
+        copies = (
+            f"copies: {c.n} ({c.reason}); no coupler joins two copies; row r runs on copy r % {c.n}; "
+            f"estimated error per copy {min(c.estimates):.4f}..{max(c.estimates):.4f}\n"
+        )
         per_copy = f" / {c.n} copies"
     delay = "" if prep.rep_delay is None else f"; rep delay {prep.rep_delay * 1e6:g} us"
-    return (f"{prep.backend.source}\n"
-            f"qubits {prep.physical_qubits} ({how})\n"
-            f"{copies}"
-            f"mitigation: {mitigation}{delay}\n"
-            f"plan: {p['jobs']} job(s), {p['pubs']} PUB(s), {p['rows']} rows ({p['samples']} samples x "
-            f"{p['repeat']} repetitions{per_copy}) x {p['bases']} basis/bases x {p['shots']} shots{calibration} = "
-            f"{p['executions']:,} executions\n"
-            f"estimated QPU time: {p['estimated_qpu_seconds']:.1f} s (an estimate: {p['estimate']})")
+    return (
+        f"{prep.backend.source}\n"
+        f"qubits {prep.physical_qubits} ({how})\n"
+        f"{copies}"
+        f"mitigation: {mitigation}{delay}\n"
+        f"plan: {p['jobs']} job(s), {p['pubs']} PUB(s), {p['rows']} rows ({p['samples']} samples x "
+        f"{p['repeat']} repetitions{per_copy}) x {p['bases']} basis/bases x {p['shots']} shots{calibration} = "
+        f"{p['executions']:,} executions\n"
+        f"estimated QPU time: {p['estimated_qpu_seconds']:.1f} s (an estimate: {p['estimate']})"
+    )
 
 
 def _cell(m) -> str:
@@ -92,8 +106,11 @@ def hardware_table(record: dict) -> Table:
     for key in SHOWN + ("delta", "agreement"):
         if key in record["metrics"]:
             exact = {"delta": 0.0, "agreement": 1.0}.get(key, record["exact"].get(key))
-            table.add_row({"delta": "mean |Δ⟨O⟩| vs exact", "agreement": "agreement with exact"}.get(key, key),
-                          *[_cell(s["metrics"].get(key)) for _, s in scored], fmt(exact))
+            table.add_row(
+                {"delta": "mean |Δ⟨O⟩| vs exact", "agreement": "agreement with exact"}.get(key, key),
+                *[_cell(s["metrics"].get(key)) for _, s in scored],
+                fmt(exact),
+            )
     return table
 
 
@@ -110,8 +127,13 @@ def copies_table(record: dict) -> Table | None:
     if raw:
         table.add_column("raw |Δ⟨O⟩|", justify="right")
     for r in rows:
-        cells = [str(r["copy"]), ",".join(map(str, r["layout"])), str(r["rows"]), f"{r['delta']:.4f}",
-                 f"{r['agreement']:.1%}"]
+        cells = [
+            str(r["copy"]),
+            ",".join(map(str, r["layout"])),
+            str(r["rows"]),
+            f"{r['delta']:.4f}",
+            f"{r['agreement']:.1%}",
+        ]
         if raw:
             cells.append(f"{raw[r['copy']]['delta']:.4f}")
         table.add_row(*cells)
@@ -126,8 +148,9 @@ def qpu_line(record: dict) -> str:
     billed = record.get("qpu_seconds")
     earlier = record.get("qpu_seconds_earlier_attempts")
     said = "not reported yet (rerun the same command to read it)" if billed is None else f"{billed:.1f} s billed"
-    return (f"QPU time: {said} by IBM Quantum, estimate {estimate:.1f} s"
-            + (f"; earlier failed attempts billed {earlier:.1f} s more" if earlier else ""))
+    return f"QPU time: {said} by IBM Quantum, estimate {estimate:.1f} s" + (
+        f"; earlier failed attempts billed {earlier:.1f} s more" if earlier else ""
+    )
 
 
 class JobProgress:
@@ -137,8 +160,9 @@ class JobProgress:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.console = console
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                            console=console, transient=True)
+        self.bar = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+        )
         self.tasks = {}
 
     def __enter__(self):
@@ -164,28 +188,54 @@ def run_hardware(
     split: Annotated[Split, typer.Option(help="Which split to send.")] = Split.test,
     shots: ShotsOption = 1024,
     repeat: RepeatOption = 1,
-    mitigation: Annotated[Mitigation, typer.Option(help="none; readout: mthree on the shots (raw values are "
-                                                   "scored too); trex: the runtime's TREX "
-                                                   "(Estimator).")] = Mitigation.none,
-    readout_from: Annotated[ReadoutFrom, typer.Option(help="Readout mitigation: calibration circuits run on the "
-                                                      "device in the same Batch, or the calibration data's "
-                                                      "readout errors (no shots).")] = ReadoutFrom.device,
+    mitigation: Annotated[
+        Mitigation,
+        typer.Option(
+            help="none; readout: mthree on the shots (raw values are scored too); trex: the runtime's TREX (Estimator)."
+        ),
+    ] = Mitigation.none,
+    readout_from: Annotated[
+        ReadoutFrom,
+        typer.Option(
+            help="Readout mitigation: calibration circuits run on the "
+            "device in the same Batch, or the calibration data's "
+            "readout errors (no shots)."
+        ),
+    ] = ReadoutFrom.device,
     layout: LayoutOption = "calibrated",
-    max_rows_per_job: Annotated[Optional[int], typer.Option(help="Rows per job (with copies, a row holds one "
-                                                            "sample x repetition per copy; default: under 10 "
-                                                            "million executions a job).")] = None,
-    max_qpu_seconds: Annotated[Optional[float], typer.Option(help="Refuse a plan whose estimated QPU time "
-                                                             "is above this.")] = None,
-    copies: Annotated[str, typer.Option(help="Parallel copies of the circuit on disjoint qubits, each shot "
-                                        "evaluating one row per copy: auto (as many as fit apart on good "
-                                        "qubits) or N.")] = "auto",
+    max_rows_per_job: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Rows per job (with copies, a row holds one "
+            "sample x repetition per copy; default: under 10 "
+            "million executions a job)."
+        ),
+    ] = None,
+    max_qpu_seconds: Annotated[
+        Optional[float], typer.Option(help="Refuse a plan whose estimated QPU time is above this.")
+    ] = None,
+    copies: Annotated[
+        str,
+        typer.Option(
+            help="Parallel copies of the circuit on disjoint qubits, each shot "
+            "evaluating one row per copy: auto (as many as fit apart on good "
+            "qubits) or N."
+        ),
+    ] = "auto",
     exclude_qubits: Annotated[Optional[str], typer.Option(help="Physical qubits no copy may use, e.g. 3,17.")] = None,
-    rep_delay: Annotated[Optional[float], typer.Option(help="Microseconds between shots, within the backend's "
-                                                       "range (default: the backend's).")] = None,
-    budget: Annotated[Optional[float], typer.Option(help="Pick the most accurate plan of the --dry-run table "
-                                                    "whose estimate is at most this many QPU seconds.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and a table of priced plans; "
-                                          "submit nothing.")] = False,
+    rep_delay: Annotated[
+        Optional[float],
+        typer.Option(help="Microseconds between shots, within the backend's range (default: the backend's)."),
+    ] = None,
+    budget: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Pick the most accurate plan of the --dry-run table whose estimate is at most this many QPU seconds."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and a table of priced plans; submit nothing.")
+    ] = False,
     seed: Annotated[Optional[int], typer.Option(help="Seed the emulation (not for IBM hardware).")] = None,
     channel: ChannelOption = None,
     instance: InstanceOption = None,
@@ -216,10 +266,22 @@ def run_hardware(
 
     env = env_with(runs.read_record(run_dir).env, {"data_dir": data_dir} if data_dir else {})
     console = Console()
-    options = dict(split=split.value, shots=shots, repeat=repeat, max_rows_per_job=max_rows_per_job, seed=seed,
-                   env=env, mitigation=mitigation.value, readout_from=readout_from.value, layout=layout,
-                   channel=channel, instance=instance, copies=copies, exclude_qubits=exclude_qubits,
-                   rep_delay=rep_delay)
+    options = dict(
+        split=split.value,
+        shots=shots,
+        repeat=repeat,
+        max_rows_per_job=max_rows_per_job,
+        seed=seed,
+        env=env,
+        mitigation=mitigation.value,
+        readout_from=readout_from.value,
+        layout=layout,
+        channel=channel,
+        instance=instance,
+        copies=copies,
+        exclude_qubits=exclude_qubits,
+        rep_delay=rep_delay,
+    )
     prep = prepare_hardware_run(run_dir, backend, **options)
     table = plan_table(prep) if (dry_run or budget is not None) and mitigation.value != "trex" else None
     if budget is not None:
@@ -245,11 +307,15 @@ def run_hardware(
     per_copy = copies_table(record)
     if per_copy is not None:
         console.print(per_copy)
-    ids = record["job_ids"] + ([f"{record['calibration_job_id']} (readout calibration)"]
-                               if record["calibration_job_id"] else [])
-    console.print(f"jobs: {', '.join(ids)}; {record['submitted_now']} submitted now; "
-                  f"{record['wall_seconds']:.1f} s from submitting to scores, "
-                  f"{record['primitive_seconds']:.1f} s of it in primitive calls",
-                  soft_wrap=True, highlight=False)
+    ids = record["job_ids"] + (
+        [f"{record['calibration_job_id']} (readout calibration)"] if record["calibration_job_id"] else []
+    )
+    console.print(
+        f"jobs: {', '.join(ids)}; {record['submitted_now']} submitted now; "
+        f"{record['wall_seconds']:.1f} s from submitting to scores, "
+        f"{record['primitive_seconds']:.1f} s of it in primitive calls",
+        soft_wrap=True,
+        highlight=False,
+    )
     console.print(qpu_line(record), soft_wrap=True, highlight=False)
     console.print(f"saved: [bold]{escape(record['path'])}[/]", soft_wrap=True, highlight=False)

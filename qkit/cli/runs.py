@@ -16,8 +16,9 @@ from qkit.cli.tables import fmt
 
 
 @app.command(name="runs")
-def list_runs(runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per "
-                                                           "run.")] = Path("runs")) -> None:
+def list_runs(
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.")] = Path("runs"),
+) -> None:
     """List the runs in --runs-dir with their key test metrics."""
     from qkit import runs
 
@@ -33,7 +34,7 @@ def list_runs(runs_dir: Annotated[Path, typer.Option(help="Folder that holds one
     table.add_column("seed", justify="right")
     metrics = {"auc": "AUC", "accuracy": "acc", "sensitivity": "sens", "specificity": "spec"}
     for header in metrics.values():
-        table.add_column(header, justify="right", no_wrap=True)   # numbers never wrap
+        table.add_column(header, justify="right", no_wrap=True)  # numbers never wrap
     for r in found:
         model = f"{r.get('backbone') or '?'} + {r.get('head') or '?'}"
         status = r["status"] if r["status"] != "broken" else f"broken: {r.get('error', '')}"

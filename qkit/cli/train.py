@@ -35,16 +35,27 @@ def env_with(base: EnvConfig, given: dict) -> EnvConfig:
 def train(
     ctx: typer.Context,
     given: dict,
-    runs_dir: Annotated[Path, typer.Option(help="Folder that holds one sub-folder per run.",
-                                           rich_help_panel=RUN)] = Path("runs"),
-    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (its folder or name) with its "
-                                                  "saved options; environment options may change.",
-                                                  rich_help_panel=RUN)] = None,
+    runs_dir: Annotated[
+        Path, typer.Option(help="Folder that holds one sub-folder per run.", rich_help_panel=RUN)
+    ] = Path("runs"),
+    resume: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Continue an interrupted run (its folder or name) with its "
+            "saved options; environment options may change.",
+            rich_help_panel=RUN,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", rich_help_panel=RUN)] = False,
-    backend: Annotated[Optional[str], typer.Option(help="Noise-aware training: train through this device's "
-                                                   "calibrated noise (fake_lagos, snapshot:ibm_lagos, ...), i.e. "
-                                                   "--engine density --engine-option backend=NAME.",
-                                                   rich_help_panel=RUN)] = None,
+    backend: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Noise-aware training: train through this device's "
+            "calibrated noise (fake_lagos, snapshot:ibm_lagos, ...), i.e. "
+            "--engine density --engine-option backend=NAME.",
+            rich_help_panel=RUN,
+        ),
+    ] = None,
 ) -> None:
     """Train a classifier and save everything about it in a new run folder.
 
@@ -57,8 +68,9 @@ def train(
         options = _with_backend(options, backend)
     if resume is not None:
         if options:
-            raise QkitError(f"--resume continues with the run's saved options; drop: "
-                            f"{', '.join(flag_of(k) for k in options)}")
+            raise QkitError(
+                f"--resume continues with the run's saved options; drop: {', '.join(flag_of(k) for k in options)}"
+            )
         run_dir = runs.find_run(runs_dir, resume)
         cfg, env = None, env_with(runs.read_record(run_dir).env, given)
     else:
@@ -75,8 +87,10 @@ def _with_backend(options: dict, backend: str) -> dict:
     engine = options.get("engine", "density")
     engine_options = dict(options.get("engine_options") or {})
     if engine != "density" or engine_options.get("backend", backend) != backend:
-        raise usage_error("--backend trains through a device's noise with the density engine; it cannot be "
-                          "combined with another --engine or another backend option")
+        raise usage_error(
+            "--backend trains through a device's noise with the density engine; it cannot be "
+            "combined with another --engine or another backend option"
+        )
     return {**options, "engine": "density", "engine_options": {**engine_options, "backend": backend}}
 
 
@@ -100,7 +114,10 @@ def _run(cfg, env, runs_dir: Path, resume_dir: Path | None, quiet: bool) -> None
     console = Console()
     console.print(metrics_table(metrics, "test metrics"))
     if metrics.get("weights") == "last":
-        console.print(f"[yellow]note:[/] validation {metrics.get('monitor')} was never defined: "
-                      "model.pt holds the last epoch's weights, not a best epoch's")
-    console.print(f"run: [bold]{escape(str(run_dir))}[/]  ({time.perf_counter() - start:.0f} s)",
-                  soft_wrap=True, highlight=False)
+        console.print(
+            f"[yellow]note:[/] validation {metrics.get('monitor')} was never defined: "
+            "model.pt holds the last epoch's weights, not a best epoch's"
+        )
+    console.print(
+        f"run: [bold]{escape(str(run_dir))}[/]  ({time.perf_counter() - start:.0f} s)", soft_wrap=True, highlight=False
+    )

@@ -21,20 +21,39 @@ class Claim:
 
 
 CLAIMS = {
-    "qtl": Claim("auc", 1, "quantum transfer learning lifts test AUC over classical transfer learning "
-                 "(0.77 vs 0.58)", ("bcdr",)),
-    "quantum-end": Claim("g_mean", 1, "Quantum-End beats ResNet18 on G-mean (0.788 vs 0.770; not on AUC: "
-                         "0.829 vs 0.859)", ("breastmnist",)),
-    "quantum-mid": Claim("g_mean", -1, "Quantum-Mid falls behind ResNet18 on G-mean (0.655 vs 0.770)",
-                         ("breastmnist",)),
-    "hqcnn": Claim("accuracy", 1, "the hybrid beats a CNN benchmark by a wide margin (97.8-99.1% vs 69-98% "
-                   "accuracy on binary MedMNIST subsets)", ("pathmnist", "organamnist", "bloodmnist")),
-    "hqnn-parallel": Claim("accuracy", 1, "the hybrid matches or beats a CNN with far more parameters "
-                           "(MNIST 99.21% vs 98.71%)", ("mnist", "medical mnist", "cifar-10")),
-    "hqnn-quanv": Claim("accuracy", 1, "a 4-weight quanvolution beats a 4-weight classical convolution "
-                        "(0.67 vs CNN1 0.53)", ("mnist",)),
-    "effnet-qnn": Claim("accuracy", 1, "the QNN head lifts accuracy over the classical head "
-                        "(EfficientNet-B5 90.5% vs 88.5%)", ("breastmnist", "breakhis")),
+    "qtl": Claim(
+        "auc", 1, "quantum transfer learning lifts test AUC over classical transfer learning (0.77 vs 0.58)", ("bcdr",)
+    ),
+    "quantum-end": Claim(
+        "g_mean",
+        1,
+        "Quantum-End beats ResNet18 on G-mean (0.788 vs 0.770; not on AUC: 0.829 vs 0.859)",
+        ("breastmnist",),
+    ),
+    "quantum-mid": Claim(
+        "g_mean", -1, "Quantum-Mid falls behind ResNet18 on G-mean (0.655 vs 0.770)", ("breastmnist",)
+    ),
+    "hqcnn": Claim(
+        "accuracy",
+        1,
+        "the hybrid beats a CNN benchmark by a wide margin (97.8-99.1% vs 69-98% accuracy on binary MedMNIST subsets)",
+        ("pathmnist", "organamnist", "bloodmnist"),
+    ),
+    "hqnn-parallel": Claim(
+        "accuracy",
+        1,
+        "the hybrid matches or beats a CNN with far more parameters (MNIST 99.21% vs 98.71%)",
+        ("mnist", "medical mnist", "cifar-10"),
+    ),
+    "hqnn-quanv": Claim(
+        "accuracy", 1, "a 4-weight quanvolution beats a 4-weight classical convolution (0.67 vs CNN1 0.53)", ("mnist",)
+    ),
+    "effnet-qnn": Claim(
+        "accuracy",
+        1,
+        "the QNN head lifts accuracy over the classical head (EfficientNet-B5 90.5% vs 88.5%)",
+        ("breastmnist", "breakhis"),
+    ),
 }
 
 
@@ -48,7 +67,8 @@ def verdict(claim: Claim, measured: dict, dataset: str) -> dict:
     agrees = diff * claim.direction > 0
     boot = measured.get("bootstrap_auc") or {}
     significant = (w["p"] is not None and w["p"] < 0.05) or (
-        claim.metric == "auc" and boot.get("excludes_zero") and (boot.get("difference") or 0) * claim.direction > 0)
+        claim.metric == "auc" and boot.get("excludes_zero") and (boot.get("difference") or 0) * claim.direction > 0
+    )
     if diff == 0:
         word = "did not hold (no difference)"
     elif agrees:

@@ -31,7 +31,7 @@ from qkit.compare.plan import FINISHED, FRESH, INTERRUPTED, Job, Sweep
 from qkit.errors import QkitError
 
 TIMINGS = "timings.json"
-SESSIONS = "sessions.json"      # elapsed time of each session that trained runs
+SESSIONS = "sessions.json"  # elapsed time of each session that trained runs
 Callback = Callable[[str, dict], None]
 
 
@@ -39,7 +39,7 @@ def available_cores() -> int:
     """CPU cores this process may use (the affinity mask, not the machine's count)."""
     try:
         return len(os.sched_getaffinity(0))
-    except AttributeError:          # macOS, Windows
+    except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
 
 
@@ -48,8 +48,9 @@ def default_workers(threads: int, cores: int | None = None) -> int:
     return max(1, (cores or available_cores()) // max(1, threads))
 
 
-def run_sweep(sweep: Sweep, workers: int | None = None, callback: Callback | None = None,
-              ray: str | None = None) -> list[Path]:
+def run_sweep(
+    sweep: Sweep, workers: int | None = None, callback: Callback | None = None, ray: str | None = None
+) -> list[Path]:
     """Train every unfinished run of ``sweep`` with ``workers`` processes (default: cores // threads),
     or as tasks on the Ray cluster at ``ray`` (see ``qkit.compare.on_ray``); return all run folders."""
     workers = default_workers(sweep.threads) if workers is None else workers
@@ -58,20 +59,22 @@ def run_sweep(sweep: Sweep, workers: int | None = None, callback: Callback | Non
     if ray is not None:
         from qkit.compare.on_ray import check_ray_address
 
-        check_ray_address(ray)          # before anything is trained or deleted
+        check_ray_address(ray)  # before anything is trained or deleted
     callback = callback or (lambda event, info: None)
     jobs = sweep.jobs()
     todo = [j for j in jobs if j.status() != FINISHED]
     workers, threads = min(workers, len(todo)) or 1, sweep.threads
-    callback("start", {"total": len(jobs), "done": len(jobs) - len(todo), "workers": workers, "threads": threads,
-                       "ray": ray})
+    callback(
+        "start", {"total": len(jobs), "done": len(jobs) - len(todo), "workers": workers, "threads": threads, "ray": ray}
+    )
     tasks = [_task(job, sweep.env, threads) for job in todo]
     start = time.perf_counter()
     if ray is not None and tasks:
         from qkit.compare.on_ray import run_on_ray
 
-        run_on_ray(tasks, ray, threads, train_task, lambda result: _done(sweep, result, callback),
-                   local_cpus=available_cores())
+        run_on_ray(
+            tasks, ray, threads, train_task, lambda result: _done(sweep, result, callback), local_cpus=available_cores()
+        )
     elif workers == 1:
         for task in tasks:
             callback("run_start", {"key": task["key"], "resumed": task["resume"]})
@@ -91,8 +94,15 @@ def _task(job: Job, env: dict, threads: int) -> dict:
         shutil.rmtree(job.run_dir)
     # Absolute run folder: a Ray worker need not start in this process's working directory
     # (plan_sweep made the sweep's data and feature-cache folders absolute already).
-    return {"key": job.key, "preset": job.preset, "seed": job.seed, "run_dir": str(job.run_dir.resolve()),
-            "options": job.options, "env": {**env, "threads": threads}, "resume": status == INTERRUPTED}
+    return {
+        "key": job.key,
+        "preset": job.preset,
+        "seed": job.seed,
+        "run_dir": str(job.run_dir.resolve()),
+        "options": job.options,
+        "env": {**env, "threads": threads},
+        "resume": status == INTERRUPTED,
+    }
 
 
 def train_task(task: dict) -> dict:
@@ -109,8 +119,13 @@ def train_task(task: dict) -> dict:
     else:
         run_dir = train(job.config(), env, runs_root=job.run_dir.parent)
     metrics = read_json(Path(run_dir) / "test_metrics.json")
-    return {"key": task["key"], "run_dir": str(run_dir), "seconds": time.perf_counter() - start,
-            "auc": metrics.get("auc"), "resumed": task["resume"]}
+    return {
+        "key": task["key"],
+        "run_dir": str(run_dir),
+        "seconds": time.perf_counter() - start,
+        "auc": metrics.get("auc"),
+        "resumed": task["resume"],
+    }
 
 
 def _run_pool(sweep: Sweep, tasks: list[dict], workers: int, callback: Callback) -> None:

@@ -20,8 +20,7 @@ def plot_compare(summary: dict, path: str | Path) -> Path:
 
     presets = summary["presets"]
     names = list(presets)
-    panels = [(k, label) for k, label in PANELS if any(presets[p]["metrics"].get(k, {}).get("values")
-                                                      for p in names)]
+    panels = [(k, label) for k, label in PANELS if any(presets[p]["metrics"].get(k, {}).get("values") for p in names)]
     fig = Figure(figsize=(max(4.0, 1.1 * len(names) + 1.5) * len(panels), 4.2))
     for i, (key, label) in enumerate(panels or [("auc", "test AUC")]):
         ax = fig.add_subplot(1, max(1, len(panels)), i + 1)
@@ -33,8 +32,10 @@ def plot_compare(summary: dict, path: str | Path) -> Path:
         ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{summary['name']}: {summary['seeds']} seed(s) on {data_label(summary)} "
-                 "(blue: hybrid, grey: classical twin)", fontsize=10)
+    fig.suptitle(
+        f"{summary['name']}: {summary['seeds']} seed(s) on {data_label(summary)} (blue: hybrid, grey: classical twin)",
+        fontsize=10,
+    )
     fig.tight_layout()
     from qkit.runs import atomic_write
 

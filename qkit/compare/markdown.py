@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-TABLE = (("auc", "AUC"), ("accuracy", "accuracy"), ("balanced_accuracy", "bal. acc."), ("sensitivity", "sens."),
-         ("specificity", "spec."), ("f1", "F1"), ("g_mean", "G-mean"), ("loss", "loss"))
+TABLE = (
+    ("auc", "AUC"),
+    ("accuracy", "accuracy"),
+    ("balanced_accuracy", "bal. acc."),
+    ("sensitivity", "sens."),
+    ("specificity", "spec."),
+    ("f1", "F1"),
+    ("g_mean", "G-mean"),
+    ("loss", "loss"),
+)
 
 
 def fmt(stat: dict | None, digits: int = 3) -> str:
@@ -24,11 +32,19 @@ def data_label(summary: dict) -> str:
 
 
 def render(summary: dict) -> str:
-    lines = [f"# qkit compare: {summary['name']}", "",
-             f"{summary['seeds']} seed(s) (0..{summary['seeds'] - 1}) on {data_label(summary)}, "
-             "same splits for every "
-             f"run; options {summary['options'] or 'none beyond the presets'}; {_times(summary)}.", "",
-             *metrics_table(summary), "", *pairs_section(summary), "", *claims_section(summary)]
+    lines = [
+        f"# qkit compare: {summary['name']}",
+        "",
+        f"{summary['seeds']} seed(s) (0..{summary['seeds'] - 1}) on {data_label(summary)}, "
+        "same splits for every "
+        f"run; options {summary['options'] or 'none beyond the presets'}; {_times(summary)}.",
+        "",
+        *metrics_table(summary),
+        "",
+        *pairs_section(summary),
+        "",
+        *claims_section(summary),
+    ]
     if summary.get("figure"):
         lines += ["", f"![per-seed test metrics]({summary['figure']})"]
     return "\n".join(lines) + "\n"
@@ -36,12 +52,21 @@ def render(summary: dict) -> str:
 
 def metrics_table(summary: dict) -> list[str]:
     head = ["preset", "seeds", *(label for _, label in TABLE), "trainable quantum / classical", "wall s / run"]
-    lines = ["## Test metrics (mean ± std over seeds, threshold 0.5)", "", "| " + " | ".join(head) + " |",
-             "|" + "---|" * len(head)]
+    lines = [
+        "## Test metrics (mean ± std over seeds, threshold 0.5)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for name, p in summary["presets"].items():
         wall = p["wall_seconds"]["mean"]
-        cells = [f"`{name}`", str(len(p["seeds_finished"])), *(fmt(p["metrics"].get(k)) for k, _ in TABLE),
-                 params(p["parameters"]) if p["parameters"] else "n/a", f"{wall:.0f}" if wall is not None else "n/a"]
+        cells = [
+            f"`{name}`",
+            str(len(p["seeds_finished"])),
+            *(fmt(p["metrics"].get(k)) for k, _ in TABLE),
+            params(p["parameters"]) if p["parameters"] else "n/a",
+            f"{wall:.0f}" if wall is not None else "n/a",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -50,8 +75,11 @@ def pairs_section(summary: dict) -> list[str]:
     lines = ["## Hybrid vs classical twin (paired by seed)", ""]
     if not summary["pairs"]:
         return lines + ["No hybrid with its twin in this sweep."]
-    lines += ["| hybrid | twin | AUC diff (mean over seeds) | wins / losses | Wilcoxon p | "
-              "AUC diff 95% CI (bootstrap over test images) |", "|---|---|---|---|---|---|"]
+    lines += [
+        "| hybrid | twin | AUC diff (mean over seeds) | wins / losses | Wilcoxon p | "
+        "AUC diff 95% CI (bootstrap over test images) |",
+        "|---|---|---|---|---|---|",
+    ]
     notes = set()
     for pair in summary["pairs"]:
         w = pair["wilcoxon"].get("auc")
@@ -59,11 +87,16 @@ def pairs_section(summary: dict) -> list[str]:
             lines.append(f"| `{pair['hybrid']}` | `{pair['twin']}` | n/a | | | |")
             continue
         boot = pair["bootstrap_auc"] or {}
-        ci = (f"{boot['difference']:+.4f} [{boot['low']:+.4f}, {boot['high']:+.4f}]"
-              if boot.get("low") is not None else boot.get("note", "n/a"))
+        ci = (
+            f"{boot['difference']:+.4f} [{boot['low']:+.4f}, {boot['high']:+.4f}]"
+            if boot.get("low") is not None
+            else boot.get("note", "n/a")
+        )
         p = f"{w['p']:.3g}" if w["p"] is not None else "undefined"
-        lines.append(f"| `{pair['hybrid']}` | `{pair['twin']}` | {w['mean_difference']:+.4f} | "
-                     f"{w['wins']} / {w['losses']} | {p} | {ci} |")
+        lines.append(
+            f"| `{pair['hybrid']}` | `{pair['twin']}` | {w['mean_difference']:+.4f} | "
+            f"{w['wins']} / {w['losses']} | {p} | {ci} |"
+        )
         if w["note"]:
             notes.add(w["note"])
     return lines + [""] + [f"- {note}" for note in sorted(notes)]
@@ -88,5 +121,7 @@ def _times(summary: dict) -> str:
         return runs
     sessions = summary.get("sessions") or []
     executors = ", ".join(sorted({s["executor"] for s in sessions}))
-    return (f"the sweep took {summary['elapsed_seconds']:.0f} s from start to end "
-            f"({len(sessions)} session(s), {executors}); {runs}")
+    return (
+        f"the sweep took {summary['elapsed_seconds']:.0f} s from start to end "
+        f"({len(sessions)} session(s), {executors}); {runs}"
+    )

@@ -38,8 +38,10 @@ def check_ray_address(address: str) -> None:
         with socket.create_connection((host, port), timeout=PROBE_SECONDS):
             pass
     except OSError as exc:
-        raise QkitError(f"no Ray head answers at {address} ({exc.strerror or type(exc).__name__}); start one with "
-                        "`ray start --head`, or use --ray local for a Ray instance on this machine") from None
+        raise QkitError(
+            f"no Ray head answers at {address} ({exc.strerror or type(exc).__name__}); start one with "
+            "`ray start --head`, or use --ray local for a Ray instance on this machine"
+        ) from None
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -64,8 +66,14 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def run_on_ray(tasks: list[dict], address: str, threads: int, train: Callable[[dict], dict],
-               on_done: Callable[[dict], None], local_cpus: int | None = None) -> None:
+def run_on_ray(
+    tasks: list[dict],
+    address: str,
+    threads: int,
+    train: Callable[[dict], dict],
+    on_done: Callable[[dict], None],
+    local_cpus: int | None = None,
+) -> None:
     """Submit every task, call ``on_done(result)`` as each finishes; the first failure is raised
     (what has not started is cancelled). A Ray instance this call started is shut down after.
 
@@ -83,9 +91,9 @@ def run_on_ray(tasks: list[dict], address: str, threads: int, train: Callable[[d
         if address == "local" and local_cpus is not None:
             kwargs["num_cpus"] = local_cpus
         try:
-            with _quiet_stderr():      # Ray's C++ client logs every failed attempt to connect
+            with _quiet_stderr():  # Ray's C++ client logs every failed attempt to connect
                 ray.init(address=address, **kwargs)
-        except Exception as exc:   # something answers the port but is not a usable Ray head
+        except Exception as exc:  # something answers the port but is not a usable Ray head
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise QkitError(f"cannot use the Ray cluster at {address}: {first}") from None
     try:

@@ -61,8 +61,9 @@ class Sweep:
 
     def jobs(self) -> list[Job]:
         """Seed-major order: seed 0 of every preset finishes first, so a partial sweep is already paired."""
-        return [Job(p, s, self.root / p / f"seed{s}", dict(self.options)) for s in range(self.seeds)
-                for p in self.presets]
+        return [
+            Job(p, s, self.root / p / f"seed{s}", dict(self.options)) for s in range(self.seeds) for p in self.presets
+        ]
 
     def pairs(self) -> list[tuple[str, str]]:
         """(hybrid, twin) pairs both present in the sweep."""
@@ -71,9 +72,16 @@ class Sweep:
         return [(p, p + TWIN_SUFFIX) for p in self.presets if p + TWIN_SUFFIX in self.presets]
 
 
-def plan_sweep(presets: list[str], seeds: int, name: str | None = None, runs_root: str | Path = "runs",
-               twins: bool = True, options: dict | None = None, env: dict | None = None,
-               threads: int = 1) -> Sweep:
+def plan_sweep(
+    presets: list[str],
+    seeds: int,
+    name: str | None = None,
+    runs_root: str | Path = "runs",
+    twins: bool = True,
+    options: dict | None = None,
+    env: dict | None = None,
+    threads: int = 1,
+) -> Sweep:
     """Check the request and lay out the sweep; bad input is a one-line QkitError.
 
     ``options``: flat ``qkit train`` overrides shared by every run (``epochs``, ``dataset``...);
@@ -116,7 +124,7 @@ def expand_presets(presets: list[str], twins: bool) -> list[str]:
 
     out: list[str] = []
     for name in presets:
-        preset = get_preset(name)          # unknown name -> one-line QkitError listing the presets
+        preset = get_preset(name)  # unknown name -> one-line QkitError listing the presets
         for p in (name, name + "-classical") if twins and not preset.classical else (name,):
             if p not in out:
                 out.append(p)
@@ -146,10 +154,14 @@ def _check_job(job: Job, threads: int) -> None:
 
     record = read_record(job.run_dir)
     if record.env.threads != threads:
-        raise QkitError(f"{job.run_dir} was trained with {record.env.threads} thread(s) per run; give --threads "
-                        f"{record.env.threads} (the thread count changes a CPU run's floating-point sums)")
+        raise QkitError(
+            f"{job.run_dir} was trained with {record.env.threads} thread(s) per run; give --threads "
+            f"{record.env.threads} (the thread count changes a CPU run's floating-point sums)"
+        )
     saved = record.config.flat()
     differ = sorted(k for k, v in cfg.flat().items() if saved.get(k) != v)
     if differ:
-        raise QkitError(f"{job.run_dir} was trained with other options ({', '.join(differ)}); "
-                        "use another --name or the sweep's original options")
+        raise QkitError(
+            f"{job.run_dir} was trained with other options ({', '.join(differ)}); "
+            "use another --name or the sweep's original options"
+        )

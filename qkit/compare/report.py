@@ -12,8 +12,18 @@ from pathlib import Path
 from qkit.compare.plan import Sweep
 from qkit.compare.stats import mean_std
 
-METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "precision", "f1", "g_mean",
-           "loss", "epochs_run")
+METRICS = (
+    "auc",
+    "accuracy",
+    "balanced_accuracy",
+    "sensitivity",
+    "specificity",
+    "precision",
+    "f1",
+    "g_mean",
+    "loss",
+    "epochs_run",
+)
 
 
 def collect(sweep: Sweep) -> dict[str, dict[int, object]]:
@@ -36,15 +46,26 @@ def summarise(sweep: Sweep) -> dict:
     first = next((r for by_seed in runs.values() for r in by_seed.values()), None)
     dataset = first.config.data.dataset if first else sweep.options.get("dataset", "breastmnist")
     pixels = first.config.data.pixels if first else None
-    summary = {"name": sweep.name, "root": str(sweep.root), "seeds": sweep.seeds, "dataset": dataset, "pixels": pixels,
-               "options": sweep.options, "threads_per_run": sweep.threads, "presets": {}, "pairs": [], "claims": []}
+    summary = {
+        "name": sweep.name,
+        "root": str(sweep.root),
+        "seeds": sweep.seeds,
+        "dataset": dataset,
+        "pixels": pixels,
+        "options": sweep.options,
+        "threads_per_run": sweep.threads,
+        "presets": {},
+        "pairs": [],
+        "claims": [],
+    }
     for preset, by_seed in runs.items():
         summary["presets"][preset] = _preset_summary(preset, by_seed, timings)
     for hybrid, twin in sweep.pairs():
         summary["pairs"].append(_pair(hybrid, twin, runs[hybrid], runs[twin]))
     summary["claims"] = _claims(sweep, summary, dataset)
-    summary["total_wall_seconds"] = round(sum(s for p in summary["presets"].values()
-                                              for s in p["wall_seconds"]["values"]), 1)
+    summary["total_wall_seconds"] = round(
+        sum(s for p in summary["presets"].values() for s in p["wall_seconds"]["values"]), 1
+    )
     sessions = read_sessions(sweep.root)
     summary["elapsed_seconds"] = round(sum(s["seconds"] for s in sessions), 1) if sessions else None
     summary["sessions"] = sessions
@@ -60,8 +81,12 @@ def _preset_summary(preset: str, by_seed: dict, timings: dict) -> dict:
             metrics[key] = {"mean": mean, "std": std, "values": values}
     walls = [timings.get(f"{preset}/seed{s}", _epoch_seconds(run)) for s, run in by_seed.items()]
     mean_wall, _ = mean_std(walls)
-    return {"seeds_finished": sorted(by_seed), "metrics": metrics, "parameters": _parameters(preset, by_seed),
-            "wall_seconds": {"mean": mean_wall, "values": walls}}
+    return {
+        "seeds_finished": sorted(by_seed),
+        "metrics": metrics,
+        "parameters": _parameters(preset, by_seed),
+        "wall_seconds": {"mean": mean_wall, "values": walls},
+    }
 
 
 def _epoch_seconds(run) -> float:

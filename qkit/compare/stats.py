@@ -26,12 +26,21 @@ def wilcoxon_over_seeds(hybrid: list[float], twin: list[float]) -> dict:
     """
     diffs = [h - t for h, t in zip(hybrid, twin)]
     n = len(diffs)
-    out = {"n": n, "mean_difference": sum(diffs) / n if n else None, "wins": sum(d > 0 for d in diffs),
-           "losses": sum(d < 0 for d in diffs), "statistic": None, "p": None,
-           "min_p": 2 / 2 ** n if n else None, "note": ""}
+    out = {
+        "n": n,
+        "mean_difference": sum(diffs) / n if n else None,
+        "wins": sum(d > 0 for d in diffs),
+        "losses": sum(d < 0 for d in diffs),
+        "statistic": None,
+        "p": None,
+        "min_p": 2 / 2**n if n else None,
+        "note": "",
+    }
     if n < MIN_SEEDS_FOR_005:
-        out["note"] = (f"{n} seed(s): the smallest possible two-sided p is {out['min_p']:.3g}, so this test "
-                       f"cannot reach p < 0.05 (needs {MIN_SEEDS_FOR_005} or more)")
+        out["note"] = (
+            f"{n} seed(s): the smallest possible two-sided p is {out['min_p']:.3g}, so this test "
+            f"cannot reach p < 0.05 (needs {MIN_SEEDS_FOR_005} or more)"
+        )
     if n < 2 or all(d == 0 for d in diffs):
         out["note"] = (out["note"] + "; " if out["note"] else "") + "undefined (too few or all-zero differences)"
         return out
@@ -42,8 +51,9 @@ def wilcoxon_over_seeds(hybrid: list[float], twin: list[float]) -> dict:
     return out
 
 
-def paired_auc_difference(labels, hybrid_probs: list, twin_probs: list, resamples: int = RESAMPLES,
-                          seed: int = 0) -> dict:
+def paired_auc_difference(
+    labels, hybrid_probs: list, twin_probs: list, resamples: int = RESAMPLES, seed: int = 0
+) -> dict:
     """Bootstrap interval of mean-over-seeds AUC(hybrid) - AUC(twin), resampling test images.
 
     ``labels``: [N] booleans (positive class); ``hybrid_probs`` / ``twin_probs``: one [N] array
@@ -55,19 +65,27 @@ def paired_auc_difference(labels, hybrid_probs: list, twin_probs: list, resample
     from qkit.report.stats import auc
 
     pos = np.asarray(labels, dtype=bool)
-    h, t = np.asarray(hybrid_probs, dtype=float), np.asarray(twin_probs, dtype=float)   # [S, N]
+    h, t = np.asarray(hybrid_probs, dtype=float), np.asarray(twin_probs, dtype=float)  # [S, N]
     if h.shape != t.shape or h.ndim != 2 or h.shape[1] != len(pos):
         raise ValueError(f"paired scores need equal shapes [seeds, {len(pos)}], got {h.shape} and {t.shape}")
     point = float(np.mean(auc(pos, h) - auc(pos, t)))
     idx = np.random.default_rng(seed).integers(0, len(pos), size=(resamples, len(pos)))
     # [R, S, N]: the same image resample for every seed and both models.
-    diffs = (auc(pos[idx][:, None, :], h[:, idx].transpose(1, 0, 2))
-             - auc(pos[idx][:, None, :], t[:, idx].transpose(1, 0, 2))).mean(-1)
+    diffs = (
+        auc(pos[idx][:, None, :], h[:, idx].transpose(1, 0, 2))
+        - auc(pos[idx][:, None, :], t[:, idx].transpose(1, 0, 2))
+    ).mean(-1)
     diffs = diffs[np.isfinite(diffs)]
     tail = (1 - LEVEL) / 2 * 100
     low, high = np.percentile(diffs, [tail, 100 - tail]) if len(diffs) else (math.nan, math.nan)
-    return {"difference": point, "low": _finite(low), "high": _finite(high), "level": LEVEL,
-            "resamples": int(len(diffs)), "excludes_zero": bool(low > 0 or high < 0)}
+    return {
+        "difference": point,
+        "low": _finite(low),
+        "high": _finite(high),
+        "level": LEVEL,
+        "resamples": int(len(diffs)),
+        "excludes_zero": bool(low > 0 or high < 0),
+    }
 
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:

@@ -31,8 +31,22 @@ from qkit.data.spec import (
 )
 
 __all__ = [
-    "DataBundle", "DataSpec", "IMAGENET_MEAN", "IMAGENET_STD", "ImageTensorDataset",
-    "MEDMNIST_2D", "NEGATIVE_WORDS", "POSITIVE_WORDS", "PRERESIZE_BUDGET",
-    "ROTATION_DEGREES", "SPLIT_FRACTIONS", "build_data", "check_source", "describe", "file_md5",
-    "recognise_positive", "resolve_data_dir", "source_differences",
+    "DataBundle",
+    "DataSpec",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageTensorDataset",
+    "MEDMNIST_2D",
+    "NEGATIVE_WORDS",
+    "POSITIVE_WORDS",
+    "PRERESIZE_BUDGET",
+    "ROTATION_DEGREES",
+    "SPLIT_FRACTIONS",
+    "build_data",
+    "check_source",
+    "describe",
+    "file_md5",
+    "recognise_positive",
+    "resolve_data_dir",
+    "source_differences",
 ]

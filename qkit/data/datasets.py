@@ -21,13 +21,23 @@ from qkit.errors import QkitError
 class ImageTensorDataset(Dataset):
     """In-memory images ``uint8 [N, C, H, W]`` with labels; items ``(float32 [3, H, W], int)``."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, ids: list[str], *,
-                 resize: int | None = None, augment: bool = False, vertical_flip: bool = True,
-                 translate: float = 0.0, zoom: float = 0.0, normalize: str = "none"):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        ids: list[str],
+        *,
+        resize: int | None = None,
+        augment: bool = False,
+        vertical_flip: bool = True,
+        translate: float = 0.0,
+        zoom: float = 0.0,
+        normalize: str = "none",
+    ):
         self.images = images
         self.labels = labels.to(torch.int64)
         self.ids = ids
-        self._labels = self.labels.tolist()   # python ints: cheaper than tensor.item() per item
+        self._labels = self.labels.tolist()  # python ints: cheaper than tensor.item() per item
         self.resize = resize if resize and resize != images.shape[-1] else None
         self._augment = _augmentation(vertical_flip, translate, zoom) if augment else None
         # x * scale + shift with [3, 1, 1] operands: uint8 -> [0, 1] (-> ImageNet statistics)
@@ -45,7 +55,7 @@ class ImageTensorDataset(Dataset):
         if self.resize is not None:
             img = _resize(img, self.resize)
         if self._augment is not None:
-            img = self._augment(img)    # on uint8 and before the channel repeat: cheapest
+            img = self._augment(img)  # on uint8 and before the channel repeat: cheapest
         return torch.addcmul(self._shift, img.to(torch.float32), self._scale), self._labels[index]
 
     def without_augmentation(self) -> ImageTensorDataset:
@@ -67,12 +77,23 @@ def _augmentation(vertical_flip: bool, translate: float, zoom: float):
     from torchvision.transforms import v2
 
     bilinear = v2.InterpolationMode.BILINEAR
-    if not (translate or zoom):      # as before shifts and zooms existed, draw for draw
-        return v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(0.5 if vertical_flip else 0.0),
-                           v2.RandomRotation(ROTATION_DEGREES, interpolation=bilinear)])
+    if not (translate or zoom):  # as before shifts and zooms existed, draw for draw
+        return v2.Compose(
+            [
+                v2.RandomHorizontalFlip(),
+                v2.RandomVerticalFlip(0.5 if vertical_flip else 0.0),
+                v2.RandomRotation(ROTATION_DEGREES, interpolation=bilinear),
+            ]
+        )
     flips = [v2.RandomHorizontalFlip(), *([v2.RandomVerticalFlip()] if vertical_flip else [])]
-    return v2.Compose([*flips, v2.RandomAffine(ROTATION_DEGREES, translate=(translate, translate),
-                                               scale=(1 - zoom, 1 + zoom), interpolation=bilinear)])
+    return v2.Compose(
+        [
+            *flips,
+            v2.RandomAffine(
+                ROTATION_DEGREES, translate=(translate, translate), scale=(1 - zoom, 1 + zoom), interpolation=bilinear
+            ),
+        ]
+    )
 
 
 @dataclass
@@ -81,7 +102,7 @@ class DataBundle:
     val: Dataset
     test: Dataset
     class_names: list[str]
-    positive_class: int | None          # index into class_names; None when multi-class
+    positive_class: int | None  # index into class_names; None when multi-class
     class_weights: torch.Tensor | None  # set when balance == "weighted"
     source: dict = field(default_factory=dict)
 
@@ -106,8 +127,7 @@ def select_classes(splits: dict, names: list[str], classes: tuple[int, ...]):
     """Keep only ``classes`` (original labels), relabelled 0..k-1 in the given order."""
     bad = [c for c in classes if c >= len(names)]
     if bad:
-        raise QkitError(f"classes {bad} do not exist; labels are 0..{len(names) - 1} "
-                        f"({', '.join(names)})")
+        raise QkitError(f"classes {bad} do not exist; labels are 0..{len(names) - 1} ({', '.join(names)})")
     lut = torch.full((len(names),), -1, dtype=torch.int64)
     lut[list(classes)] = torch.arange(len(classes))
     out = {}

@@ -28,8 +28,9 @@ def load_image_folder(root: Path, side: int, split_seed: int, group_by: str | No
     try:
         folder = ImageFolder(str(root))
     except (FileNotFoundError, OSError) as exc:
-        raise QkitError(f"{root} is not an image folder (one sub-folder of images per class): "
-                        f"{str(exc).splitlines()[0]}") from None
+        raise QkitError(
+            f"{root} is not an image folder (one sub-folder of images per class): {str(exc).splitlines()[0]}"
+        ) from None
     names = list(folder.classes)
     rel = [Path(f).relative_to(root).as_posix() for f, _ in folder.samples]
     labels = np.asarray(folder.targets, dtype=np.int64)
@@ -55,16 +56,23 @@ def load_image_folder(root: Path, side: int, split_seed: int, group_by: str | No
     if keys is None:
         train_idx, val_idx, test_idx = image_split(labels, split_seed, root)
     else:
-        train_idx, val_idx, test_idx = grouped_split(labels, keys, names, rel, group_by,
-                                                     split_seed)
+        train_idx, val_idx, test_idx = grouped_split(labels, keys, names, rel, group_by, split_seed)
     x = torch.from_numpy(images).permute(0, 3, 1, 2)
     y = torch.from_numpy(labels)
     splits = {}
     for split, sel in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
         sel = np.sort(sel)
         splits[split] = (x[sel].contiguous(), y[sel], [rel[i] for i in sel])
-    source = {"dataset": "imagefolder", "path": str(root), "size": side, "n_images": len(y),
-              "fingerprint": fingerprint.hexdigest(), "content_md5": content.hexdigest(),
-              "split_seed": split_seed, "split": list(SPLIT_FRACTIONS), "group_by": group_by,
-              "n_groups": len(set(keys)) if keys is not None else None}
+    source = {
+        "dataset": "imagefolder",
+        "path": str(root),
+        "size": side,
+        "n_images": len(y),
+        "fingerprint": fingerprint.hexdigest(),
+        "content_md5": content.hexdigest(),
+        "split_seed": split_seed,
+        "split": list(SPLIT_FRACTIONS),
+        "group_by": group_by,
+        "n_groups": len(set(keys)) if keys is not None else None,
+    }
     return splits, names, source

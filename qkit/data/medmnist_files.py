@@ -43,7 +43,7 @@ def native_positive(flag: str, n_classes: int) -> int | None:
     """Original label of the positive class of a binary MedMNIST set (None if multi-class)."""
     if n_classes != 2:
         return None
-    return 0 if flag == "breastmnist" else 1    # breastmnist: 0 = malignant, 1 = normal, benign
+    return 0 if flag == "breastmnist" else 1  # breastmnist: 0 = malignant, 1 = normal, benign
 
 
 def load_medmnist(flag: str, size: int, data_dir: str | None, download: bool):
@@ -51,8 +51,9 @@ def load_medmnist(flag: str, size: int, data_dir: str | None, download: bool):
     the class names and the ``source`` record (file, md5, url, medmnist version)."""
     info = medmnist.INFO[flag]
     if "multi-label" in info["task"]:
-        raise QkitError(f"{flag} is a multi-label task ({info['task']}); qkit trains single-label "
-                        f"classifiers: pick another dataset")
+        raise QkitError(
+            f"{flag} is a multi-label task ({info['task']}); qkit trains single-label classifiers: pick another dataset"
+        )
     suffix = "" if size == 28 else f"_{size}"
     root = resolve_data_dir(data_dir)
     path = root / f"{flag}{suffix}.npz"
@@ -62,27 +63,37 @@ def load_medmnist(flag: str, size: int, data_dir: str | None, download: bool):
         _fetch(cls, path, url, size, download)
     md5 = file_md5(path)
     if md5 != expected:
-        raise QkitError(f"{path} has md5 {md5} but medmnist {medmnist.__version__} expects "
-                        f"{expected}: corrupt, truncated or a different version; replace it "
-                        f"with {url}")
+        raise QkitError(
+            f"{path} has md5 {md5} but medmnist {medmnist.__version__} expects "
+            f"{expected}: corrupt, truncated or a different version; replace it "
+            f"with {url}"
+        )
     splits = {}
     for split in ("train", "val", "test"):
         try:
             ds = cls(split=split, root=str(root), size=size, download=False)
             images, labels = np.asarray(ds.imgs), np.asarray(ds.labels)
         except Exception as exc:  # a bad zip can still surface here (e.g. md5 collision, I/O)
-            raise QkitError(f"cannot read {path}: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+            raise QkitError(
+                f"cannot read {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from None
         if len(images) != info["n_samples"][split]:
-            raise QkitError(f"{path}: {split} has {len(images)} images, "
-                            f"expected {info['n_samples'][split]}")
+            raise QkitError(f"{path}: {split} has {len(images)} images, expected {info['n_samples'][split]}")
         x = torch.from_numpy(images)
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
         y = torch.from_numpy(labels.reshape(-1).astype(np.int64))
         splits[split] = (x, y, [f"{split}/{i}" for i in range(len(y))])
     names = [info["label"][str(i)] for i in range(len(info["label"]))]
-    source = {"dataset": flag, "size": size, "file": str(path), "md5": md5, "url": url,
-              "task": info["task"], "medmnist": medmnist.__version__, "split": "official"}
+    source = {
+        "dataset": flag,
+        "size": size,
+        "file": str(path),
+        "md5": md5,
+        "url": url,
+        "task": info["task"],
+        "medmnist": medmnist.__version__,
+        "split": "official",
+    }
     return splits, names, source
 
 
@@ -94,7 +105,7 @@ def _fetch(cls, path: Path, url: str, size: int, download: bool) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         cls(split="test", root=str(path.parent), size=size, download=True)
-    except Exception:   # medmnist wraps every failure (offline, HTTP, md5) in RuntimeError
+    except Exception:  # medmnist wraps every failure (offline, HTTP, md5) in RuntimeError
         raise QkitError(hint + " (automatic download failed)") from None
     if not path.is_file():
         raise QkitError(hint + " (automatic download produced no file)")

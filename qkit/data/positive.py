@@ -14,9 +14,23 @@ from qkit.errors import QkitError
 # Words that mark a class as the finding (positive) or its absence (negative). Keywords of 4+
 # letters also match as word prefixes (tumors, cancerous, diseased); the short ones only as
 # whole words, or "no" would claim "nodule" and "pos" "posterior".
-POSITIVE_WORDS = ("malignant", "malignancy", "cancer", "carcinoma", "tumor", "tumour",
-                  "abnormal", "positive", "pneumonia", "disease", "diseased", "lesion",
-                  "melanoma", "pos", "yes")
+POSITIVE_WORDS = (
+    "malignant",
+    "malignancy",
+    "cancer",
+    "carcinoma",
+    "tumor",
+    "tumour",
+    "abnormal",
+    "positive",
+    "pneumonia",
+    "disease",
+    "diseased",
+    "lesion",
+    "melanoma",
+    "pos",
+    "yes",
+)
 NEGATIVE_WORDS = ("benign", "normal", "negative", "healthy", "control", "neg", "no")
 # A negation before a positive word (no_tumor, non-cancer) or "free" after it (cancer_free)
 # makes the class negative
@@ -38,11 +52,10 @@ def name_polarity(name: str) -> str | None:
     pos = neg = False
     words = _words(name)
     for i, word in enumerate(words):
-        negated_next = (word in _NEGATIONS and i + 1 < len(words)
-                        and _matches(words[i + 1], POSITIVE_WORDS))
-        glued = word.startswith("non") and _matches(word[3:], POSITIVE_WORDS)   # noncancerous
+        negated_next = word in _NEGATIONS and i + 1 < len(words) and _matches(words[i + 1], POSITIVE_WORDS)
+        glued = word.startswith("non") and _matches(word[3:], POSITIVE_WORDS)  # noncancerous
         prev_negates = i > 0 and words[i - 1] in _NEGATIONS
-        free = i + 1 < len(words) and words[i + 1] == "free"          # cancer_free, tumor-free
+        free = i + 1 < len(words) and words[i + 1] == "free"  # cancer_free, tumor-free
         if negated_next or glued or (free and _matches(word, POSITIVE_WORDS)):
             neg = True
         elif _matches(word, POSITIVE_WORDS) and not prev_negates:
@@ -66,8 +79,7 @@ def recognise_positive(names: list[str]) -> int | None:
     return None
 
 
-def resolve_positive(requested: int | str | None, names: list[str], default: int | None,
-                     recognise: bool) -> int | None:
+def resolve_positive(requested: int | str | None, names: list[str], default: int | None, recognise: bool) -> int | None:
     """The positive index into ``names`` (None when multi-class).
 
     ``requested``: an index or a class name. Otherwise ``recognise`` (image folders) reads
@@ -76,8 +88,7 @@ def resolve_positive(requested: int | str | None, names: list[str], default: int
     """
     if len(names) != 2:
         if requested is not None:
-            raise QkitError(f"positive_class applies to binary tasks only; this one has "
-                            f"{len(names)} classes")
+            raise QkitError(f"positive_class applies to binary tasks only; this one has {len(names)} classes")
         return None
     quoted = ", ".join(f"'{n}'" for n in names)
     if isinstance(requested, str):
@@ -86,20 +97,21 @@ def resolve_positive(requested: int | str | None, names: list[str], default: int
         folded = [n.lower() for n in names]
         if requested.lower() in folded and folded.count(requested.lower()) == 1:
             return folded.index(requested.lower())
-        if requested.strip().isdigit():        # "1" from a command line or a JSON record
+        if requested.strip().isdigit():  # "1" from a command line or a JSON record
             requested = int(requested)
         else:
-            raise QkitError(f"positive_class '{requested}' is not a class of this task; "
-                            f"the classes are {quoted}")
+            raise QkitError(f"positive_class '{requested}' is not a class of this task; the classes are {quoted}")
     if requested is not None:
         if requested not in (0, 1):
-            raise QkitError(f"positive_class must be 0 or 1 (or a class name: {quoted}) for a "
-                            f"binary task, got {requested!r}")
+            raise QkitError(
+                f"positive_class must be 0 or 1 (or a class name: {quoted}) for a binary task, got {requested!r}"
+            )
         return requested
     found = recognise_positive(names) if recognise else None
     if found is not None:
         return found
     if default is not None:
         return default
-    raise QkitError(f"cannot tell which class of {quoted} is positive; pass --positive-class "
-                    f"{names[0]} (or {names[1]})")
+    raise QkitError(
+        f"cannot tell which class of {quoted} is positive; pass --positive-class {names[0]} (or {names[1]})"
+    )

@@ -12,8 +12,19 @@ from qkit.errors import QkitError
 
 # The keys that decide which images land in which split, in the order a message names them.
 # Paths (``file``, ``path``) are left out on purpose: a folder moved elsewhere is the same data.
-COMPARED = ("dataset", "size", "md5", "n_images", "fingerprint", "content_md5", "split",
-            "split_seed", "group_by", "n_groups", "classes")
+COMPARED = (
+    "dataset",
+    "size",
+    "md5",
+    "n_images",
+    "fingerprint",
+    "content_md5",
+    "split",
+    "split_seed",
+    "group_by",
+    "n_groups",
+    "classes",
+)
 # What a record written before a key existed meant by its absence (None: skip the key)
 _ABSENT_MEANS = {"group_by": None, "n_groups": None}
 _HASHES = ("md5", "fingerprint", "content_md5")
@@ -55,8 +66,10 @@ def check_source(recorded: dict, current: dict) -> None:
         hint = " (images added, removed, renamed or edited)"
     elif any(d.startswith("md5") for d in diffs):
         hint = " (another file)"
-    raise QkitError(f"the data changed since this run was recorded: {'; '.join(diffs)}{hint} "
-                    f"in {where}; results would not be comparable with the recorded ones")
+    raise QkitError(
+        f"the data changed since this run was recorded: {'; '.join(diffs)}{hint} "
+        f"in {where}; results would not be comparable with the recorded ones"
+    )
 
 
 def _normal(value):
@@ -66,7 +79,7 @@ def _normal(value):
 
 def _show(key: str, value) -> str:
     if key in _HASHES and isinstance(value, str):
-        return value[:12]          # enough to tell hashes apart, short enough for one line
-    if isinstance(value, str):     # quoted, but a regex's backslashes as the user typed them
+        return value[:12]  # enough to tell hashes apart, short enough for one line
+    if isinstance(value, str):  # quoted, but a regex's backslashes as the user typed them
         return f"'{value}'"
     return repr(_normal(value))

@@ -20,8 +20,8 @@ from qkit.errors import QkitError
 # train. Fewer groups than folds, or folds that cannot give every split every class -> fewer
 # folds (see grouped_split).
 GROUP_FOLDS = 20
-MIN_GROUPS_PER_CLASS = 3       # one for each split, or some split misses the class
-_DEAL_TRIES = 200              # seeded fold orders tried per fold count
+MIN_GROUPS_PER_CLASS = 3  # one for each split, or some split misses the class
+_DEAL_TRIES = 200  # seeded fold orders tried per fold count
 
 
 def image_split(labels: np.ndarray, split_seed: int, root) -> tuple[np.ndarray, ...]:
@@ -31,14 +31,14 @@ def image_split(labels: np.ndarray, split_seed: int, root) -> tuple[np.ndarray, 
     idx = np.arange(len(labels))
     holdout = SPLIT_FRACTIONS[1] + SPLIT_FRACTIONS[2]
     try:
-        train_idx, rest = train_test_split(idx, test_size=holdout, stratify=labels,
-                                           random_state=split_seed)
+        train_idx, rest = train_test_split(idx, test_size=holdout, stratify=labels, random_state=split_seed)
         val_idx, test_idx = train_test_split(
-            rest, test_size=SPLIT_FRACTIONS[2] / holdout, stratify=labels[rest],
-            random_state=split_seed)
+            rest, test_size=SPLIT_FRACTIONS[2] / holdout, stratify=labels[rest], random_state=split_seed
+        )
     except ValueError as exc:
-        raise QkitError(f"cannot split {root} 70/15/15 stratified (too few images per "
-                        f"class?): {str(exc).splitlines()[0]}") from None
+        raise QkitError(
+            f"cannot split {root} 70/15/15 stratified (too few images per class?): {str(exc).splitlines()[0]}"
+        ) from None
     return train_idx, val_idx, test_idx
 
 
@@ -54,9 +54,11 @@ def group_keys(rel_paths: list[str], group_by: str) -> list[str]:
             missing.append(rel)
         keys.append(key)
     if missing:
-        raise QkitError(f"{len(missing)} of {len(rel_paths)} files do not match group_by "
-                        f"'{group_by}', e.g. '{missing[0]}' (the regex is searched in the path "
-                        f"relative to the folder; its first capture group names the group)")
+        raise QkitError(
+            f"{len(missing)} of {len(rel_paths)} files do not match group_by "
+            f"'{group_by}', e.g. '{missing[0]}' (the regex is searched in the path "
+            f"relative to the folder; its first capture group names the group)"
+        )
     return keys
 
 
@@ -65,11 +67,12 @@ def _group_key(pattern: re.Pattern, rel: str) -> str | None:
     if match is None:
         return None
     key = match.group(1) if pattern.groups else match.group(0)
-    return key or None     # an optional group that took no part, or an empty match: no group
+    return key or None  # an optional group that took no part, or an empty match: no group
 
 
-def grouped_split(labels: np.ndarray, keys: list[str], names: list[str], rel_paths: list[str],
-                  group_by: str, split_seed: int) -> tuple[np.ndarray, ...]:
+def grouped_split(
+    labels: np.ndarray, keys: list[str], names: list[str], rel_paths: list[str], group_by: str, split_seed: int
+) -> tuple[np.ndarray, ...]:
     """(train, val, test) index arrays with every group in exactly one split, stratified by
     class as far as the groups allow: scikit-learn's StratifiedGroupKFold deals the groups
     into GROUP_FOLDS folds (fewer when there are fewer groups), and whole folds go to the
@@ -85,7 +88,8 @@ def grouped_split(labels: np.ndarray, keys: list[str], names: list[str], rel_pat
             f"too few groups for a grouped 70/15/15 split: group_by '{group_by}' finds "
             f"{len(per_class[c_min])} group(s) in class '{names[c_min]}' (e.g. '{example}' -> "
             f"'{_group_key(re.compile(group_by), example)}'); each class needs >= "
-            f"{MIN_GROUPS_PER_CLASS}, one per split")
+            f"{MIN_GROUPS_PER_CLASS}, one per split"
+        )
     # StratifiedGroupKFold refuses more folds than groups, or than images in every class
     k_max = min(GROUP_FOLDS, len(np.unique(groups)), int(np.bincount(labels).max()))
     for k in range(k_max, MIN_GROUPS_PER_CLASS - 1, -1):
@@ -93,10 +97,12 @@ def grouped_split(labels: np.ndarray, keys: list[str], names: list[str], rel_pat
         dealt = _deal_folds(labels, groups, k, set(per_class), split_seed)
         if dealt is not None:
             return dealt
-    raise QkitError(f"too few groups for a grouped 70/15/15 split: with group_by '{group_by}' "
-                    f"no split of the {len(np.unique(groups))} groups gives every split every "
-                    f"class (e.g. '{names[c_min]}' has {len(per_class[c_min])} groups, like "
-                    f"'{rel_paths[int(np.flatnonzero(labels == c_min)[0])]}')")
+    raise QkitError(
+        f"too few groups for a grouped 70/15/15 split: with group_by '{group_by}' "
+        f"no split of the {len(np.unique(groups))} groups gives every split every "
+        f"class (e.g. '{names[c_min]}' has {len(per_class[c_min])} groups, like "
+        f"'{rel_paths[int(np.flatnonzero(labels == c_min)[0])]}')"
+    )
 
 
 def _deal_folds(labels, groups, k: int, classes: set, split_seed: int):
@@ -104,17 +110,21 @@ def _deal_folds(labels, groups, k: int, classes: set, split_seed: int):
     of the folds gives every split every class."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    n_hold = max(1, int(k * SPLIT_FRACTIONS[2] + 0.5))     # folds for val, and again for test
-    with warnings.catch_warnings():    # "least populated class has only n members": expected
+    n_hold = max(1, int(k * SPLIT_FRACTIONS[2] + 0.5))  # folds for val, and again for test
+    with warnings.catch_warnings():  # "least populated class has only n members": expected
         warnings.simplefilter("ignore", UserWarning)
-        folds = [test for _, test in StratifiedGroupKFold(
-            n_splits=k, shuffle=True, random_state=split_seed).split(labels, labels, groups)]
+        folds = [
+            test
+            for _, test in StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=split_seed).split(
+                labels, labels, groups
+            )
+        ]
     classes_in = [set(labels[f].tolist()) for f in folds]
     # fold 0 gets the largest groups first: a seeded order keeps it from always being test
     rng = np.random.default_rng(split_seed)
     for _ in range(_DEAL_TRIES):
         order = rng.permutation(k)
-        parts = (order[2 * n_hold:], order[n_hold:2 * n_hold], order[:n_hold])
+        parts = (order[2 * n_hold :], order[n_hold : 2 * n_hold], order[:n_hold])
         if all(set().union(*(classes_in[i] for i in part)) == classes for part in parts):
             return tuple(np.sort(np.concatenate([folds[i] for i in part])) for part in parts)
     return None

@@ -21,8 +21,16 @@ import inspect
 from qkit.engines.spec import Capabilities, EngineSpec, parse_engine_option
 from qkit.errors import QkitError
 
-__all__ = ["Capabilities", "EngineSpec", "parse_engine_option", "engine_class", "engine_names",
-           "get_engine_class", "engine_option_names", "register_engine"]
+__all__ = [
+    "Capabilities",
+    "EngineSpec",
+    "parse_engine_option",
+    "engine_class",
+    "engine_names",
+    "get_engine_class",
+    "engine_option_names",
+    "register_engine",
+]
 
 # name -> "module:Class" until first use, then the class itself.
 _REGISTRY: dict[str, object] = {
@@ -69,8 +77,7 @@ def register_engine(engine=None, /, *, name: str | None = None):
         if not name:
             raise QkitError(f"engine class {engine.__name__} has no name")
     else:
-        raise QkitError(f"register_engine takes an Engine class or 'module:Class', "
-                        f"got {type(engine).__name__}")
+        raise QkitError(f"register_engine takes an Engine class or 'module:Class', got {type(engine).__name__}")
     current = _REGISTRY.get(name)
     if current is not None and _target(current) != _target(engine):
         raise QkitError(f"engine '{name}' is already registered ({_target(current)})")
@@ -89,8 +96,7 @@ def get_engine_class(name: str) -> type:
         try:
             engine = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise QkitError(f"engine '{name}': cannot import {_REGISTRY[name]}: "
-                            f"{str(exc).splitlines()[0]}") from exc
+            raise QkitError(f"engine '{name}': cannot import {_REGISTRY[name]}: {str(exc).splitlines()[0]}") from exc
         from qkit.engines.base import Engine
 
         if not (inspect.isclass(engine) and issubclass(engine, Engine)):
@@ -107,8 +113,13 @@ def engine_option_names(name: str) -> tuple[str, ...] | None:
     params = inspect.signature(get_engine_class(name).__init__).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return None
-    return tuple(sorted(p.name for p in params if p.name not in _LAYER_ARGUMENTS
-                        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)))
+    return tuple(
+        sorted(
+            p.name
+            for p in params
+            if p.name not in _LAYER_ARGUMENTS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        )
+    )
 
 
 def engine_class(spec: EngineSpec) -> type:

@@ -19,8 +19,13 @@ from qkit.engines.gates import NATIVE
 class GateAngles(torch.nn.Module):
     """``matrices(x, w)``: ``{(table, gate name): [B|n_gates.., 2^k, 2^k]}`` for every group."""
 
-    def __init__(self, tables: dict[str, AngleTable], groups: dict[tuple[str, str], GateGroup],
-                 dtype: torch.dtype, cdtype: torch.dtype):
+    def __init__(
+        self,
+        tables: dict[str, AngleTable],
+        groups: dict[tuple[str, str], GateGroup],
+        dtype: torch.dtype,
+        cdtype: torch.dtype,
+    ):
         super().__init__()
         self.tables, self.groups, self.dtype, self.cdtype = tables, groups, dtype, cdtype
         self._slot_views = {}  # contiguous slots are read as a view instead of a gather
@@ -46,14 +51,20 @@ class GateAngles(torch.nn.Module):
         where it is the identity, and then costs no op."""
         a_in, a_w, const = table.matrices()
         a = a_in if role == "x" else a_w
-        if table.nonlinear or not a.size or (role == "x" and self._x_uses_weights) \
-                or (np.count_nonzero(a, axis=0) != 1).any():
+        if (
+            table.nonlinear
+            or not a.size
+            or (role == "x" and self._x_uses_weights)
+            or (np.count_nonzero(a, axis=0) != 1).any()
+        ):
             return None
         source = np.abs(a).argmax(axis=0)
         scale = a[source, np.arange(a.shape[1])]
-        parts = [None if np.array_equal(source, np.arange(a.shape[0])) else torch.tensor(source),
-                 None if np.all(scale == 1.0) else torch.tensor(scale, dtype=self.dtype),
-                 None if np.all(const == 0.0) else torch.tensor(const, dtype=self.dtype)]
+        parts = [
+            None if np.array_equal(source, np.arange(a.shape[0])) else torch.tensor(source),
+            None if np.all(scale == 1.0) else torch.tensor(scale, dtype=self.dtype),
+            None if np.all(const == 0.0) else torch.tensor(const, dtype=self.dtype),
+        ]
         for name, part in zip(("source", "scale", "offset"), parts):
             self.register_buffer(f"_{role}_{name}", part, persistent=False)
         return tuple(part is not None for part in parts)
@@ -65,9 +76,11 @@ class GateAngles(torch.nn.Module):
         if self._direct[role] is None:
             return None
         gather, scale, offset = self._direct[role]
-        return (getattr(self, f"_{role}_source")[slots] if gather else slots,
-                getattr(self, f"_{role}_scale")[slots] if scale else None,
-                getattr(self, f"_{role}_offset")[slots] if offset else None)
+        return (
+            getattr(self, f"_{role}_source")[slots] if gather else slots,
+            getattr(self, f"_{role}_scale")[slots] if scale else None,
+            getattr(self, f"_{role}_offset")[slots] if offset else None,
+        )
 
     def angles(self, role: str, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         table = self.tables[role]

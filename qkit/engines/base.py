@@ -83,21 +83,25 @@ def _as_observables(observables, n_qubits: int) -> tuple[SparsePauliOp, ...]:
     for i, obs in enumerate(observables):
         op = obs if isinstance(obs, SparsePauliOp) else SparsePauliOp(obs)
         if op.num_qubits != n_qubits:
-            raise QkitError(f"observable {i} acts on {op.num_qubits} qubits but the circuit has "
-                            f"{n_qubits}")
+            raise QkitError(f"observable {i} acts on {op.num_qubits} qubits but the circuit has {n_qubits}")
         if not np.allclose(op.simplify().coeffs.imag, 0.0, atol=1e-12):
             # Pauli strings are Hermitian, so a Hermitian SparsePauliOp has real coefficients.
-            raise QkitError(f"observable {i} is not Hermitian (complex coefficients): "
-                            "expectation values would not be real")
+            raise QkitError(
+                f"observable {i} is not Hermitian (complex coefficients): expectation values would not be real"
+            )
         result.append(op)
     if not result:
         raise QkitError("at least one observable is needed")
     return tuple(result)
 
 
-def validate_layer(circuit, input_params: Sequence[Parameter],
-                   weight_params: Sequence[Parameter], observables,
-                   capabilities: Capabilities | None = None) -> LayerProgram:
+def validate_layer(
+    circuit,
+    input_params: Sequence[Parameter],
+    weight_params: Sequence[Parameter],
+    observables,
+    capabilities: Capabilities | None = None,
+) -> LayerProgram:
     """Check that circuit, parameters and observables fit together, before any compute.
 
     Non-unitary instructions (measure, reset, classical control) pass only when
@@ -116,9 +120,10 @@ def validate_layer(circuit, input_params: Sequence[Parameter],
         raise QkitError(f"circuit parameters are neither inputs nor weights: {', '.join(names)}")
     if declared - used:
         names = sorted(p.name for p in declared - used)
-        raise QkitError(f"{len(inputs)} inputs + {len(weights)} weights declared but the circuit "
-                        f"has {len(used)} parameters; unused: {', '.join(names)}")
+        raise QkitError(
+            f"{len(inputs)} inputs + {len(weights)} weights declared but the circuit "
+            f"has {len(used)} parameters; unused: {', '.join(names)}"
+        )
     if capabilities is None or not capabilities.non_unitary:
         check_unitary(circuit)
     return LayerProgram(circuit, inputs, weights, _as_observables(observables, circuit.num_qubits))
-

@@ -42,9 +42,20 @@ from qkit.engines.gates import NATIVE, FlatGate, flatten
 
 # Functions sympy may emit for non-affine angle expressions, as their torch versions so
 # the angles stay differentiable.
-_TORCH_FUNCS = {"sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp,
-                "log": torch.log, "sqrt": torch.sqrt, "Abs": torch.abs, "asin": torch.asin,
-                "acos": torch.acos, "atan": torch.atan, "pi": math.pi, "E": math.e}
+_TORCH_FUNCS = {
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tan": torch.tan,
+    "exp": torch.exp,
+    "log": torch.log,
+    "sqrt": torch.sqrt,
+    "Abs": torch.abs,
+    "asin": torch.asin,
+    "acos": torch.acos,
+    "atan": torch.atan,
+    "pi": math.pi,
+    "E": math.e,
+}
 
 
 @dataclass
@@ -87,8 +98,7 @@ class AngleTable:
     @property
     def uses_weights(self) -> bool:
         """Whether any affine angle has a weight term (input gates rarely mix them in)."""
-        return any(role == "w" and value != 0 for coeffs, _ in self.columns
-                   for (role, _), value in coeffs.items())
+        return any(role == "w" and value != 0 for coeffs, _ in self.columns for (role, _), value in coeffs.items())
 
 
 def _lambdify(expr: ParameterExpression, index: dict):
@@ -140,7 +150,7 @@ class CompiledCircuit:
 
     @property
     def dim(self) -> int:
-        return 2 ** self.n_qubits
+        return 2**self.n_qubits
 
     @property
     def fused(self) -> bool:
@@ -152,14 +162,16 @@ def compile_program(program: LayerProgram, fuse: bool = True) -> CompiledCircuit
     """Plan ``program``; ``fuse=False`` keeps weight-only runs gate by gate."""
     gates = flatten(program.circuit)
     n = program.n_qubits
-    real = all(g.name in NATIVE and NATIVE[g.name].real if g.is_parametric
-               else np.allclose(g.matrix.imag, 0) for g in gates)
+    real = all(
+        g.name in NATIVE and NATIVE[g.name].real if g.is_parametric else np.allclose(g.matrix.imag, 0) for g in gates
+    )
     tables, groups, refs, constants = plan_angles(program, gates)
     prefix, body = _split_prefix(gates, refs, n, fuse)
     v0, prefix_layers = _plan_prefix(gates, refs, prefix, n)
     steps = _plan_body(gates, refs, body, n, fuse)
-    return CompiledCircuit(n, real, tables, groups, constants, v0, prefix_layers, steps,
-                           _plan_observables(program.observables, n))
+    return CompiledCircuit(
+        n, real, tables, groups, constants, v0, prefix_layers, steps, _plan_observables(program.observables, n)
+    )
 
 
 def plan_angles(program: LayerProgram, gates: list[FlatGate]):
@@ -176,8 +188,7 @@ def plan_angles(program: LayerProgram, gates: list[FlatGate]):
             refs.append(GateRef(g.qubits, const=len(constants)))
             constants.append(g.matrix)
             continue
-        roles = {index[q][0] for v in g.params if isinstance(v, ParameterExpression)
-                 for q in v.parameters}
+        roles = {index[q][0] for v in g.params if isinstance(v, ParameterExpression) for q in v.parameters}
         # A gate with any input in its angles varies per sample; only pure-weight gates
         # are the same for the whole batch, which is what makes them fusable.
         table = "x" if "x" in roles else "w"
@@ -258,7 +269,7 @@ def _monomial_step(g: FlatGate, n: int):
         return None
     local_src = np.abs(g.matrix).argmax(axis=1)
     local_phase = g.matrix[np.arange(len(local_src)), local_src]
-    basis = np.arange(2 ** n)
+    basis = np.arange(2**n)
     local = sum(((basis >> q) & 1) << j for j, q in enumerate(g.qubits))
     src = basis.copy()
     for j, q in enumerate(g.qubits):
@@ -323,6 +334,6 @@ def _plan_observables(observables, n: int) -> list[tuple[int, np.ndarray]]:
         for label, coeff in op.to_list():
             mat = Pauli(label).to_matrix(sparse=True).tocsr()
             mask = int(mat.indices[0])  # row 0's nonzero column is 0 ^ m = m
-            block = blocks.setdefault(mask, np.zeros((2 ** n, len(observables)), complex))
+            block = blocks.setdefault(mask, np.zeros((2**n, len(observables)), complex))
             block[:, k] += coeff * mat.data
     return sorted(blocks.items(), key=lambda item: item[0])

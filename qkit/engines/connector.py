@@ -35,10 +35,14 @@ class ConnectorEngine(Engine):
 
             estimator = StatevectorEstimator()
             qnn = EstimatorQNN(
-                circuit=program.circuit, estimator=estimator,
-                observables=list(program.observables), input_params=list(program.inputs),
-                weight_params=list(program.weights), input_gradients=True,
-                gradient=ParamShiftEstimatorGradient(estimator), default_precision=0.0,
+                circuit=program.circuit,
+                estimator=estimator,
+                observables=list(program.observables),
+                input_params=list(program.inputs),
+                weight_params=list(program.weights),
+                input_gradients=True,
+                gradient=ParamShiftEstimatorGradient(estimator),
+                default_precision=0.0,
             )
         # Kept out of the module tree (a plain list) so the layer's state dict holds only
         # the layer's own weight, whatever the engine.
@@ -49,6 +53,5 @@ class ConnectorEngine(Engine):
         connector = self._connector[0]
         # functional_call substitutes the layer's weight for the connector's, so gradients
         # flow to the layer's own nn.Parameter.
-        out = torch.func.functional_call(
-            connector, {"weight": weights.float().cpu()}, (inputs.float().cpu(),))
+        out = torch.func.functional_call(connector, {"weight": weights.float().cpu()}, (inputs.float().cpu(),))
         return out.to(device=inputs.device, dtype=inputs.dtype)

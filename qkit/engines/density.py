@@ -42,7 +42,7 @@ from qkit.engines.spec import Capabilities
 from qkit.engines.statevector import kron_rows
 from qkit.errors import QkitError
 
-MAX_QUBITS = 10            # 4^10 Pauli components per sample: 8 MB in float64
+MAX_QUBITS = 10  # 4^10 Pauli components per sample: 8 MB in float64
 _SKIPPED = {"barrier", "delay", "measure"}
 
 
@@ -66,10 +66,20 @@ class DensityEngine(Engine):
     name = "density"
     capabilities = Capabilities(differentiable=True, shots=True, noise=True)
 
-    def __init__(self, program: LayerProgram, dtype: torch.dtype = torch.float32, *,
-                 backend: str | None = None, layout: Any = "calibrated", scale: float = 1.0,
-                 gate_scale: float | None = None, readout_scale: float | None = None,
-                 relaxation_scale: float | None = None, shots: int | None = None, seed: int | None = None):
+    def __init__(
+        self,
+        program: LayerProgram,
+        dtype: torch.dtype = torch.float32,
+        *,
+        backend: str | None = None,
+        layout: Any = "calibrated",
+        scale: float = 1.0,
+        gate_scale: float | None = None,
+        readout_scale: float | None = None,
+        relaxation_scale: float | None = None,
+        shots: int | None = None,
+        seed: int | None = None,
+    ):
         super().__init__(program, dtype)
         from qkit.noise.model import NoiseScales
 
@@ -106,12 +116,17 @@ class DensityEngine(Engine):
         self.layout_info, self.physical_qubits, self.isa_circuit = chosen, chosen["physical_qubits"], isa
         observables = [op.apply_layout(isa.layout) for op in self.program.observables]
         read = {i for op in observables for p in op.paulis for i in np.flatnonzero(p.x | p.z)}
-        instructions = [(inst.operation, tuple(isa.find_bit(q).index for q in inst.qubits))
-                        for inst in isa.data if inst.operation.name not in _SKIPPED]
+        instructions = [
+            (inst.operation, tuple(isa.find_bit(q).index for q in inst.qubits))
+            for inst in isa.data
+            if inst.operation.name not in _SKIPPED
+        ]
         active = sorted({q for _, qubits in instructions for q in qubits} | {int(q) for q in read})
         if len(active) > MAX_QUBITS:
-            raise _error(f"the transpiled circuit touches {len(active)} qubits; at most {MAX_QUBITS} fit in "
-                         "density matrices (use the estimator engine)")
+            raise _error(
+                f"the transpiled circuit touches {len(active)} qubits; at most {MAX_QUBITS} fit in "
+                "density matrices (use the estimator engine)"
+            )
         self.active_qubits, self.k = active, len(active)
         self.noise = device_noise(device.target, readout_errors(resolved), self.scales, set(active))
         self.calibration_date = resolved.calibration().calibration_date
@@ -129,8 +144,11 @@ class DensityEngine(Engine):
         split off its gate and neighbouring constants multiplied together."""
         out = []
         for item in items:
-            parts = [("const", getattr(self, item[1])[0])] if item[0] == "const" else \
-                [("param", item[1])] + ([("const", getattr(self, item[2]))] if item[2] is not None else [])
+            parts = (
+                [("const", getattr(self, item[1])[0])]
+                if item[0] == "const"
+                else [("param", item[1])] + ([("const", getattr(self, item[2]))] if item[2] is not None else [])
+            )
             for kind, value in parts:
                 if kind == "const" and out and out[-1][0] == "const":
                     out[-1] = ("const", value @ out[-1][1])
@@ -149,7 +167,7 @@ class DensityEngine(Engine):
         n = len(item[1].qubits)
         if n not in self._bases:
             self.register_buffer(f"_ptm_map{n}", torch.tensor(ptm_map(n), dtype=self.cdtype), persistent=False)
-            self._bases[n] = 2 ** n
+            self._bases[n] = 2**n
         return item
 
     # ------------------------------------------------------------------ execution
@@ -158,13 +176,13 @@ class DensityEngine(Engine):
         ``R_ij = Tr(P_i U P_j U^dagger) / 2^n`` from the unitaries ``[B|1, gates, 2^n, 2^n]``,
         as one constant matrix times the entries of U (x) conj(U) (see ``ptm_map``): a few
         elementwise ops and one matmul, instead of batched products of tiny matrices."""
-        out = {key: u for key, u in mats.items() if key in self._rz}    # PTMs already (``rz_ptms``)
+        out = {key: u for key, u in mats.items() if key in self._rz}  # PTMs already (``rz_ptms``)
         for key, u in ((key, u) for key, u in mats.items() if key not in self._rz):
             u = u if u.dim() == 4 else u[None]
             n = u.shape[-1].bit_length() - 1
-            pairs = (u[..., :, :, None, None] * u.conj()[..., None, None, :, :]).flatten(-4)   # [.., (b c a d)]
+            pairs = (u[..., :, :, None, None] * u.conj()[..., None, None, :, :]).flatten(-4)  # [.., (b c a d)]
             r = (pairs @ getattr(self, f"_ptm_map{n}")).real
-            out[key] = r.unflatten(-1, (4 ** n, 4 ** n))
+            out[key] = r.unflatten(-1, (4**n, 4**n))
         return out
 
     def _builders(self, rows: bool = False) -> dict:
@@ -222,7 +240,7 @@ class DensityEngine(Engine):
     def _run_steps(self, steps: list, state: torch.Tensor, ptms: dict) -> torch.Tensor:
         for _, qubits, items in steps:
             matrix = self._run_ptm(items, ptms)
-            if matrix.shape[0] > state.shape[0]:        # the first input-dependent step
+            if matrix.shape[0] > state.shape[0]:  # the first input-dependent step
                 state = state.expand(matrix.shape[0], -1)
             state = apply_ptm(state, matrix, qubits, self.k)
         return state
@@ -245,12 +263,13 @@ class DensityEngine(Engine):
             return (exact + (sampled - exact).detach()).to(inputs.dtype)
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
         ptms = self._group_ptms(self.angles.matrices(x, w, self._builders(rows=True)))
-        rows, absorbed = readout_rows(self, ptms, x, w)   # the batch-independent rest, Heisenberg picture
+        rows, absorbed = readout_rows(self, ptms, x, w)  # the batch-independent rest, Heisenberg picture
         if self.middle:
             exact = self._run_steps(self.middle, self._product_state(x, ptms), ptms) @ rows.T
-        else:                                          # a product state: never built in full
-            exact = readout_of_product(self._local_states(x, ptms, absorbed)[::-1], rows,
-                                       getattr(self, "_suffix_split", None))
+        else:  # a product state: never built in full
+            exact = readout_of_product(
+                self._local_states(x, ptms, absorbed)[::-1], rows, getattr(self, "_suffix_split", None)
+            )
         return (exact.expand(x.shape[0], -1) if exact.shape[0] != x.shape[0] else exact).to(inputs.dtype)
 
     def reseed(self, seed: int | None) -> None:
@@ -266,13 +285,22 @@ class DensityEngine(Engine):
 
     def describe(self) -> dict:
         """What this engine simulates, for run records: device, calibration, layout, noise, shots."""
-        return {"engine": self.name, "backend": self.backend_name, "kind": self.backend_kind,
-                "source": self.backend_source, "calibration_date": self.calibration_date,
-                "physical_qubits": self.physical_qubits, "active_qubits": self.active_qubits,
-                "layout": {k: v for k, v in self.layout_info.items() if k != "candidates"},
-                "scales": self.scales.to_dict(), "shots": self.shots,
-                "readout": {str(q): list(p) for q, p in sorted(self.noise.readout.items())}}
+        return {
+            "engine": self.name,
+            "backend": self.backend_name,
+            "kind": self.backend_kind,
+            "source": self.backend_source,
+            "calibration_date": self.calibration_date,
+            "physical_qubits": self.physical_qubits,
+            "active_qubits": self.active_qubits,
+            "layout": {k: v for k, v in self.layout_info.items() if k != "candidates"},
+            "scales": self.scales.to_dict(),
+            "shots": self.shots,
+            "readout": {str(q): list(p) for q, p in sorted(self.noise.readout.items())},
+        }
 
     def extra_repr(self) -> str:
-        return (f"backend={self.backend_name}, qubits={self.physical_qubits}, active={self.active_qubits}, "
-                f"scales={self.scales.to_dict()}, shots={self.shots}")
+        return (
+            f"backend={self.backend_name}, qubits={self.physical_qubits}, active={self.active_qubits}, "
+            f"scales={self.scales.to_dict()}, shots={self.shots}"
+        )

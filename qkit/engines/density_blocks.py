@@ -21,10 +21,10 @@ from qkit.engines.ptm import apply_ptm
 def embed(gates: list, first: int, n: int) -> torch.Tensor:
     """``[4^n, 4^n]``: the product of ``gates`` (``(qubits, PTM)`` in time order) on qubits
     ``first .. first + n - 1``, qubit ``first`` the least significant digit."""
-    matrix = torch.eye(4 ** n, dtype=torch.float64)
+    matrix = torch.eye(4**n, dtype=torch.float64)
     for qubits, ptm in gates:
         local = tuple(q - first for q in qubits)
-        matrix = apply_ptm(torch.eye(4 ** n, dtype=torch.float64), ptm[None], local, n).T @ matrix
+        matrix = apply_ptm(torch.eye(4**n, dtype=torch.float64), ptm[None], local, n).T @ matrix
     return matrix
 
 
@@ -34,8 +34,8 @@ def plan_blocks(segments: list, k: int, frozen: int | None) -> tuple[list, dict]
     the rest as ``["const", ("window", matrix, first digit, digits)]`` (or the full matrix,
     ``digits == k``). ``folds[n] = {"hi_after", "hi_before", "lo_after", "lo_before"}``: the
     constant factors of the n-th layer's halves, ``hi <- after @ hi @ before``."""
-    halves = (range(k // 2, k), range(k // 2))                 # hi, lo
-    folds: dict[int, dict] = {}                                 # by layer number (0 = the first layer)
+    halves = (range(k // 2, k), range(k // 2))  # hi, lo
+    folds: dict[int, dict] = {}  # by layer number (0 = the first layer)
     number = {i: n for n, i in enumerate(i for i, (kind, _) in enumerate(segments) if kind == "layer")}
 
     def half(qubits):
@@ -55,14 +55,14 @@ def plan_blocks(segments: list, k: int, frozen: int | None) -> tuple[list, dict]
         prev_ok = i > 0 and segments[i - 1][0] == "layer" and i - 1 != frozen
         next_ok = i + 1 < len(segments) and segments[i + 1][0] == "layer" and i + 1 != frozen
         kept = []
-        for gate in data:                    # commutes to the start: joins the layer before
+        for gate in data:  # commutes to the start: joins the layer before
             name = half(gate[0])
             if prev_ok and name and not any(set(q) & set(gate[0]) for q, _ in kept):
                 fold(i - 1, name, "after", [gate])
             else:
                 kept.append(gate)
         gates = []
-        for gate in reversed(kept):          # commutes to the end: joins the layer after
+        for gate in reversed(kept):  # commutes to the end: joins the layer after
             name = half(gate[0])
             if next_ok and name and not any(set(q) & set(gate[0]) for q, _ in gates):
                 fold(i + 1, name, "before", [gate])

@@ -38,16 +38,22 @@ def plan_rotation_prefix(engine) -> int | None:
     table, slots = engine.angles.tables["x"], engine.angles.groups[group].slots
     a_in, _, const = table.matrices()
     m = len(engine.prefix)
-    if group[1] != "rz" or slots.shape != (m, 1) or a_in.shape != (m, m) or table.nonlinear \
-            or table.uses_weights or (np.count_nonzero(a_in, axis=0) != 1).any():
+    if (
+        group[1] != "rz"
+        or slots.shape != (m, 1)
+        or a_in.shape != (m, m)
+        or table.nonlinear
+        or table.uses_weights
+        or (np.count_nonzero(a_in, axis=0) != 1).any()
+    ):
         return None
     if not _register_rz_basis(engine):
-        return None     # the PTM order changed: keep the general path
-    gate = getattr(engine, stacked[position][2]).numpy()             # run r uses gate gate[r]
-    source = np.abs(a_in).argmax(axis=0)[slots[gate, 0]]              # ... which reads input source[r]
+        return None  # the PTM order changed: keep the general path
+    gate = getattr(engine, stacked[position][2]).numpy()  # run r uses gate gate[r]
+    source = np.abs(a_in).argmax(axis=0)[slots[gate, 0]]  # ... which reads input source[r]
     if sorted(source) != list(range(m)):
         return None
-    _reorder_runs(engine, np.argsort(source))                        # run i now reads input i
+    _reorder_runs(engine, np.argsort(source))  # run i now reads input i
     slot = slots[gate[np.argsort(source)], 0]
     for name, value in (("scale", a_in[np.arange(m), slot]), ("offset", const[slot])):
         engine.register_buffer(f"_rz_{name}", torch.tensor(value, dtype=engine.dtype), persistent=False)
@@ -73,7 +79,7 @@ def plan_prefix_parts(engine) -> str:
         return "general"
     with torch.no_grad():
         parts = _parts(engine, stacked[:position], None, engine._local0.double(), engine._rz_basis.double())
-        parts = apply_chain(engine, stacked[position + 1:], None, parts)
+        parts = apply_chain(engine, stacked[position + 1 :], None, parts)
     engine.register_buffer("_rz_parts", parts.to(engine.dtype), persistent=False)
     return "const"
 
@@ -81,7 +87,7 @@ def plan_prefix_parts(engine) -> str:
 def _parts(engine, steps: list, ptms: dict | None, local0: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """``[1, m, 4, 3]``: P0 b, P1 b, P2 b for ``b`` the prefix runs' vectors before the embedding."""
     m = len(engine.prefix)
-    b = apply_chain(engine, steps, ptms, local0.expand(1, m, 4)[..., None])      # [1, m, 4, 1]
+    b = apply_chain(engine, steps, ptms, local0.expand(1, m, 4)[..., None])  # [1, m, 4, 1]
     return (basis.view(12, 4) @ b).view(1, m, 3, 4).transpose(-1, -2)
 
 
@@ -95,17 +101,18 @@ def apply_chain(engine, steps: list, ptms: dict | None, v: torch.Tensor) -> torc
     return v
 
 
-def rotation_prefix_local(engine, position: int, x: torch.Tensor, ptms: dict,
-                          absorbed: torch.Tensor | None = None) -> torch.Tensor:
+def rotation_prefix_local(
+    engine, position: int, x: torch.Tensor, ptms: dict, absorbed: torch.Tensor | None = None
+) -> torch.Tensor:
     """``[B, m, 4]``: the prefix qubits' Pauli vectors, ``u + cos(t) v + sin(t) w``, with the
     suffix's ``absorbed`` run PTMs ``[m, 4, 4]`` (``density_suffix.plan_suffix``) applied."""
     parts, stacked = getattr(engine, "_rz_parts", None), engine._stacked_prefix
     if engine._prefix_parts == "general":
         parts = _parts(engine, stacked[:position], ptms, engine._local0, engine._rz_basis)
-        parts = apply_chain(engine, stacked[position + 1:], ptms, parts)
+        parts = apply_chain(engine, stacked[position + 1 :], ptms, parts)
     if absorbed is not None:
         parts = absorbed @ parts[0]
-    theta = torch.addcmul(engine._rz_offset, x, engine._rz_scale)[..., None]   # [B, m, 1]: run i reads input i
+    theta = torch.addcmul(engine._rz_offset, x, engine._rz_scale)[..., None]  # [B, m, 1]: run i reads input i
     u, v, w = parts.unbind(-1)
     return torch.addcmul(torch.addcmul(u, torch.cos(theta), v), torch.sin(theta), w)
 

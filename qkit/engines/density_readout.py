@@ -32,9 +32,10 @@ def plan_readout(engine, observables) -> None:
                     rows.setdefault(idx, np.zeros(len(observables)))[k] += weight
     idx = sorted(rows)
     engine.register_buffer("_obs_idx", torch.tensor(idx, dtype=torch.long), persistent=False)
-    engine.register_buffer("_obs_coef", torch.tensor(np.array([rows[i] for i in idx]), dtype=engine.dtype),
-                           persistent=False)
-    dense = np.zeros((len(observables), 4 ** engine.k))       # output k = state @ dense[k]
+    engine.register_buffer(
+        "_obs_coef", torch.tensor(np.array([rows[i] for i in idx]), dtype=engine.dtype), persistent=False
+    )
+    dense = np.zeros((len(observables), 4**engine.k))  # output k = state @ dense[k]
     dense[:, idx] = np.array([rows[i] for i in idx]).T
     engine.register_buffer("_readout_rows", torch.tensor(dense, dtype=engine.dtype), persistent=False)
     if engine.shots is not None:
@@ -48,8 +49,10 @@ def local_terms(engine, op) -> list[tuple[list[tuple[int, int]], float]]:
     index = {q: j for j, q in enumerate(engine.active_qubits)}
     terms = []
     for pauli, coeff in zip(op.paulis, op.coeffs):
-        digits = [(index[int(q)], 2 if pauli.x[q] and pauli.z[q] else (1 if pauli.x[q] else 3))
-                  for q in np.flatnonzero(pauli.x | pauli.z)]
+        digits = [
+            (index[int(q)], 2 if pauli.x[q] and pauli.z[q] else (1 if pauli.x[q] else 3))
+            for q in np.flatnonzero(pauli.x | pauli.z)
+        ]
         terms.append((digits, float(np.real(coeff))))
     return terms
 

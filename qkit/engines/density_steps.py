@@ -32,16 +32,16 @@ def plan_steps(engine, instructions: list, local: dict) -> None:
         reduced.append(op, [local[q] for q in qubits])
     gates = flatten(reduced)
     if [g.name for g in gates] != [op.name for op, _ in instructions]:
-        raise QkitError("engine 'density': the transpiled circuit has gates the density engine cannot "
-                        "map one to one")
+        raise QkitError("engine 'density': the transpiled circuit has gates the density engine cannot map one to one")
     tables, groups, refs, constants = plan_angles(
-        LayerProgram(reduced, engine.program.inputs, engine.program.weights, ()), gates)
+        LayerProgram(reduced, engine.program.inputs, engine.program.weights, ()), gates
+    )
     engine.angles = GateAngles(tables, groups, engine.dtype, engine.cdtype)
     engine._bases = {}
-    pending: dict[int, list] = {}          # qubit -> items of its current single-qubit run
+    pending: dict[int, list] = {}  # qubit -> items of its current single-qubit run
     engine.steps = []
     for gate, ref, (op, qubits) in zip(gates, refs, instructions):
-        channel = engine.noise.channel(op.name, qubits)       # by its parts: a cheap PTM
+        channel = engine.noise.channel(op.name, qubits)  # by its parts: a cheap PTM
         noise = None if channel is None else ptm(channel, len(qubits))
         if gate.is_parametric:
             item = ("param", ref, None if noise is None else engine._buffer(noise))
@@ -103,14 +103,15 @@ def _split_steps(engine) -> None:
             if len(qubits) > 1:
                 touched.update(qubits)
     rest = tails + rest
-    batched = [i for i, step in enumerate(rest) if any(item[0] == "param" and item[1].group[0] == "x"
-                                                         for item in step[2])]
+    batched = [
+        i for i, step in enumerate(rest) if any(item[0] == "param" and item[1].group[0] == "x" for item in step[2])
+    ]
     cut = batched[-1] + 1 if batched else 0
     engine.middle, engine.suffix = rest[:cut], rest[cut:]
-    engine.steps = engine.prefix + rest                # in an order equivalent to the circuit's
+    engine.steps = engine.prefix + rest  # in an order equivalent to the circuit's
     engine.register_buffer("_local0", torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=engine.dtype), persistent=False)
     engine._stacked_prefix = _stack_prefix(engine)
-    engine._rotation = plan_rotation_prefix(engine)   # the embedding's RZ in closed form
+    engine._rotation = plan_rotation_prefix(engine)  # the embedding's RZ in closed form
     engine._skip = frozenset() if engine._rotation is None else {engine._stacked_prefix[engine._rotation][1]}
     engine._rz = rz_groups(engine, engine._skip)
 

@@ -48,7 +48,7 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
         if layer:
             segments.append(["layer", layer])
         before, layer = None, []
-        for kind, data, _ in after:                   # the steps after the layer, in order
+        for kind, data, _ in after:  # the steps after the layer, in order
             if kind == "const":
                 before = data if before is None else before + data
             else:
@@ -64,9 +64,9 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
         touched = {q for s in after for q in s[2]}
         if all(item[0] == "const" for item in items):
             matrix = torch.eye(4 ** len(qubits), dtype=torch.float64)
-            for item in items:                        # items in time order
+            for item in items:  # items in time order
                 matrix = getattr(engine, item[1])[0].double() @ matrix
-            gates = [(qubits, matrix)]                # constant blocks: gate lists, time order
+            gates = [(qubits, matrix)]  # constant blocks: gate lists, time order
             if not after and not in_layer & set(qubits):
                 before = gates if before is None else before + gates
             else:
@@ -92,16 +92,21 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
     # prefix qubit, nothing else), is absorbed: it multiplies the prefix's (u, v, w) instead,
     # one [m, 4, 4] @ [m, 4, 3] product per pass rather than a layer of the walk.
     prefix_qubits = getattr(engine, "_prefix_qubits", [])
-    absorb = engine._prefix_parts == "const" and not engine.middle and bool(segments) and \
-        segments[0][0] == "layer" and sorted(q for q, _ in segments[0][1]) == sorted(prefix_qubits)
+    absorb = (
+        engine._prefix_parts == "const"
+        and not engine.middle
+        and bool(segments)
+        and segments[0][0] == "layer"
+        and sorted(q for q, _ in segments[0][1]) == sorted(prefix_qubits)
+    )
     folds = {}
-    if all(kind != "step" for kind, _ in segments):   # LayerWalk: blocks folded and windowed
+    if all(kind != "step" for kind, _ in segments):  # LayerWalk: blocks folded and windowed
         segments, folds = plan_blocks(segments, k, 0 if absorb else None)
     _register_folds(engine, folds, segments, absorb)
     plan = _register_blocks(engine, segments[1:] if absorb else segments)
     absorbed = [dict(segments[0][1])[q] for q in prefix_qubits] if absorb else []
     engine._suffix_absorbed = len(absorbed)
-    if not plan:        # nothing left that depends on the weights: the readout split is constant too
+    if not plan:  # nothing left that depends on the weights: the readout split is constant too
         engine.register_buffer("_suffix_split", split_rows(rows, k).to(engine.dtype), persistent=False)
     # Runs numbered absorbed first, then by (layer, qubit): with every qubit in every layer,
     # layer i's runs are then consecutive rows of the runs' PTMs, a view (``density_walk.LayerWalk``).
@@ -110,7 +115,7 @@ def plan_suffix(engine) -> tuple[list, list | None, list]:
     plan = [(kind, [(q, number[run]) for q, run in data] if kind == "layer" else data) for kind, data in plan]
     engine._suffix_closed = bool(runs) and closed_form_runs(engine, runs, "suffix")
     affine = engine.angles.affine("w", engine._suffix_angles) if engine._suffix_closed else None
-    engine._suffix_direct = affine is not None        # the runs' angles straight from the weights
+    engine._suffix_direct = affine is not None  # the runs' angles straight from the weights
     values = affine or (getattr(engine, "_suffix_angles", None), None, None)
     for name, value in zip(("index", "scale", "offset"), values):
         engine.register_buffer(f"_suffix_w_{name}", value, persistent=False)
@@ -128,9 +133,9 @@ def _register_blocks(engine, segments: list) -> list:
             name = f"_suffix_const{len(plan)}"
             _, matrix, first, n = data if isinstance(data, tuple) else ("window", embed(data, 0, k), 0, k)
             engine.register_buffer(name, matrix.to(engine.dtype), persistent=False)
-            if n < k:                                             # a window is applied transposed
+            if n < k:  # a window is applied transposed
                 engine.register_buffer(name + "_t", matrix.T.contiguous().to(engine.dtype), persistent=False)
-            data = (name, 4 ** (k - first - n), 4 ** first)
+            data = (name, 4 ** (k - first - n), 4**first)
         plan.append((kind, data))
     return plan
 
@@ -208,22 +213,25 @@ def closed_form_runs(engine, runs: list, tag: str) -> bool:
     (``density_walk.ClosedFormRuns``)."""
     chains = [engine._chain(items) for items in runs]
     params = [[value for kind, value in chain if kind == "param"] for chain in chains]
-    if len({len(refs) for refs in params}) != 1 or not params[0] or \
-            any(ref.group not in engine._rz or ref.group[0] != "w" for refs in params for ref in refs):
+    if (
+        len({len(refs) for refs in params}) != 1
+        or not params[0]
+        or any(ref.group not in engine._rz or ref.group[0] != "w" for refs in params for ref in refs)
+    ):
         return False
     rz, eye = engine._rz_basis.double().view(3, 4, 4), torch.eye(4, dtype=torch.float64)
-    bases = []                                                # per run: [p, 3, 4, 4]
+    bases = []  # per run: [p, 3, 4, 4]
     for chain in chains:
-        pending, factors = eye, []                            # constants since the last cut
+        pending, factors = eye, []  # constants since the last cut
         for kind, value in chain:
             if kind == "const":
                 pending = value.double() @ pending
             else:
                 factors.append(rz @ pending)
                 pending = eye
-        factors[-1] = pending @ factors[-1]                   # the trailing constants
+        factors[-1] = pending @ factors[-1]  # the trailing constants
         bases.append(torch.stack(factors))
-    basis = torch.stack(bases, 1).flatten(0, 1).flatten(2)    # [p*m, 3, 16], factor-major
+    basis = torch.stack(bases, 1).flatten(0, 1).flatten(2)  # [p*m, 3, 16], factor-major
     engine.register_buffer(f"_{tag}_basis", basis.to(engine.dtype), persistent=False)
     slots = [[int(engine.angles.groups[ref.group].slots[ref.position, 0]) for ref in refs] for refs in params]
     engine.register_buffer(f"_{tag}_angles", torch.tensor(slots), persistent=False)
@@ -240,7 +248,7 @@ def readout_rows(engine, ptms: dict, x: torch.Tensor, w: torch.Tensor) -> tuple[
     walk, layer = [], sum(kind == "layer" for kind, _ in plan)
     for kind, data in reversed(plan):
         layer -= kind == "layer"
-        if kind == "const":              # a dense block, or a window: (W^T, W, outer, inner)
+        if kind == "const":  # a dense block, or a window: (W^T, W, outer, inner)
             name, outer, inner = data
             matrix = getattr(engine, name)
             walk.append(matrix if outer == inner == 1 else (getattr(engine, name + "_t"), matrix, outer, inner))
@@ -249,26 +257,36 @@ def readout_rows(engine, ptms: dict, x: torch.Tensor, w: torch.Tensor) -> tuple[
     walkable = layered and all(kind != "step" for kind, _ in plan)
     # Runs in closed form read the weights through their table's affine map, or the table's angles.
     theta_w = (w if engine._suffix_direct else engine.angles.angles("w", x, w)) if engine._suffix_closed else None
-    if walkable and engine._suffix_closed:              # angles to rows: one autograd node
-        r, absorbed = WeightLayers.apply(theta_w, engine._suffix_w_index,
-                                         engine._suffix_w_scale, engine._suffix_w_offset, engine._suffix_basis, r,
-                                         engine._suffix_index, engine._suffix_slots, walk, engine._suffix_absorbed,
-                                         suffix_folds(engine))
+    if walkable and engine._suffix_closed:  # angles to rows: one autograd node
+        r, absorbed = WeightLayers.apply(
+            theta_w,
+            engine._suffix_w_index,
+            engine._suffix_w_scale,
+            engine._suffix_w_offset,
+            engine._suffix_basis,
+            r,
+            engine._suffix_index,
+            engine._suffix_slots,
+            walk,
+            engine._suffix_absorbed,
+            suffix_folds(engine),
+        )
         return r, absorbed if engine._suffix_absorbed else None
     if runs:
-        run_ptms = _run_matrices(engine, stacked, runs, ptms, theta_w)              # [m, 4, 4]
+        run_ptms = _run_matrices(engine, stacked, runs, ptms, theta_w)  # [m, 4, 4]
         if engine._suffix_absorbed:
-            absorbed, run_ptms = run_ptms[:engine._suffix_absorbed], run_ptms[engine._suffix_absorbed:]
+            absorbed, run_ptms = run_ptms[: engine._suffix_absorbed], run_ptms[engine._suffix_absorbed :]
     if not plan:
         return r, absorbed
-    if walkable:                                       # constants and layers: one autograd node
-        return LayerWalk.apply(r, run_ptms, engine._suffix_index, engine._suffix_slots, walk,
-                               suffix_folds(engine)), absorbed
-    if layered:   # unbound once: a select per layer costs a zero-filled gradient each
+    if walkable:  # constants and layers: one autograd node
+        return LayerWalk.apply(
+            r, run_ptms, engine._suffix_index, engine._suffix_slots, walk, suffix_folds(engine)
+        ), absorbed
+    if layered:  # unbound once: a select per layer costs a zero-filled gradient each
         bank = torch.cat([torch.eye(4, dtype=run_ptms.dtype, device=run_ptms.device)[None], run_ptms])
-        per_layer = bank[engine._suffix_index]                             # [L, k, 4, 4]
-        his = kron_factors(per_layer[:, k // 2:]).unbind(0)                # qubits k-1 .. k//2
-        los = kron_factors(per_layer[:, :k // 2]).unbind(0)
+        per_layer = bank[engine._suffix_index]  # [L, k, 4, 4]
+        his = kron_factors(per_layer[:, k // 2 :]).unbind(0)  # qubits k-1 .. k//2
+        los = kron_factors(per_layer[:, : k // 2]).unbind(0)
     layer = sum(kind == "layer" for kind, _ in plan)
     for kind, data in reversed(plan):
         if kind == "const":
@@ -306,13 +324,13 @@ def readout_of_product(parts: list, rows: torch.Tensor, split: torch.Tensor | No
 
 def _run_matrices(engine, stacked: list | None, runs: list, ptms: dict, theta_w) -> torch.Tensor:
     if engine._suffix_closed:
-        return ClosedFormRuns.apply(theta_w, engine._suffix_w_index, engine._suffix_w_scale, engine._suffix_w_offset,
-                                    engine._suffix_basis)
+        return ClosedFormRuns.apply(
+            theta_w, engine._suffix_w_index, engine._suffix_w_scale, engine._suffix_w_offset, engine._suffix_basis
+        )
     if stacked is None:
         return torch.stack([engine._run_ptm(items, ptms)[0] for items in runs])
     matrix = None
     for step in stacked:
-        factor = getattr(engine, step[1])[0] if step[0] == "const" else \
-            ptms[step[1]][0, getattr(engine, step[2])]
+        factor = getattr(engine, step[1])[0] if step[0] == "const" else ptms[step[1]][0, getattr(engine, step[2])]
         matrix = factor if matrix is None else factor @ matrix
     return matrix

@@ -79,17 +79,17 @@ class WeightLayers(torch.autograd.Function):
         runs, saved_runs = _runs(_angles(source, angles, scale, offset), basis)
         r, saved_walk = _walk(rows, runs[absorbed:], index, slots, walk, folds)
         ctx.walk, ctx.slots, ctx.absorbed, ctx.n_runs, ctx.folds = walk, slots, absorbed, len(saved_runs), folds
-        ctx.source_shape, ctx.scale = source.shape, scale       # scale: a buffer, no gradient
+        ctx.source_shape, ctx.scale = source.shape, scale  # scale: a buffer, no gradient
         ctx.save_for_backward(angles, *saved_runs, *saved_walk)
         return r, runs[:absorbed]
 
     @staticmethod
     def backward(ctx, grad, grad_absorbed):
         angles, *saved = ctx.saved_tensors
-        g_runs = _walk_grad(saved[ctx.n_runs:], ctx.walk, ctx.slots, grad, ctx.folds)
+        g_runs = _walk_grad(saved[ctx.n_runs :], ctx.walk, ctx.slots, grad, ctx.folds)
         if ctx.absorbed:
             g_runs = torch.cat([grad_absorbed, g_runs])
-        return _source_grad(ctx, angles, _runs_grad(saved[:ctx.n_runs], g_runs)), *[None] * 10
+        return _source_grad(ctx, angles, _runs_grad(saved[: ctx.n_runs], g_runs)), *[None] * 10
 
 
 def _angles(source, angles, scale, offset):
@@ -110,11 +110,11 @@ def _walk(rows, runs, index, slots, walk, folds):
     the halves, ``(hi_after, hi_before, lo_after, lo_before)`` ``[n, ., .]`` or None each
     (``density_blocks``): ``hi <- hi_after @ hi @ hi_before``."""
     o = rows.shape[0]
-    if slots is None:                          # every qubit of every layer has its run, in order
+    if slots is None:  # every qubit of every layer has its run, in order
         per_layer = runs.view(*index.shape, 4, 4)
     else:
         bank = torch.cat([torch.eye(4, dtype=runs.dtype, device=runs.device)[None], runs])
-        per_layer = bank[index]                                      # [n, k, 4, 4]
+        per_layer = bank[index]  # [n, k, 4, 4]
     his, los = _halves(kron_factors, per_layer)
     his, los = _fold(his, folds[0], folds[1]), _fold(los, folds[2], folds[3])
     size_hi, size_lo = his.shape[-1], los.shape[-1]
@@ -125,7 +125,7 @@ def _walk(rows, runs, index, slots, walk, folds):
             xs[step] = r.view(o, size_hi, size_lo)
             ys[step] = xs[step] @ los_[step]
             r = torch.bmm(his_t[step].expand(o, size_hi, size_hi), ys[step]).view(o, -1)
-        elif isinstance(step, tuple):                 # a window: r <- r (I (x) W (x) I)
+        elif isinstance(step, tuple):  # a window: r <- r (I (x) W (x) I)
             w_t, _, outer, inner = step
             r = torch.bmm(w_t.expand(o * outer, *w_t.shape), r.view(o * outer, -1, inner)).view(o, -1)
         else:
@@ -140,7 +140,7 @@ def _walk_grad(saved, walk, slots, grad, folds):
     his_, los_t = his.unbind(0), los.transpose(1, 2).unbind(0)
     g_zs, g_ys = [None] * n, [None] * n
     for step in reversed(walk):
-        if isinstance(step, int):                    # Z = hi^T Y, Y = X lo (per row of r)
+        if isinstance(step, int):  # Z = hi^T Y, Y = X lo (per row of r)
             g_zs[step] = grad.view(o, size_hi, size_lo)
             g_ys[step] = torch.bmm(his_[step].expand(o, size_hi, size_hi), g_zs[step])
             grad = (g_ys[step] @ los_t[step]).view(o, -1)
@@ -149,23 +149,23 @@ def _walk_grad(saved, walk, slots, grad, folds):
             grad = torch.bmm(w.expand(o * outer, *w.shape), grad.view(o * outer, -1, inner)).view(o, -1)
         else:
             grad = grad @ step.T
-    g_z, g_y = torch.stack(g_zs), torch.stack(g_ys)            # [n, o, H, L]
+    g_z, g_y = torch.stack(g_zs), torch.stack(g_ys)  # [n, o, H, L]
     # d hi[h, h'] = sum_{o,l} Y[o,h,l] dZ[o,h',l];  d lo[l, l'] = sum_{o,h} X[o,h,l] dY[o,h,l']
     g_his = _rows_by_hi(ys) @ _rows_by_hi(g_z).transpose(1, 2)
     g_los = xs.reshape(n, -1, size_lo).transpose(1, 2) @ g_y.reshape(n, -1, size_lo)
     g_his, g_los = _fold_grad(g_his, folds[0], folds[1]), _fold_grad(g_los, folds[2], folds[3])
-    g_per = _halves(_kron_grad, per_layer, g_his, g_los).flatten(0, 1)      # [n * k, 4, 4]
+    g_per = _halves(_kron_grad, per_layer, g_his, g_los).flatten(0, 1)  # [n * k, 4, 4]
     return g_per if slots is None else g_per[slots]
 
 
 def _runs(theta, basis):
     """``ClosedFormRuns``' forward: ``(runs, tensors for _runs_grad)``."""
     m, p = theta.shape
-    angles = theta.T.reshape(-1, 1)                                      # [p*m, 1]
+    angles = theta.T.reshape(-1, 1)  # [p*m, 1]
     cos, sin = angles.cos(), angles.sin()
-    coef = torch.cat([torch.ones_like(cos), cos, sin], 1)               # [p*m, 3]
+    coef = torch.cat([torch.ones_like(cos), cos, sin], 1)  # [p*m, 3]
     factors = torch.bmm(coef[:, None], basis).view(p, m, 4, 4).unbind(0)
-    products = [factors[0]]                                             # F_i ... F_0
+    products = [factors[0]]  # F_i ... F_0
     for f in factors[1:]:
         products.append(f @ products[-1])
     return products[-1], (basis, coef, *factors, *products[:-1])
@@ -177,11 +177,11 @@ def _runs_grad(saved, grad):
     p = (len(saved) + 1) // 2
     factors, products = saved[:p], saved[p:]
     g_factors, g = [None] * p, grad
-    for i in reversed(range(1, p)):                   # M = F_i P_{i-1}
+    for i in reversed(range(1, p)):  # M = F_i P_{i-1}
         g_factors[i] = g @ products[i - 1].transpose(1, 2)
         g = factors[i].transpose(1, 2) @ g
     g_factors[0] = g
-    g_coef = torch.bmm(torch.cat(g_factors).view(-1, 1, 16), basis.transpose(1, 2))[:, 0]   # [p*m, 3]
+    g_coef = torch.bmm(torch.cat(g_factors).view(-1, 1, 16), basis.transpose(1, 2))[:, 0]  # [p*m, 3]
     # d/dt (1, cos t, sin t) = (0, -sin t, cos t)
     g_theta = g_coef[:, 2] * coef[:, 1] - g_coef[:, 1] * coef[:, 2]
     return g_theta.view(p, -1).T
@@ -203,14 +203,14 @@ def _halves(fn, per_layer: torch.Tensor, *grads: torch.Tensor):
     factors' gradients ``[n, k, 4, 4]``. One call for both halves when k is even."""
     n, k = per_layer.shape[:2]
     if k % 2 == 0 and k > 0:
-        both = per_layer.view(2 * n, k // 2, 4, 4)              # rows (layer, half): lo, hi, lo, ...
+        both = per_layer.view(2 * n, k // 2, 4, 4)  # rows (layer, half): lo, hi, lo, ...
         if grads:
             g = torch.stack(grads[::-1], 1).flatten(0, 1)
             return fn(g, both).view(n, k, 4, 4)
         out = fn(both)
         out = out.view(n, 2, out.shape[-2], out.shape[-1])
         return out[:, 1], out[:, 0]
-    lo_f, hi_f = per_layer[:, :k // 2], per_layer[:, k // 2:]
+    lo_f, hi_f = per_layer[:, : k // 2], per_layer[:, k // 2 :]
     if grads:
         return torch.cat([fn(grads[1], lo_f), fn(grads[0], hi_f)], 1)
     return fn(hi_f), fn(lo_f)
@@ -235,15 +235,15 @@ def _kron_grad(grad: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     n, j = factors.shape[:2]
     if j <= 1:
         return grad.view(n, j, 4, 4)
-    if j == 2:                                      # grad[A, a, B, b], factor 1 = (A, B), factor 0 = (a, b)
+    if j == 2:  # grad[A, a, B, b], factor 1 = (A, B), factor 0 = (a, b)
         g, (f0, f1) = grad.view(n, 4, 4, 4, 4), factors.unbind(1)
         return torch.stack([(g * f1[:, :, None, :, None]).sum((1, 3)), (g * f0[:, None, :, None, :]).sum((2, 4))], 1)
-    digits = grad.view(n, *[4] * (2 * j))          # rows then columns, most significant digit first
+    digits = grad.view(n, *[4] * (2 * j))  # rows then columns, most significant digit first
     out = []
     for i in range(j):
         row, col = 1 + (j - 1 - i), 1 + j + (j - 1 - i)
         rest = [d for d in range(1, 2 * j + 1) if d not in (row, col)]
         moved = digits.permute(0, row, col, *rest).reshape(n, 16, -1)
-        others = kron_factors(torch.cat([factors[:, :i], factors[:, i + 1:]], 1))
+        others = kron_factors(torch.cat([factors[:, :i], factors[:, i + 1 :]], 1))
         out.append((moved @ others.reshape(n, -1, 1)).view(n, 4, 4))
     return torch.stack(out, 1)

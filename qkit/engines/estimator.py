@@ -88,10 +88,18 @@ class EstimatorEngine(Engine):
     name = "estimator"
     capabilities = Capabilities(differentiable=False, shots=True, noise=True)
 
-    def __init__(self, program: LayerProgram, dtype: torch.dtype = torch.float32, *,
-                 backend: str | None = None, shots: int = 1024, seed: int | None = None,
-                 optimization_level: int = 1, layout: list[int] | None = None,
-                 resilience_level: int = 0):
+    def __init__(
+        self,
+        program: LayerProgram,
+        dtype: torch.dtype = torch.float32,
+        *,
+        backend: str | None = None,
+        shots: int = 1024,
+        seed: int | None = None,
+        optimization_level: int = 1,
+        layout: list[int] | None = None,
+        resilience_level: int = 0,
+    ):
         super().__init__(program, dtype)
         # Every value is checked before the backend is resolved (an IBM device needs the
         # network) and before transpiling.
@@ -106,8 +114,7 @@ class EstimatorEngine(Engine):
         if not _is_int(optimization_level) or not 0 <= optimization_level <= 3:
             raise _error(f"optimization_level must be 0, 1, 2 or 3, got {optimization_level!r}")
         if not _is_int(resilience_level) or resilience_level not in RESILIENCE_LEVELS:
-            raise _error(f"resilience_level must be 0 (none) or 1 (TREX readout mitigation), "
-                         f"got {resilience_level!r}")
+            raise _error(f"resilience_level must be 0 (none) or 1 (TREX readout mitigation), got {resilience_level!r}")
         layout = _parse_layout(layout)
         n = program.n_qubits
         if layout is not None:
@@ -124,11 +131,11 @@ class EstimatorEngine(Engine):
         if n > width:
             raise _error(f"the circuit has {n} qubits but {device.name} has {width}")
         if layout is not None and max(layout) >= width:
-            raise _error(f"layout {layout} names a qubit that {device.name} lacks "
-                         f"(it has 0..{width - 1})")
+            raise _error(f"layout {layout} names a qubit that {device.name} lacks (it has 0..{width - 1})")
         if seed is not None and resolved.is_hardware:
-            raise _error(f"seed makes emulations reproducible; {device.name} is hardware and "
-                         "cannot be seeded (leave seed out)")
+            raise _error(
+                f"seed makes emulations reproducible; {device.name} is hardware and cannot be seeded (leave seed out)"
+            )
 
         self.backend_name, self.backend_kind = resolved.name, resolved.kind
         self.backend_source = resolved.source
@@ -143,12 +150,15 @@ class EstimatorEngine(Engine):
 
         # A fixed transpiler seed without a user seed too: the same layer compiles to the
         # same ISA circuit (and physical qubits) every time, so records stay comparable.
-        pm = generate_preset_pass_manager(optimization_level=self.optimization_level,
-                                          backend=device, initial_layout=layout,
-                                          seed_transpiler=0 if seed is None else int(seed))
+        pm = generate_preset_pass_manager(
+            optimization_level=self.optimization_level,
+            backend=device,
+            initial_layout=layout,
+            seed_transpiler=0 if seed is None else int(seed),
+        )
         try:
             isa = pm.run(self.program.circuit)
-        except Exception as exc:      # TranspilerError: e.g. a layout the device cannot route
+        except Exception as exc:  # TranspilerError: e.g. a layout the device cannot route
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _error(f"cannot transpile the circuit for {device.name}: {first}") from None
         self.isa_circuit = isa
@@ -185,7 +195,7 @@ class EstimatorEngine(Engine):
         batch = values.shape[0]
         if self.n_params:
             pub = (self.isa_circuit, self.isa_observables, values[:, None, self._columns])
-        else:                         # nothing to bind: evaluate once, same for every row
+        else:  # nothing to bind: evaluate once, same for every row
             pub = (self.isa_circuit, self.isa_observables)
         job = self._estimator.run([pub])
         self.job_ids.append(job.job_id())
@@ -194,8 +204,7 @@ class EstimatorEngine(Engine):
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _error(f"job {job.job_id()} on {self.backend_name} failed: {first}") from None
-        return np.broadcast_to(evs.reshape(-1, len(self.isa_observables)),
-                               (batch, len(self.isa_observables))).copy()
+        return np.broadcast_to(evs.reshape(-1, len(self.isa_observables)), (batch, len(self.isa_observables))).copy()
 
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Expectation values ``[B, n_observables]`` from one runtime Estimator job on the backend (forward only)."""
@@ -211,5 +220,7 @@ class EstimatorEngine(Engine):
         return _ForwardOnly.apply(values, inputs, weights)
 
     def extra_repr(self) -> str:
-        return (f"backend={self.backend_name}, shots={self.shots}, "
-                f"resilience_level={self.resilience_level}, qubits={self.physical_qubits}")
+        return (
+            f"backend={self.backend_name}, shots={self.shots}, "
+            f"resilience_level={self.resilience_level}, qubits={self.physical_qubits}"
+        )

@@ -21,8 +21,20 @@ from qkit.errors import QkitError
 
 # Instructions that change the state non-unitarily or depend on classical bits: the
 # layer computes exact expectation values of a pure state, so these have no meaning.
-NON_UNITARY = {"measure", "reset", "initialize", "delay", "store", "if_else", "while_loop",
-               "for_loop", "switch_case", "break_loop", "continue_loop", "box"}
+NON_UNITARY = {
+    "measure",
+    "reset",
+    "initialize",
+    "delay",
+    "store",
+    "if_else",
+    "while_loop",
+    "for_loop",
+    "switch_case",
+    "break_loop",
+    "continue_loop",
+    "box",
+}
 IGNORED = {"barrier", "global_phase"}  # no effect on expectation values
 
 
@@ -47,7 +59,7 @@ def _complex_dtype(t: torch.Tensor) -> torch.dtype:
 # pays per op (forward and backward), not per element.
 def _rx(p):
     c, s = _cs(p[..., 0])
-    c, ms = c.to(_complex_dtype(c)), s * -1j        # cos(t/2) I - i sin(t/2) X
+    c, ms = c.to(_complex_dtype(c)), s * -1j  # cos(t/2) I - i sin(t/2) X
     return _mat([c, ms, ms, c])
 
 
@@ -63,7 +75,7 @@ def _cos_sin_column(p):
 
 def _rz(p):
     c, s = _cs(p[..., 0])
-    e = torch.complex(c, -s)                        # diag(e^{-it/2}, e^{it/2})
+    e = torch.complex(c, -s)  # diag(e^{-it/2}, e^{it/2})
     return torch.diag_embed(torch.stack([e, e.conj()], dim=-1))
 
 
@@ -117,10 +129,12 @@ def _controlled(single):
         m = single(p)
         one = torch.ones_like(p[..., 0]).to(m.dtype)
         zero = torch.zeros_like(one)
-        rows = [[one, zero, zero, zero],
-                [zero, m[..., 0, 0], zero, m[..., 0, 1]],
-                [zero, zero, one, zero],
-                [zero, m[..., 1, 0], zero, m[..., 1, 1]]]
+        rows = [
+            [one, zero, zero, zero],
+            [zero, m[..., 0, 0], zero, m[..., 0, 1]],
+            [zero, zero, one, zero],
+            [zero, m[..., 1, 0], zero, m[..., 1, 1]],
+        ]
         return torch.stack([torch.stack(r, -1) for r in rows], -2)
 
     return build
@@ -139,13 +153,21 @@ class GateKind:
 
 NATIVE = {
     "rx": GateKind(_rx, column0=(_cos_sin_column, (1, -1j))),
-    "ry": GateKind(_ry, real=True, column0=(_cos_sin_column, (1, 1))), "rz": GateKind(_rz),
-    "p": GateKind(_phase), "u1": GateKind(_phase), "u": GateKind(_u), "u3": GateKind(_u),
-    "u2": GateKind(_u2), "r": GateKind(_r),
-    "rxx": GateKind(_two_qubit_rotation("XX")), "ryy": GateKind(_two_qubit_rotation("YY")),
+    "ry": GateKind(_ry, real=True, column0=(_cos_sin_column, (1, 1))),
+    "rz": GateKind(_rz),
+    "p": GateKind(_phase),
+    "u1": GateKind(_phase),
+    "u": GateKind(_u),
+    "u3": GateKind(_u),
+    "u2": GateKind(_u2),
+    "r": GateKind(_r),
+    "rxx": GateKind(_two_qubit_rotation("XX")),
+    "ryy": GateKind(_two_qubit_rotation("YY")),
     "rzz": GateKind(_two_qubit_rotation("ZZ")),
-    "crx": GateKind(_controlled(_rx)), "cry": GateKind(_controlled(_ry), real=True),
-    "crz": GateKind(_controlled(_rz)), "cp": GateKind(_controlled(_phase)),
+    "crx": GateKind(_controlled(_rx)),
+    "cry": GateKind(_controlled(_ry), real=True),
+    "crz": GateKind(_controlled(_rz)),
+    "cp": GateKind(_controlled(_phase)),
     "cu1": GateKind(_controlled(_phase)),
 }
 
@@ -175,8 +197,10 @@ def check_unitary(circuit: QuantumCircuit) -> None:
         if op.name in IGNORED:
             continue
         if op.name in NON_UNITARY or instruction.clbits:
-            raise QkitError(f"circuit contains non-unitary instruction '{op.name}' (measure/"
-                            "reset/classical control); the engine takes unitary circuits only")
+            raise QkitError(
+                f"circuit contains non-unitary instruction '{op.name}' (measure/"
+                "reset/classical control); the engine takes unitary circuits only"
+            )
         if not isinstance(op, Gate) and op.definition is not None:
             check_unitary(op.definition)
 

@@ -31,8 +31,8 @@ def ptm_map(n: int) -> np.ndarray:
     ``vec(U[b, c] conj(U[a, d])) @ ptm_map(n)``, since
     ``Tr(P_i U P_j U^dagger) / 2^n = sum P_i[a, b] U[b, c] P_j[c, d] conj(U[a, d]) / 2^n``."""
     basis = pauli_basis(n)
-    t = np.einsum("iab,jcd->bcadij", basis, basis) / 2 ** n
-    return t.reshape(4 ** (2 * n), 16 ** n)
+    t = np.einsum("iab,jcd->bcadij", basis, basis) / 2**n
+    return t.reshape(4 ** (2 * n), 16**n)
 
 
 def ptm(channel: Any, n: int) -> np.ndarray:
@@ -44,12 +44,12 @@ def ptm(channel: Any, n: int) -> np.ndarray:
     from qiskit.quantum_info import PTM, Operator
 
     if hasattr(channel, "circuits") and hasattr(channel, "probabilities"):
-        return error_ptm(channel).reshape(4 ** n, 4 ** n)
+        return error_ptm(channel).reshape(4**n, 4**n)
     data = PTM(channel if not isinstance(channel, np.ndarray) else Operator(channel)).data
-    return np.array(np.real(data)).reshape(4 ** n, 4 ** n)     # a copy: a Channel's parts are cached
+    return np.array(np.real(data)).reshape(4**n, 4**n)  # a copy: a Channel's parts are cached
 
 
-_CIRCUIT_PTMS: dict = {}        # circuit key (``_circuit_key``) -> its real PTM, read-only
+_CIRCUIT_PTMS: dict = {}  # circuit key (``_circuit_key``) -> its real PTM, read-only
 _MAX_CACHED = 4096
 
 
@@ -124,5 +124,5 @@ def apply_ptm(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...]
     if len(qubits) > 1:
         return apply_gate(state, matrix, qubits, k, base=4)
     q = qubits[0]
-    s = state.reshape(state.shape[0], 4 ** (k - 1 - q), 4, 4 ** q)
+    s = state.reshape(state.shape[0], 4 ** (k - 1 - q), 4, 4**q)
     return torch.einsum("bij,bajc->baic", matrix, s).reshape(s.shape[0], -1)

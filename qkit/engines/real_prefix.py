@@ -55,11 +55,14 @@ def probe_phases(compiled: CompiledCircuit) -> torch.Tensor | None:
         mats = angles.matrices(x, w)
         for layer in compiled.prefix_layers:
             for q, ref in layer:
-                m = (torch.tensor(compiled.constants[ref.const]) if ref.const is not None
-                     else mats[ref.group][..., ref.position, :, :])
+                m = (
+                    torch.tensor(compiled.constants[ref.const])
+                    if ref.const is not None
+                    else mats[ref.group][..., ref.position, :, :]
+                )
                 local[k, q] = (m @ local[k, q, :, None]).reshape(2)
     nonzero = local.abs() > 1e-6
-    first = nonzero.to(torch.uint8).argmax(0)          # a probe where the component is nonzero
+    first = nonzero.to(torch.uint8).argmax(0)  # a probe where the component is nonzero
     ref = local.gather(0, first[None]).squeeze(0)
     phase = torch.where(nonzero.any(0), ref / ref.abs().clamp_min(1e-300), 1.0 + 0j)
     phase = torch.where(phase.real < -_TOL, -phase, phase)
@@ -78,8 +81,9 @@ def _column_plan(compiled: CompiledCircuit):
         return None
     groups = {ref.group for _, ref in layers[0]}
     group = groups.pop() if len(groups) == 1 else None
-    if group is None or group[0] != "x" or NATIVE[group[1]].column0 is None \
-            or len(compiled.groups[group].slots) != n:    # no other gate reads these matrices
+    if (
+        group is None or group[0] != "x" or NATIVE[group[1]].column0 is None or len(compiled.groups[group].slots) != n
+    ):  # no other gate reads these matrices
         return None
     known = torch.tensor(NATIVE[group[1]].column0[1], dtype=torch.complex128).expand(n, 2)
     start = torch.tensor(compiled.v0) * known.conj()

@@ -57,8 +57,7 @@ def _parse_value(text: str) -> Any:
 def _format_value(value: Any) -> str:
     """Text that ``parse_engine_option`` turns back into ``value``."""
     if isinstance(value, str):
-        return value if _parse_value(value) == value and value.strip() == value and value \
-            else json.dumps(value)
+        return value if _parse_value(value) == value and value.strip() == value and value else json.dumps(value)
     if isinstance(value, tuple):
         value = list(value)
     return json.dumps(value)
@@ -136,11 +135,11 @@ class EngineSpec:
         if isinstance(value, Mapping):
             extra = sorted(set(value) - {"name", "options"})
             if "name" not in value or extra:
-                raise QkitError(f"an engine mapping has keys 'name' and 'options', got "
-                                f"{', '.join(map(repr, value)) or 'none'}")
+                raise QkitError(
+                    f"an engine mapping has keys 'name' and 'options', got {', '.join(map(repr, value)) or 'none'}"
+                )
             return cls(value["name"], value.get("options") or {})
-        raise QkitError(f"engine must be a name, an EngineSpec or a mapping, "
-                        f"got {type(value).__name__}")
+        raise QkitError(f"engine must be a name, an EngineSpec or a mapping, got {type(value).__name__}")
 
     def with_options(self, options: Mapping[str, Any] | None) -> "EngineSpec":
         """This spec plus ``options``; a key given both ways is an error, even with one value."""
@@ -148,6 +147,7 @@ class EngineSpec:
             return self
         both = sorted(set(self.options) & set(options))
         if both:
-            raise QkitError(f"engine option {', '.join(both)} given both in the engine spec "
-                            f"'{self}' and in engine_options")
+            raise QkitError(
+                f"engine option {', '.join(both)} given both in the engine spec '{self}' and in engine_options"
+            )
         return EngineSpec(self.name, {**self.options, **options})

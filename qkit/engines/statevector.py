@@ -49,20 +49,18 @@ class StatevectorEngine(Engine):
     name = "statevector"
     capabilities = Capabilities(differentiable=True)
 
-    def __init__(self, program: LayerProgram, dtype: torch.dtype = torch.float32,
-                 fuse_max_qubits: int = FUSE_MAX_QUBITS):
+    def __init__(
+        self, program: LayerProgram, dtype: torch.dtype = torch.float32, fuse_max_qubits: int = FUSE_MAX_QUBITS
+    ):
         super().__init__(program, dtype)
-        if isinstance(fuse_max_qubits, bool) or not isinstance(fuse_max_qubits, int) \
-                or fuse_max_qubits < 0:
-            raise QkitError(f"engine 'statevector': fuse_max_qubits must be an integer >= 0, "
-                            f"got {fuse_max_qubits!r}")
+        if isinstance(fuse_max_qubits, bool) or not isinstance(fuse_max_qubits, int) or fuse_max_qubits < 0:
+            raise QkitError(f"engine 'statevector': fuse_max_qubits must be an integer >= 0, got {fuse_max_qubits!r}")
         self.n = program.n_qubits
-        self.dim = 2 ** self.n
+        self.dim = 2**self.n
         self.fuse = self.n <= fuse_max_qubits
         self.compiled = compile_program(program, fuse=self.fuse)
         self.real = self.compiled.real
-        self.cdtype = dtype if self.real else (torch.complex128 if dtype == torch.float64
-                                               else torch.complex64)
+        self.cdtype = dtype if self.real else (torch.complex128 if dtype == torch.float64 else torch.complex64)
         self._n_buffers = 0
         self._constants: dict[int, str] = {}  # CompiledCircuit.constants index -> buffer
         self.angles = GateAngles(self.compiled.tables, self.compiled.groups, dtype, self.cdtype)
@@ -77,11 +75,17 @@ class StatevectorEngine(Engine):
         self._load_observables(self.compiled.observable_blocks)
         # Angle embeddings: a real product state, phases folded into the next unitary.
         columns, phases = plan_real_prefix(self.compiled)
-        self._column_groups = {group: None if offsets is None else self._buffer(offsets.to(dtype))
-                               for group, offsets in columns.items()}
-        self._phases = None if phases is None else (
-            self._buffer(phases.conj().to(self.cdtype)),
-            self._buffer(kron_rows([p[None] for p in phases.flip(0)])[0].to(self.cdtype)))
+        self._column_groups = {
+            group: None if offsets is None else self._buffer(offsets.to(dtype)) for group, offsets in columns.items()
+        }
+        self._phases = (
+            None
+            if phases is None
+            else (
+                self._buffer(phases.conj().to(self.cdtype)),
+                self._buffer(kron_rows([p[None] for p in phases.flip(0)])[0].to(self.cdtype)),
+            )
+        )
 
     def fused_for(self, batch: int) -> bool:
         """Whether a batch of this size runs fused steps as one unitary (else gate by gate)."""
@@ -100,8 +104,7 @@ class StatevectorEngine(Engine):
 
     def _load_constant(self, ref: GateRef) -> None:
         if ref.const is not None and ref.const not in self._constants:
-            self._constants[ref.const] = self._buffer(
-                self._complex(self.compiled.constants[ref.const]))
+            self._constants[ref.const] = self._buffer(self._complex(self.compiled.constants[ref.const]))
 
     def _load_steps(self, steps) -> list:
         """The compiled steps with their arrays replaced by buffer names."""
@@ -142,15 +145,17 @@ class StatevectorEngine(Engine):
         for layer_no, refs in enumerate(layers):
             for ref in refs:
                 i = self.n - 1 - ref.qubits[0]
-                rows[layer_no][i].append(1 + consts.index(ref.const) if ref.const is not None
-                                         else offsets[ref.group] + ref.position)
+                rows[layer_no][i].append(
+                    1 + consts.index(ref.const) if ref.const is not None else offsets[ref.group] + ref.position
+                )
         depth = max(len(r) for layer in rows for r in layer)
         index = torch.zeros(depth, len(layers), self.n, dtype=torch.long)
         for layer_no, layer in enumerate(rows):
             for i, gates in enumerate(layer):
-                index[:len(gates), layer_no, i] = torch.tensor(gates, dtype=torch.long)
-        static = torch.cat([torch.eye(2, dtype=self.cdtype)[None]] +
-                           [self._complex(self.compiled.constants[c])[None] for c in consts])
+                index[: len(gates), layer_no, i] = torch.tensor(gates, dtype=torch.long)
+        static = torch.cat(
+            [torch.eye(2, dtype=self.cdtype)[None]] + [self._complex(self.compiled.constants[c])[None] for c in consts]
+        )
         return self._buffer(static), tuple(groups), tuple(self._buffer(row) for row in index)
 
     def _load_observables(self, blocks) -> None:
@@ -163,16 +168,21 @@ class StatevectorEngine(Engine):
                 # sum over (re, im) happens inside the matmul, one op less forward and backward.
                 real_part = real_part.repeat_interleave(2, dim=0)
             real_part = self._buffer(real_part)
-            imag = None if self.real or np.allclose(block.imag, 0) else self._buffer(
-                torch.tensor(block.imag, dtype=self.dtype))
+            imag = (
+                None
+                if self.real or np.allclose(block.imag, 0)
+                else self._buffer(torch.tensor(block.imag, dtype=self.dtype))
+            )
             self.observable_blocks.append((gather, real_part, imag))
 
     # ------------------------------------------------------------------ execution
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Expectation values ``[B, n_observables]`` of the exact state, differentiable in both arguments."""
         x, w = inputs.to(self.dtype), weights.to(self.dtype)
-        columns = {group: partial(_column, group, None if name is None else getattr(self, name))
-                   for group, name in self._column_groups.items()}   # the embedding's real columns
+        columns = {
+            group: partial(_column, group, None if name is None else getattr(self, name))
+            for group, name in self._column_groups.items()
+        }  # the embedding's real columns
         mats = self.angles.matrices(x, w, columns)
         local = self._prefix_local(mats)
         steps = self.steps
@@ -220,11 +230,12 @@ class StatevectorEngine(Engine):
                 new = (self._layer_matrices(layer, mats) @ local[:, qubits, :, None])[..., 0]
                 size = max(new.shape[0], local.shape[0])
                 local = local.expand(size, -1, -1).index_copy(
-                    1, torch.tensor(qubits, device=new.device), new.expand(size, -1, -1))
+                    1, torch.tensor(qubits, device=new.device), new.expand(size, -1, -1)
+                )
         return local
 
     def _product(self, local: torch.Tensor, batch: int) -> torch.Tensor:
-        state = kron_rows(local.unbind(1)[::-1])          # qubit n-1 the most significant
+        state = kron_rows(local.unbind(1)[::-1])  # qubit n-1 the most significant
         return state.expand(batch, -1) if state.shape[0] != batch else state
 
     def _layer_matrices(self, layer, mats: dict, item_dims: int = 2):
@@ -237,7 +248,7 @@ class StatevectorEngine(Engine):
             start = layer[0][1].position
             positions = [ref.position for _, ref in layer]
             if positions == list(range(start, start + len(positions))):
-                return m[:, start:start + len(positions)]  # a view, no copy
+                return m[:, start : start + len(positions)]  # a view, no copy
             return m[:, positions]
         parts = [self._matrix(ref, mats) for _, ref in layer]
         size = max(p.shape[0] for p in parts)
@@ -280,10 +291,10 @@ class StatevectorEngine(Engine):
         gates (identity elsewhere), all layers at once (see ``_kron_plan``)."""
         static, groups, index = plan
         bank = torch.cat([getattr(self, static)] + [mats[g] for g in groups]) if groups else getattr(self, static)
-        m = bank[getattr(self, index[0])]    # [L, n, 2, 2], most significant qubit first
-        for row in index[1:]:               # a later gate on a qubit multiplies from the left
+        m = bank[getattr(self, index[0])]  # [L, n, 2, 2], most significant qubit first
+        for row in index[1:]:  # a later gate on a qubit multiplies from the left
             m = bank[getattr(self, row)] @ m
-        return kron_matrices(m.unbind(1)).transpose(1, 2)     # a view: state @ kron^T
+        return kron_matrices(m.unbind(1)).transpose(1, 2)  # a view: state @ kron^T
 
     def _expectations(self, state: torch.Tensor) -> torch.Tensor:
         out = None
@@ -291,7 +302,7 @@ class StatevectorEngine(Engine):
             partner = state if gather is None else state[:, getattr(self, gather)]
             if self.real:
                 term = (state * partner) @ getattr(self, real_part)
-            elif gather is None:      # diagonal terms: |amplitude|^2, without a complex product
+            elif gather is None:  # diagonal terms: |amplitude|^2, without a complex product
                 parts = torch.view_as_real(state).reshape(state.shape[0], 2 * self.dim)
                 term = (parts * parts) @ getattr(self, real_part)
             else:
@@ -330,7 +341,8 @@ def kron_matrices(parts) -> torch.Tensor:
     mid = len(parts) // 2
     hi, lo = kron_matrices(parts[:mid]), kron_matrices(parts[mid:])
     return (hi[:, :, None, :, None] * lo[:, None, :, None, :]).reshape(
-        hi.shape[0], hi.shape[1] * lo.shape[1], hi.shape[2] * lo.shape[2])
+        hi.shape[0], hi.shape[1] * lo.shape[1], hi.shape[2] * lo.shape[2]
+    )
 
 
 def apply_gate(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...], n: int, base: int = 2):
@@ -341,11 +353,11 @@ def apply_gate(state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...
     b = state.shape[0]
     if len(qubits) == 1:
         q = qubits[0]
-        s = state.reshape(b, base ** (n - 1 - q), base, base ** q)
+        s = state.reshape(b, base ** (n - 1 - q), base, base**q)
         return (matrix[:, None] @ s).reshape(b, -1)
     k = len(qubits)
     axes = [1 + (n - 1 - q) for q in reversed(qubits)]
     s = state.reshape((b,) + (base,) * n).movedim(axes, list(range(1, k + 1)))
     shape = s.shape
-    s = (matrix @ s.reshape(b, base ** k, -1)).reshape(shape)
+    s = (matrix @ s.reshape(b, base**k, -1)).reshape(shape)
     return s.movedim(list(range(1, k + 1)), axes).reshape(b, -1)

@@ -22,11 +22,26 @@ import numpy as np
 from qkit.errors import QkitError
 
 # CLI name -> pytorch_grad_cam class name (gradient-free ones included: they work on any engine).
-METHODS = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "hirescam": "HiResCAM",
-           "xgradcam": "XGradCAM", "layercam": "LayerCAM", "eigencam": "EigenCAM",
-           "eigengradcam": "EigenGradCAM", "scorecam": "ScoreCAM"}
-LABELS = {"gradcam": "GradCAM", "gradcam++": "GradCAM++", "hirescam": "HiResCAM", "xgradcam": "XGradCAM",
-          "layercam": "LayerCAM", "eigencam": "EigenCAM", "eigengradcam": "EigenGradCAM", "scorecam": "ScoreCAM"}
+METHODS = {
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAMPlusPlus",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM",
+    "eigencam": "EigenCAM",
+    "eigengradcam": "EigenGradCAM",
+    "scorecam": "ScoreCAM",
+}
+LABELS = {
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAM++",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM",
+    "eigencam": "EigenCAM",
+    "eigengradcam": "EigenGradCAM",
+    "scorecam": "ScoreCAM",
+}
 
 
 def parse_methods(text: str | list[str]) -> list[str]:
@@ -43,9 +58,9 @@ def parse_methods(text: str | list[str]) -> list[str]:
 
 @dataclass
 class TargetLayer:
-    name: str            # e.g. "backbone.layer4"
-    module: Any          # torch.nn.Module
-    shape: tuple         # [C, h, w] of its output for the probe image
+    name: str  # e.g. "backbone.layer4"
+    module: Any  # torch.nn.Module
+    shape: tuple  # [C, h, w] of its output for the probe image
 
 
 def find_target_layer(model: Any, image: Any) -> TargetLayer:
@@ -76,8 +91,10 @@ def find_target_layer(model: Any, image: Any) -> TargetLayer:
         for h in handles:
             h.remove()
     if not finished:
-        raise QkitError(f"backbone {type(backbone).__name__} has no convolutional layer with a spatial output: "
-                        "class-activation maps need one")
+        raise QkitError(
+            f"backbone {type(backbone).__name__} has no convolutional layer with a spatial output: "
+            "class-activation maps need one"
+        )
     module, shape = finished[-1]
     names = {m: n for n, m in backbone.named_modules()}
     return TargetLayer("backbone" + (f".{names[module]}" if names[module] else ""), module, shape)
@@ -102,8 +119,14 @@ def targets_for(logits: Any, positive_class: int | None) -> tuple[list, int | No
     return [ClassifierOutputTarget(int(c)) for c in logits.argmax(1).tolist()], None
 
 
-def compute_maps(model: Any, images: Any, methods: list[str], positive_class: int | None,
-                 layer: TargetLayer | None = None, batch_size: int = 32) -> dict:
+def compute_maps(
+    model: Any,
+    images: Any,
+    methods: list[str],
+    positive_class: int | None,
+    layer: TargetLayer | None = None,
+    batch_size: int = 32,
+) -> dict:
     """Maps ``{method: float32 [N, H, W] in [0, 1]}`` for ``images`` [N, 3, H, W], plus the probabilities.
 
     Returns ``{"maps", "probs" [N, C], "layer", "explained_class"}``. The model is put in eval
@@ -124,11 +147,13 @@ def compute_maps(model: Any, images: Any, methods: list[str], positive_class: in
     for name in methods:
         cam_class = getattr(pytorch_grad_cam, METHODS[name])
         with cam_class(model=model, target_layers=[layer.module]) as cam:
-            cam.compute_input_gradient = frozen      # BaseCAM's switch; subclasses do not forward it
+            cam.compute_input_gradient = frozen  # BaseCAM's switch; subclasses do not forward it
             if hasattr(cam, "batch_size"):
-                cam.batch_size = batch_size          # ScoreCAM: masked images per forward pass
-            parts = [cam(input_tensor=images[i:i + batch_size], targets=targets[i:i + batch_size])
-                     for i in range(0, len(images), batch_size)]
+                cam.batch_size = batch_size  # ScoreCAM: masked images per forward pass
+            parts = [
+                cam(input_tensor=images[i : i + batch_size], targets=targets[i : i + batch_size])
+                for i in range(0, len(images), batch_size)
+            ]
         maps[name] = np.nan_to_num(np.concatenate(parts).astype(np.float32))
     probs = torch.softmax(logits.float(), dim=1).numpy()
     return {"maps": maps, "probs": probs, "layer": layer, "explained_class": explained}

@@ -18,7 +18,7 @@ from qkit.explain.cam import LABELS
 from qkit.runs import atomic_write
 
 DPI = 100
-CELL = 1.55                 # inches per panel
+CELL = 1.55  # inches per panel
 
 
 def display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -32,8 +32,7 @@ def display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 
 
 def save_png(fig: Any, path: str | Path, dpi: int = DPI) -> Path:
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight",
-                                                    pad_inches=0.1))
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.1))
 
 
 def row_label(sample_id: str, true_name: str, prob: float, prob_name: str, outcome: str) -> str:

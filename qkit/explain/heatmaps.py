@@ -78,8 +78,15 @@ def check_options(split: str, n: int, methods: Any) -> list[str]:
     return parse_methods(methods)
 
 
-def explain_heatmaps(run_dir: str | Path, split: str = "test", n: int = 8, methods: Any = "gradcam,gradcam++",
-                     select: str | None = None, env=None, loaded=None) -> dict:
+def explain_heatmaps(
+    run_dir: str | Path,
+    split: str = "test",
+    n: int = 8,
+    methods: Any = "gradcam,gradcam++",
+    select: str | None = None,
+    env=None,
+    loaded=None,
+) -> dict:
     """Compute and save the heatmaps; returns the record written to ``explain-<split>.json``."""
     from qkit import runs
     from qkit.explain.cam import compute_maps
@@ -90,8 +97,7 @@ def explain_heatmaps(run_dir: str | Path, split: str = "test", n: int = 8, metho
     start = time.perf_counter()
     run, model, bundle = loaded or load_explainable(run_dir, env)
     positive = bundle.positive_class if bundle.n_classes == 2 else None
-    wanted = parse_select(select or ("tp,tn,fp,fn" if positive is not None else "correct,wrong"),
-                          positive is not None)
+    wanted = parse_select(select or ("tp,tn,fp,fn" if positive is not None else "correct,wrong"), positive is not None)
     dataset = getattr(bundle, split)
     labels = split_labels(dataset)
     chosen = select_images(labels, split_probs(run, model, dataset, split), positive, wanted, n)
@@ -102,8 +108,9 @@ def explain_heatmaps(run_dir: str | Path, split: str = "test", n: int = 8, metho
     rows = []
     for k, i in enumerate(chosen.indices):
         c = explained if explained is not None else int(result["probs"][k].argmax())
-        rows.append(row_label(dataset.ids[i], names[int(labels[i])], float(result["probs"][k][c]), names[c],
-                              chosen.outcomes[k]))
+        rows.append(
+            row_label(dataset.ids[i], names[int(labels[i])], float(result["probs"][k][c]), names[c], chosen.outcomes[k])
+        )
     caption = explain_caption(names, explained, result["layer"].name, methods)
     out = run.path / "explain"
     fig = heatmap_grid(images.numpy(), result["maps"], rows, caption)
@@ -113,12 +120,29 @@ def explain_heatmaps(run_dir: str | Path, split: str = "test", n: int = 8, metho
         path = out / method_file(m, split)
         runs.atomic_write(path, lambda f, a=arr: np.save(f, a))
         files[m] = path.name
-    record = {"split": split, "methods": methods, "select": wanted, "target_layer": result["layer"].name,
-              "target_layer_shape": list(result["layer"].shape), "explained_class": explained,
-              "explained": caption, "image_shape": list(images.shape[1:]),
-              "samples": [{"id": dataset.ids[i], "index": i, "label": int(labels[i]), "outcome": chosen.outcomes[k],
-                           "probs": [float(p) for p in result["probs"][k]]} for k, i in enumerate(chosen.indices)],
-              "maps": files, "figure": figure.name, "seconds": round(time.perf_counter() - start, 3)}
+    record = {
+        "split": split,
+        "methods": methods,
+        "select": wanted,
+        "target_layer": result["layer"].name,
+        "target_layer_shape": list(result["layer"].shape),
+        "explained_class": explained,
+        "explained": caption,
+        "image_shape": list(images.shape[1:]),
+        "samples": [
+            {
+                "id": dataset.ids[i],
+                "index": i,
+                "label": int(labels[i]),
+                "outcome": chosen.outcomes[k],
+                "probs": [float(p) for p in result["probs"][k]],
+            }
+            for k, i in enumerate(chosen.indices)
+        ],
+        "maps": files,
+        "figure": figure.name,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
     runs.atomic_write_json(out / f"explain-{split}.json", record)
     record["path"] = str(figure)
     return record
@@ -128,12 +152,16 @@ def explain_caption(names: list[str], explained: int | None, layer: str, methods
     how = ", ".join(LABELS[m] for m in methods)
     if explained is not None:
         other = names[1 - explained]
-        what = (f"Heatmaps explain the log-odds of '{names[explained]}' (logit {names[explained]} − logit {other}): "
-                f"warm regions raise the predicted probability of {names[explained]}.")
+        what = (
+            f"Heatmaps explain the log-odds of '{names[explained]}' (logit {names[explained]} − logit {other}): "
+            f"warm regions raise the predicted probability of {names[explained]}."
+        )
     else:
         what = "Heatmaps explain each image's predicted class (its logit)."
-    return (f"{what}\n{how} (pytorch-grad-cam) at {layer}, through the whole hybrid model "
-            "(backbone → pre-net → quantum layer → post-net); each map scaled to 0–1.")
+    return (
+        f"{what}\n{how} (pytorch-grad-cam) at {layer}, through the whole hybrid model "
+        "(backbone → pre-net → quantum layer → post-net); each map scaled to 0–1."
+    )
 
 
 def explain_quantum(run_dir: str | Path, split: str = "test", env=None, loaded=None) -> dict:
@@ -147,20 +175,32 @@ def explain_quantum(run_dir: str | Path, split: str = "test", env=None, loaded=N
         raise QkitError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     start = time.perf_counter()
     run, model, bundle = loaded or load_explainable(run_dir, env)
-    qx.quantum_layer(model)                     # a linear head: one line, before any compute
+    qx.quantum_layer(model)  # a linear head: one line, before any compute
     positive = bundle.positive_class if bundle.n_classes == 2 else None
     qf = qx.collect(model, getattr(bundle, split))
     scores = qx.separability(qf, positive)
     names = bundle.class_names
     out = run.path / "explain" / f"quantum-{split}"
-    figures = {"outputs": qfig.outputs_figure(qf, names), "projection": qfig.projection_figure(qf, names, scores),
-               "bloch": qfig.bloch_figure(qf, names), "separability": qfig.separability_figure(scores)}
+    figures = {
+        "outputs": qfig.outputs_figure(qf, names),
+        "projection": qfig.projection_figure(qf, names, scores),
+        "bloch": qfig.bloch_figure(qf, names),
+        "separability": qfig.separability_figure(scores),
+    }
     files = {k: save_png(fig, out / f"{k}.png").name for k, fig in figures.items()}
-    record = {"split": split, "n": int(len(qf.labels)), "observables": qf.observables,
-              "n_qubits": int(qf.bloch.shape[1]), "positive_class": positive, "class_names": names,
-              "separability": scores, "per_class": qx.summary(qf, names), "figures": files,
-              "probe": f"standardised logistic regression, {qx.PROBE_FOLDS}-fold stratified CV, out-of-fold AUC",
-              "seconds": round(time.perf_counter() - start, 3)}
+    record = {
+        "split": split,
+        "n": int(len(qf.labels)),
+        "observables": qf.observables,
+        "n_qubits": int(qf.bloch.shape[1]),
+        "positive_class": positive,
+        "class_names": names,
+        "separability": scores,
+        "per_class": qx.summary(qf, names),
+        "figures": files,
+        "probe": f"standardised logistic regression, {qx.PROBE_FOLDS}-fold stratified CV, out-of-fold AUC",
+        "seconds": round(time.perf_counter() - start, 3),
+    }
     runs.atomic_write_json(out / "quantum.json", record)
     record["path"] = str(out)
     return record

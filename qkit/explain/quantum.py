@@ -30,12 +30,12 @@ PROBE_FOLDS = 5
 class QuantumFeatures:
     """Per image of one split: what goes into and comes out of the quantum layer."""
 
-    labels: np.ndarray          # [N]
-    features: np.ndarray        # [N, F] backbone output = pre-net input
-    angles: np.ndarray          # [N, k] pre-net output = circuit inputs
-    outputs: np.ndarray         # [N, m] quantum layer output (expectation values)
-    bloch: np.ndarray           # [N, q, 3] (<X>, <Y>, <Z>) per qubit
-    observables: list[str]      # label of each output
+    labels: np.ndarray  # [N]
+    features: np.ndarray  # [N, F] backbone output = pre-net input
+    angles: np.ndarray  # [N, k] pre-net output = circuit inputs
+    outputs: np.ndarray  # [N, m] quantum layer output (expectation values)
+    bloch: np.ndarray  # [N, q, 3] (<X>, <Y>, <Z>) per qubit
+    observables: list[str]  # label of each output
 
 
 def quantum_layer(model: Any):
@@ -65,9 +65,14 @@ def collect(model: Any, dataset: Any, batch_size: int = 256) -> QuantumFeatures:
     arrays = {k: torch.cat(v).numpy() for k, v in parts.items()}
     program = head.quantum.program
     weights = head.quantum.weight.detach().double().cpu().numpy()
-    return QuantumFeatures(arrays["labels"], arrays["features"], arrays["angles"], arrays["outputs"],
-                           bloch_vectors(program, arrays["angles"], weights),
-                           [observable_label(o) for o in program.observables])
+    return QuantumFeatures(
+        arrays["labels"],
+        arrays["features"],
+        arrays["angles"],
+        arrays["outputs"],
+        bloch_vectors(program, arrays["angles"], weights),
+        [observable_label(o) for o in program.observables],
+    )
 
 
 def observable_label(op: Any) -> str:
@@ -127,10 +132,20 @@ def silhouette(x: np.ndarray, labels: np.ndarray) -> float | None:
 
 def separability(qf: QuantumFeatures, positive_class: int | None) -> dict:
     """Probe AUC and silhouette for the pre-net inputs, pre-net outputs and quantum outputs."""
-    reps = {"prenet_inputs": qf.features, "prenet_outputs": qf.angles, "quantum_outputs": qf.outputs,
-            "bloch_vectors": qf.bloch.reshape(len(qf.bloch), -1)}
-    return {name: {"dims": int(x.shape[1]), "probe_auc": probe_auc(x, qf.labels, positive_class),
-                   "silhouette": silhouette(x, qf.labels)} for name, x in reps.items()}
+    reps = {
+        "prenet_inputs": qf.features,
+        "prenet_outputs": qf.angles,
+        "quantum_outputs": qf.outputs,
+        "bloch_vectors": qf.bloch.reshape(len(qf.bloch), -1),
+    }
+    return {
+        name: {
+            "dims": int(x.shape[1]),
+            "probe_auc": probe_auc(x, qf.labels, positive_class),
+            "silhouette": silhouette(x, qf.labels),
+        }
+        for name, x in reps.items()
+    }
 
 
 def summary(qf: QuantumFeatures, class_names: list[str]) -> dict:
@@ -141,8 +156,12 @@ def summary(qf: QuantumFeatures, class_names: list[str]) -> dict:
         if not sel.any():
             continue
         b = qf.bloch[sel]
-        out[name] = {"n": int(sel.sum()),
-                     "outputs_mean": qf.outputs[sel].mean(0).tolist(), "outputs_std": qf.outputs[sel].std(0).tolist(),
-                     "bloch_mean": b.mean(0).tolist(), "bloch_std": b.std(0).tolist(),
-                     "bloch_length_mean": np.linalg.norm(b, axis=2).mean(0).tolist()}
+        out[name] = {
+            "n": int(sel.sum()),
+            "outputs_mean": qf.outputs[sel].mean(0).tolist(),
+            "outputs_std": qf.outputs[sel].std(0).tolist(),
+            "bloch_mean": b.mean(0).tolist(),
+            "bloch_std": b.std(0).tolist(),
+            "bloch_length_mean": np.linalg.norm(b, axis=2).mean(0).tolist(),
+        }
     return out

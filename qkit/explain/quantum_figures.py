@@ -16,9 +16,12 @@ from typing import Any
 import numpy as np
 
 COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-REP_LABELS = {"prenet_inputs": "pre-net inputs\n(backbone features)",
-              "prenet_outputs": "pre-net outputs\n(circuit inputs)",
-              "quantum_outputs": "quantum outputs", "bloch_vectors": "Bloch vectors\n(all qubits)"}
+REP_LABELS = {
+    "prenet_inputs": "pre-net inputs\n(backbone features)",
+    "prenet_outputs": "pre-net outputs\n(circuit inputs)",
+    "quantum_outputs": "quantum outputs",
+    "bloch_vectors": "Bloch vectors\n(all qubits)",
+}
 
 
 def _classes(labels: np.ndarray, names: list[str]):
@@ -65,8 +68,9 @@ def projection_figure(qf: Any, names: list[str], scores: dict) -> Any:
             sel = qf.labels == c
             ax.scatter(points[sel, 0], points[sel, 1], s=12, alpha=0.7, color=color, label=name)
         auc = scores[key]["probe_auc"]
-        ax.set_title(f"{REP_LABELS[key].replace(chr(10), ' ')}: probe AUC "
-                     f"{'n/a' if auc is None else f'{auc:.3f}'}", fontsize=10)
+        ax.set_title(
+            f"{REP_LABELS[key].replace(chr(10), ' ')}: probe AUC {'n/a' if auc is None else f'{auc:.3f}'}", fontsize=10
+        )
         ax.set_xlabel(f"PC1 ({ratio[0]:.0%} of variance)")
         ax.set_ylabel(f"PC2 ({ratio[1]:.0%})")
         ax.grid(alpha=0.3)
@@ -91,10 +95,19 @@ def bloch_figure(qf: Any, names: list[str]) -> Any:
             b = qf.bloch[qf.labels == c, k]
             top.scatter(b[:, 0], b[:, 2], s=8, alpha=0.45, color=color, label=name)
             mean = b.mean(0)
-            top.annotate("", xy=(mean[0], mean[2]), xytext=(0, 0),
-                         arrowprops={"arrowstyle": "->", "color": color, "lw": 2})
-            bottom.bar(np.arange(3) + (j - (len(classes) - 1) / 2) * width, mean, width, yerr=b.std(0),
-                       color=color, alpha=0.8, capsize=2, label=name)
+            top.annotate(
+                "", xy=(mean[0], mean[2]), xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": color, "lw": 2}
+            )
+            bottom.bar(
+                np.arange(3) + (j - (len(classes) - 1) / 2) * width,
+                mean,
+                width,
+                yerr=b.std(0),
+                color=color,
+                alpha=0.8,
+                capsize=2,
+                label=name,
+            )
         length = np.linalg.norm(qf.bloch[:, k], axis=1).mean()
         top.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal", xlabel="⟨X⟩", ylabel="⟨Z⟩")
         top.set_title(f"qubit {k}: mean |r| = {length:.2f}", fontsize=10)
@@ -114,10 +127,12 @@ def separability_figure(scores: dict) -> Any:
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     ax_auc, ax_sil = fig.subplots(1, 2)
     labels = [f"{REP_LABELS[k]}\n{scores[k]['dims']} dims" for k in keys]
-    for ax, metric, title in ((ax_auc, "probe_auc", "linear probe AUC (5-fold CV)"),
-                              (ax_sil, "silhouette", "silhouette score")):
+    for ax, metric, title in (
+        (ax_auc, "probe_auc", "linear probe AUC (5-fold CV)"),
+        (ax_sil, "silhouette", "silhouette score"),
+    ):
         values = [np.nan if scores[k][metric] is None else scores[k][metric] for k in keys]
-        bars = ax.bar(range(len(keys)), values, color=["#7f7f7f", "#9467bd", "#17becf", "#bcbd22"][:len(keys)])
+        bars = ax.bar(range(len(keys)), values, color=["#7f7f7f", "#9467bd", "#17becf", "#bcbd22"][: len(keys)])
         ax.bar_label(bars, fmt="%.3f", fontsize=8)
         ax.set_xticks(range(len(keys)), labels, fontsize=7.5)
         ax.set_title(title, fontsize=10)

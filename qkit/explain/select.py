@@ -24,8 +24,7 @@ def parse_select(text: str, binary: bool) -> list[str]:
     bad = [s for s in names if s not in allowed]
     if not names or bad:
         kind = "a binary" if binary else "a multi-class"
-        raise QkitError(f"--select for {kind} run takes a comma-separated subset of {','.join(allowed)}; "
-                        f"got {text!r}")
+        raise QkitError(f"--select for {kind} run takes a comma-separated subset of {','.join(allowed)}; got {text!r}")
     return names
 
 
@@ -34,14 +33,13 @@ def outcomes(labels: np.ndarray, predicted: np.ndarray, positive_class: int | No
     if positive_class is None:
         return np.where(labels == predicted, "correct", "wrong")
     pos_true, pos_pred = labels == positive_class, predicted == positive_class
-    return np.select([pos_true & pos_pred, ~pos_true & ~pos_pred, ~pos_true & pos_pred],
-                     ["tp", "tn", "fp"], "fn")
+    return np.select([pos_true & pos_pred, ~pos_true & ~pos_pred, ~pos_true & pos_pred], ["tp", "tn", "fp"], "fn")
 
 
 @dataclass
 class Selection:
-    indices: list[int]          # rows of the split's dataset
-    outcomes: list[str]         # tp/tn/fp/fn or correct/wrong, per chosen image
+    indices: list[int]  # rows of the split's dataset
+    outcomes: list[str]  # tp/tn/fp/fn or correct/wrong, per chosen image
 
 
 def select_images(labels, probs, positive_class: int | None, wanted: list[str], n: int) -> Selection:

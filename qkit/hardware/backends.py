@@ -24,7 +24,7 @@ from typing import Any
 from qkit.errors import QkitError, first_line
 from qkit.hardware.snapshot import Snapshot, load_snapshot, snapshot_path
 
-SNAPSHOT_DIR = Path("hardware")        # the user's workspace folder of calibration snapshots
+SNAPSHOT_DIR = Path("hardware")  # the user's workspace folder of calibration snapshots
 KINDS = ("fake", "snapshot", "ibm")
 
 
@@ -32,11 +32,11 @@ KINDS = ("fake", "snapshot", "ibm")
 class ResolvedBackend:
     """A backend object (``BackendV2``) with where it came from."""
 
-    name: str                # as asked: fake_lagos, snapshot:ibm_lagos, ibm_torino, path
-    kind: str                # fake | snapshot | ibm
-    backend: Any             # qiskit BackendV2 the primitives run on
-    source: str              # one line for every output: what runs where
-    snapshot: Snapshot | None = None     # the calibration a snapshot backend was built from
+    name: str  # as asked: fake_lagos, snapshot:ibm_lagos, ibm_torino, path
+    kind: str  # fake | snapshot | ibm
+    backend: Any  # qiskit BackendV2 the primitives run on
+    source: str  # one line for every output: what runs where
+    snapshot: Snapshot | None = None  # the calibration a snapshot backend was built from
 
     @property
     def is_hardware(self) -> bool:
@@ -58,7 +58,7 @@ def folder_name(backend: str) -> str:
 
 def _fake_class_name(name: str) -> str:
     """``fake_lagos`` -> ``FakeLagosV2`` or ``FakeLagos`` (whichever the provider has)."""
-    return "Fake" + "".join(part.title() for part in name[len("fake_"):].split("_"))
+    return "Fake" + "".join(part.title() for part in name[len("fake_") :].split("_"))
 
 
 def fake_backend_names() -> list[str]:
@@ -86,21 +86,29 @@ def _fake(name: str) -> ResolvedBackend:
         hint = f"; did you mean {', '.join(close)}" if close else ""
         raise QkitError(f"unknown fake backend {name!r}{hint} (qkit hardware list --fake shows them all)")
     backend = cls()
-    backend.target              # built lazily: once here, not inside whichever caller reads it first
-    return ResolvedBackend(name, "fake", backend,
-                           f"{backend.name}: emulation (qiskit-ibm-runtime fake backend, local testing mode)")
+    backend.target  # built lazily: once here, not inside whichever caller reads it first
+    return ResolvedBackend(
+        name, "fake", backend, f"{backend.name}: emulation (qiskit-ibm-runtime fake backend, local testing mode)"
+    )
 
 
 def _snapshot(name: str, snapshot_dir: Path) -> ResolvedBackend:
     path = snapshot_path(name, snapshot_dir)
     snapshot = load_snapshot(path)
-    return ResolvedBackend(name, "snapshot", snapshot.backend(),
-                           f"{snapshot.name}: emulation from the calibration snapshot {path} "
-                           f"(calibrated {snapshot.calibration_date or 'on an unknown date'})", snapshot)
+    return ResolvedBackend(
+        name,
+        "snapshot",
+        snapshot.backend(),
+        f"{snapshot.name}: emulation from the calibration snapshot {path} "
+        f"(calibrated {snapshot.calibration_date or 'on an unknown date'})",
+        snapshot,
+    )
 
 
-SAVE_ACCOUNT = ("save one with QiskitRuntimeService.save_account(token=..., instance=..., overwrite=True) "
-                "or set QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE")
+SAVE_ACCOUNT = (
+    "save one with QiskitRuntimeService.save_account(token=..., instance=..., overwrite=True) "
+    "or set QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE"
+)
 
 
 def _refused(exc: BaseException) -> bool:
@@ -126,26 +134,31 @@ def _quiet_runtime():
 def _ibm(name: str, channel: str | None, instance: str | None) -> ResolvedBackend:
     from qiskit_ibm_runtime import QiskitRuntimeService
 
-    ways_out = (f"use --backend fake_{name.removeprefix('ibm_').removeprefix('ibmq_')} or "
-                f"--backend snapshot:{name} to emulate it")
+    ways_out = (
+        f"use --backend fake_{name.removeprefix('ibm_').removeprefix('ibmq_')} or "
+        f"--backend snapshot:{name} to emulate it"
+    )
     kwargs = {k: v for k, v in (("channel", channel), ("instance", instance)) if v}
     with _quiet_runtime():
         try:
             service = QiskitRuntimeService(**kwargs)
-        except Exception as exc:      # AccountNotFoundError, invalid credentials, no network...
+        except Exception as exc:  # AccountNotFoundError, invalid credentials, no network...
             what = "IBM Quantum refused the account's token" if _refused(exc) else "cannot reach IBM Quantum"
             raise QkitError(f"{what} for {name!r} ({first_line(exc)}); {SAVE_ACCOUNT}; or {ways_out}") from None
         try:
             backend = service.backend(name)
         except Exception as exc:
-            try:                      # the runtime reports "no backend" when the API refused the token
+            try:  # the runtime reports "no backend" when the API refused the token
                 service.usage()
             except Exception as why:
                 if _refused(why):
-                    raise QkitError(f"IBM Quantum refused the account's token for {name!r} ({first_line(why)}); "
-                                    f"{SAVE_ACCOUNT}; or {ways_out}") from None
-            raise QkitError(f"backend {name!r} is not available to this account ({first_line(exc)}); "
-                            f"{ways_out}") from None
+                    raise QkitError(
+                        f"IBM Quantum refused the account's token for {name!r} ({first_line(why)}); "
+                        f"{SAVE_ACCOUNT}; or {ways_out}"
+                    ) from None
+            raise QkitError(
+                f"backend {name!r} is not available to this account ({first_line(exc)}); {ways_out}"
+            ) from None
     return ResolvedBackend(name, "ibm", backend, f"{backend.name}: IBM Quantum hardware")
 
 
@@ -158,13 +171,16 @@ def check_backend_name(name: Any) -> str:
     if name.startswith("snapshot:") or name.endswith(".json"):
         return name
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name) or name == "fake_":
-        raise QkitError(f"{name!r} is not a backend name: use fake_<name>, snapshot:<name>, a snapshot .json "
-                        "or an IBM device such as ibm_torino")
+        raise QkitError(
+            f"{name!r} is not a backend name: use fake_<name>, snapshot:<name>, a snapshot .json "
+            "or an IBM device such as ibm_torino"
+        )
     return name
 
 
-def resolve_backend(name: str, *, channel: str | None = None, instance: str | None = None,
-                    snapshot_dir: str | Path = SNAPSHOT_DIR) -> ResolvedBackend:
+def resolve_backend(
+    name: str, *, channel: str | None = None, instance: str | None = None, snapshot_dir: str | Path = SNAPSHOT_DIR
+) -> ResolvedBackend:
     """The backend called ``name`` (see module docstring); problems are one-line QkitErrors."""
     name = check_backend_name(name)
     if name.startswith("fake_"):

@@ -23,8 +23,14 @@ from typing import Any, Callable
 from qkit.errors import QkitError
 
 SHOWN = ("auc", "accuracy", "sensitivity", "specificity", "delta", "agreement")
-HEADERS = {"auc": "AUC", "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
-           "delta": "mean |Δ⟨O⟩| vs exact", "agreement": "agreement with exact"}
+HEADERS = {
+    "auc": "AUC",
+    "accuracy": "accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+    "delta": "mean |Δ⟨O⟩| vs exact",
+    "agreement": "agreement with exact",
+}
 
 
 def compare_dir(run_dir: Path, backend: str, split: str, shots: int, repeat: int, seed: int | None) -> Path:
@@ -45,7 +51,7 @@ def device_snapshot(resolved: Any, run_dir: Path) -> Path:
 
     snapshot = Snapshot.from_backend(resolved.backend)
     date = snapshot.calibration_date or datetime.now(timezone.utc).isoformat()
-    stamp = re.sub(r"\D", "", date[:19])               # 2024-03-05T12:34:56+00:00 -> 20240305123456
+    stamp = re.sub(r"\D", "", date[:19])  # 2024-03-05T12:34:56+00:00 -> 20240305123456
     path = Path(run_dir) / "hardware" / folder_name(resolved.name) / "snapshots" / f"{resolved.name}-{stamp}.json"
     if not path.is_file():
         save_snapshot(snapshot, path)
@@ -58,8 +64,10 @@ def targets(resolved: Any, run_dir: Path, seed: int | None) -> list[tuple[str, s
     An emulation is the backend itself; an IBM device is its snapshot, then the device (unseeded)."""
     if not resolved.is_hardware:
         return [(resolved.name, resolved.name, seed)]
-    return [(f"snapshot:{resolved.name}", str(device_snapshot(resolved, run_dir)), seed),
-            (resolved.name, resolved.name, None)]
+    return [
+        (f"snapshot:{resolved.name}", str(device_snapshot(resolved, run_dir)), seed),
+        (resolved.name, resolved.name, None),
+    ]
 
 
 def exact_row(record: dict, run_dir: Path) -> dict:
@@ -68,19 +76,29 @@ def exact_row(record: dict, run_dir: Path) -> dict:
 
     metrics = {k: {"mean": record["exact"][k], "std": 0.0} for k in METRICS if k in record["exact"]}
     metrics.update(delta={"mean": 0.0, "std": 0.0}, agreement={"mean": 1.0, "std": 0.0})
-    return {"setting": "exact", "backend": "statevector", "mitigation": None, "metrics": metrics,
-            "path": str(run_dir), "job_ids": []}
+    return {
+        "setting": "exact",
+        "backend": "statevector",
+        "mitigation": None,
+        "metrics": metrics,
+        "path": str(run_dir),
+        "job_ids": [],
+    }
 
 
 def hardware_rows(label: str, record: dict) -> list[dict]:
     """One row per scored setting of a hardware record: raw and readout from one run, or trex."""
-    base = {"backend": record["backend"], "source": record["source"], "path": record["path"],
-            "physical_qubits": record["physical_qubits"], "calibration_date": record["calibration_date"],
-            "job_ids": record["job_ids"] + ([record["calibration_job_id"]] if record["calibration_job_id"] else [])}
+    base = {
+        "backend": record["backend"],
+        "source": record["source"],
+        "path": record["path"],
+        "physical_qubits": record["physical_qubits"],
+        "calibration_date": record["calibration_date"],
+        "job_ids": record["job_ids"] + ([record["calibration_job_id"]] if record["calibration_job_id"] else []),
+    }
     scored = [("raw", record["unmitigated"])] if record.get("unmitigated") else []
     scored.append((record["mitigation"] if record["mitigation"] != "none" else "raw", record))
-    return [{"setting": f"{label} {name}", "mitigation": name, **base, "metrics": s["metrics"]}
-            for name, s in scored]
+    return [{"setting": f"{label} {name}", "mitigation": name, **base, "metrics": s["metrics"]} for name, s in scored]
 
 
 def mitigation_sentence(rows: list[dict], label: str) -> str | None:
@@ -92,10 +110,15 @@ def mitigation_sentence(rows: list[dict], label: str) -> str | None:
     d0, d1 = raw["delta"]["mean"], fixed["delta"]["mean"]
     a0, a1 = raw.get("auc", {}).get("mean"), fixed.get("auc", {}).get("mean")
     change = f"{(d1 - d0) / d0:+.0%}" if d0 else "n/a"
-    auc = (f"AUC from {a0:.4f} to {a1:.4f} ({a1 - a0:+.4f})" if a0 is not None and a1 is not None
-           else "AUC could not be scored")
-    return (f"On {label}, readout mitigation changed mean |Δ⟨O⟩| vs exact from {d0:.4f} to {d1:.4f} "
-            f"({change}) and {auc}, from the same shots.")
+    auc = (
+        f"AUC from {a0:.4f} to {a1:.4f} ({a1 - a0:+.4f})"
+        if a0 is not None and a1 is not None
+        else "AUC could not be scored"
+    )
+    return (
+        f"On {label}, readout mitigation changed mean |Δ⟨O⟩| vs exact from {d0:.4f} to {d1:.4f} "
+        f"({change}) and {auc}, from the same shots."
+    )
 
 
 def spread_note(repeat: int) -> str:
@@ -115,11 +138,12 @@ def has_spread(row: dict, repeat: int) -> bool:
 
 
 def markdown(rows: list[dict], title: str, sentences: list[str], repeat: int) -> str:
-    headers = [HEADERS[k].replace("|", "\\|") for k in SHOWN]      # |Δ⟨O⟩| must not split the column
-    lines = [f"# {title}", "", "| setting | " + " | ".join(headers) + " |",
-             "|---|" + "---|" * len(SHOWN)]
-    lines += ["| " + " | ".join([r["setting"]] + [cell(r["metrics"].get(k), has_spread(r, repeat))
-                                                 for k in SHOWN]) + " |" for r in rows]
+    headers = [HEADERS[k].replace("|", "\\|") for k in SHOWN]  # |Δ⟨O⟩| must not split the column
+    lines = [f"# {title}", "", "| setting | " + " | ".join(headers) + " |", "|---|" + "---|" * len(SHOWN)]
+    lines += [
+        "| " + " | ".join([r["setting"]] + [cell(r["metrics"].get(k), has_spread(r, repeat)) for k in SHOWN]) + " |"
+        for r in rows
+    ]
     lines += ["", f"{spread_note(repeat)}; the exact row is the run's own statevector model.", ""]
     return "\n".join(lines + sentences) + "\n"
 
@@ -132,15 +156,30 @@ def write_outputs(out: Path, rows: list[dict], title: str, sentences: list[str],
     atomic_write_json(out / "compare.json", redact({**info, "rows": rows, "summary": sentences}))
     plot_comparison(rows, out / "compare.png", title)
     atomic_write_text(out / "compare.md", markdown(rows, title, sentences, info["repeat"]))
-    return {"dir": str(out), "json": str(out / "compare.json"), "png": str(out / "compare.png"),
-            "md": str(out / "compare.md")}
+    return {
+        "dir": str(out),
+        "json": str(out / "compare.json"),
+        "png": str(out / "compare.png"),
+        "md": str(out / "compare.md"),
+    }
 
 
-def compare_hardware(run_dir: str | Path, backend: str, *, split: str = "test", shots: int = 1024,
-                     repeat: int = 1, trex: bool = False, layout: Any = "calibrated", seed: int | None = None,
-                     env: Any = None, channel: str | None = None, instance: str | None = None,
-                     on_plan: Callable[[str, Any], None] | None = None,
-                     on_event: Callable[[str, str, str], None] | None = None) -> dict:
+def compare_hardware(
+    run_dir: str | Path,
+    backend: str,
+    *,
+    split: str = "test",
+    shots: int = 1024,
+    repeat: int = 1,
+    trex: bool = False,
+    layout: Any = "calibrated",
+    seed: int | None = None,
+    env: Any = None,
+    channel: str | None = None,
+    instance: str | None = None,
+    on_plan: Callable[[str, Any], None] | None = None,
+    on_event: Callable[[str, str, str], None] | None = None,
+) -> dict:
     """Run exact vs raw vs readout (vs trex) on ``backend`` (and, for an IBM device, its snapshot).
 
     ``on_plan(label, prep)`` is called before each hardware run, ``on_event`` is the job hook of
@@ -159,9 +198,19 @@ def compare_hardware(run_dir: str | Path, backend: str, *, split: str = "test", 
     sentences: list[str] = []
     for label, name, target_seed in targets(resolved, run_dir, seed):
         for mitigation in ("readout", "trex") if trex else ("readout",):
-            prep = prepare_hardware_run(run_dir, name, split=split, shots=shots, repeat=repeat, seed=target_seed,
-                                        env=env, mitigation=mitigation, layout=layout, channel=channel,
-                                        instance=instance)
+            prep = prepare_hardware_run(
+                run_dir,
+                name,
+                split=split,
+                shots=shots,
+                repeat=repeat,
+                seed=target_seed,
+                env=env,
+                mitigation=mitigation,
+                layout=layout,
+                channel=channel,
+                instance=instance,
+            )
             if on_plan is not None:
                 on_plan(f"{label}, {mitigation} mitigation", prep)
             record = execute_hardware_run(prep, on_event=on_event)
@@ -172,7 +221,15 @@ def compare_hardware(run_dir: str | Path, backend: str, *, split: str = "test", 
         if sentence:
             sentences.append(sentence)
     title = f"{split} split of {run_dir.name}: {shots} shots x {repeat} repetition(s)"
-    info = {"run": str(run_dir), "backend": backend, "split": split, "shots": shots, "repeat": repeat,
-            "seed": seed, "layout": layout, "trex": trex}
+    info = {
+        "run": str(run_dir),
+        "backend": backend,
+        "split": split,
+        "shots": shots,
+        "repeat": repeat,
+        "seed": seed,
+        "layout": layout,
+        "trex": trex,
+    }
     paths = write_outputs(compare_dir(run_dir, backend, split, shots, repeat, seed), rows, title, sentences, info)
     return {"rows": rows, "summary": sentences, "title": title, "paths": paths}

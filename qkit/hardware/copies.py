@@ -30,7 +30,7 @@ import numpy as np
 
 from qkit.errors import QkitError
 
-AUTO_OUTLIER = 3.0        # auto skips a copy whose estimated error is above 3x the copies' median
+AUTO_OUTLIER = 3.0  # auto skips a copy whose estimated error is above 3x the copies' median
 
 
 @dataclass
@@ -39,19 +39,24 @@ class CopyChoice:
 
     layouts: list[list[int]]
     estimates: list[float]
-    fit: int                       # how many copies fit apart on the device (before ``auto``'s cut)
-    reason: str                    # one line: why this many
+    fit: int  # how many copies fit apart on the device (before ``auto``'s cut)
+    reason: str  # one line: why this many
 
     @property
     def n(self) -> int:
         return len(self.layouts)
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "layouts": self.layouts, "estimates": [round(e, 6) for e in self.estimates],
-                "fit": self.fit, "reason": self.reason,
-                "rows": "row r is served by copy r % n, in wide row r // n",
-                "isolation": "no coupler joins two copies (neighbours of a copy are left idle); crosstalk on a "
-                             "device is not modelled by the emulation"}
+        return {
+            "n": self.n,
+            "layouts": self.layouts,
+            "estimates": [round(e, 6) for e in self.estimates],
+            "fit": self.fit,
+            "reason": self.reason,
+            "rows": "row r is served by copy r % n, in wide row r // n",
+            "isolation": "no coupler joins two copies (neighbours of a copy are left idle); crosstalk on a "
+            "device is not modelled by the emulation",
+        }
 
 
 def parse_copies(value: Any) -> int | str:
@@ -83,7 +88,7 @@ def parse_qubits(value: Any) -> list[int]:
 
 def _neighbours(backend: Any) -> dict[int, set[int]]:
     out = {q: set() for q in range(backend.num_qubits)}
-    for a, b in (backend.coupling_map.get_edges() if backend.coupling_map is not None else []):
+    for a, b in backend.coupling_map.get_edges() if backend.coupling_map is not None else []:
         out[a].add(b)
         out[b].add(a)
     return out
@@ -100,8 +105,15 @@ def apart(first: list[int], candidates: Sequence[list[int]], backend: Any, exclu
     return taken
 
 
-def choose_copies(program: Any, backend: Any, snapshot: Any, first: list[int], copies: int | str,
-                  exclude: Sequence[int] = (), shots_rows: int | None = None) -> CopyChoice:
+def choose_copies(
+    program: Any,
+    backend: Any,
+    snapshot: Any,
+    first: list[int],
+    copies: int | str,
+    exclude: Sequence[int] = (),
+    shots_rows: int | None = None,
+) -> CopyChoice:
     """Copies of ``program``'s circuit on ``backend`` (module docstring); ``first``: the single-copy
     layout. ``shots_rows``: rows to evaluate (no more copies than rows)."""
     from qkit.hardware.layout import _pre_score, vf2_layouts
@@ -110,22 +122,34 @@ def choose_copies(program: Any, backend: Any, snapshot: Any, first: list[int], c
     circuit, observables, name = program.circuit, program.observables, backend.name
     exclude = set(int(q) for q in exclude)
     cal = Calibration(backend, snapshot)
-    candidates = sorted(vf2_layouts(circuit, backend, limit=20_000),
-                        key=lambda lay: _pre_score(lay, circuit, observables, cal))
+    candidates = sorted(
+        vf2_layouts(circuit, backend, limit=20_000), key=lambda lay: _pre_score(lay, circuit, observables, cal)
+    )
     layouts = apart(first, candidates, backend, exclude)
     fit = len(layouts)
     if copies != "auto" and copies > fit > 1:
-        raise QkitError(f"--copies {copies} does not fit on {name}: at most {fit} copies of the "
-                        f"{program.n_qubits}-qubit circuit fit apart (no coupler between copies)")
+        raise QkitError(
+            f"--copies {copies} does not fit on {name}: at most {fit} copies of the "
+            f"{program.n_qubits}-qubit circuit fit apart (no coupler between copies)"
+        )
     if fit == 1:
-        why = (f"every other placement shares a qubit or a coupler with {list(first)}"
-               + (" or uses an excluded qubit" if exclude else "") if candidates else
-               "the circuit needs routing there (no placement maps its gates onto couplers)")
+        why = (
+            f"every other placement shares a qubit or a coupler with {list(first)}"
+            + (" or uses an excluded qubit" if exclude else "")
+            if candidates
+            else "the circuit needs routing there (no placement maps its gates onto couplers)"
+        )
         if copies != "auto" and copies > 1:
-            raise QkitError(f"--copies {copies} does not fit on {name}: it holds one copy of the "
-                            f"{program.n_qubits}-qubit circuit ({why})")
-        return CopyChoice([list(first)], [_estimate(program, backend, first, cal)], 1,
-                          f"{name} holds one copy of the {program.n_qubits}-qubit circuit: {why}")
+            raise QkitError(
+                f"--copies {copies} does not fit on {name}: it holds one copy of the "
+                f"{program.n_qubits}-qubit circuit ({why})"
+            )
+        return CopyChoice(
+            [list(first)],
+            [_estimate(program, backend, first, cal)],
+            1,
+            f"{name} holds one copy of the {program.n_qubits}-qubit circuit: {why}",
+        )
     wanted = fit if copies == "auto" else copies
     if shots_rows is not None:
         wanted = min(wanted, max(1, shots_rows))
@@ -136,9 +160,9 @@ def choose_copies(program: Any, backend: Any, snapshot: Any, first: list[int], c
         keep = [i for i, e in enumerate(estimates) if e <= cut or i == 0]
         skipped = len(layouts) - len(keep)
         layouts, estimates = [layouts[i] for i in keep], [estimates[i] for i in keep]
-        reason = (f"auto: {len(layouts)} of the {fit} copies that fit apart on {name}"
-                  + (f" ({skipped} skipped: estimated error above {AUTO_OUTLIER:g}x the copies' median)"
-                     if skipped else ""))
+        reason = f"auto: {len(layouts)} of the {fit} copies that fit apart on {name}" + (
+            f" ({skipped} skipped: estimated error above {AUTO_OUTLIER:g}x the copies' median)" if skipped else ""
+        )
     else:
         reason = f"--copies {copies} of the {fit} that fit apart on {name}"
     return CopyChoice(layouts, estimates, fit, reason)
@@ -166,6 +190,10 @@ def widen(isas: list[Any], n_bits: int, columns: list[np.ndarray], row_width: in
         renamed = {p: Parameter(f"c{k:03d}_{p.name}") for p in isa.parameters}
         for p, col in zip(isa.parameters, cols):
             source[renamed[p].name] = k * row_width + int(col)
-        wide.compose(isa.assign_parameters(renamed) if renamed else isa, qubits=range(width),
-                     clbits=range(k * n_bits, (k + 1) * n_bits), inplace=True)
+        wide.compose(
+            isa.assign_parameters(renamed) if renamed else isa,
+            qubits=range(width),
+            clbits=range(k * n_bits, (k + 1) * n_bits),
+            inplace=True,
+        )
     return wide, np.array([source[p.name] for p in wide.parameters], dtype=np.int64)

@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable
 
 FINAL_FAILURES = ("ERROR", "CANCELLED")
-USAGE_TRIES = 3          # usage is computed shortly after a job ends: ask a few times, then record None
+USAGE_TRIES = 3  # usage is computed shortly after a job ends: ask a few times, then record None
 USAGE_WAIT_S = 1.0
 
 
@@ -74,7 +74,7 @@ def billed(prep: Any, job: Any, tries: int = 1, wait: float = USAGE_WAIT_S) -> f
     for attempt in range(tries):
         try:
             usage = job.metrics().get("usage") or {}
-        except Exception:             # the network, or a job IBM no longer shows: unknown
+        except Exception:  # the network, or a job IBM no longer shows: unknown
             return None
         seconds = usage.get("qpu_charge_time_seconds", usage.get("quantum_seconds"))
         if usage.get("status", "done") != "pending" and seconds is not None:

@@ -26,14 +26,14 @@ def emulated_error(isa, spec, backend, snapshot, rows) -> float:
     scheduled = PassManager([ALAPScheduleAnalysis(target=backend.target), PadDelay(target=backend.target)]).run(isa)
     scheduled.save_density_matrix()
     read_on = [int(q) for q in isa.layout.final_index_layout()]
-    index = np.arange(2 ** isa.num_qubits)
+    index = np.arange(2**isa.num_qubits)
     errors = []
     for row in rows:
         bind = dict(zip(list(spec.inputs) + list(spec.weights), row))
         exact = Statevector(spec.circuit.assign_parameters(bind))
         rho = sim.run(scheduled.assign_parameters({p: bind[p] for p in scheduled.parameters})).result()
         probs = np.real(np.diag(np.asarray(rho.data(0)["density_matrix"])))
-        for k, obs in enumerate(spec.observables):       # <Z_k>, read on physical qubit read_on[k]
+        for k, obs in enumerate(spec.observables):  # <Z_k>, read on physical qubit read_on[k]
             q = read_on[k]
             z = float(np.sum(probs * (1 - 2 * ((index >> q) & 1))))
             p01, p10 = snapshot.qubits[q].prob_meas0_prep1, snapshot.qubits[q].prob_meas1_prep0

@@ -47,7 +47,7 @@ def _layout(num_qubits: int, edges: list[tuple[int, int]]) -> np.ndarray:
     for step in range(300):
         delta = pos[:, None, :] - pos[None, :, :]
         dist = np.linalg.norm(delta, axis=2) + np.eye(num_qubits) + 1e-9
-        force = (delta / dist[..., None] * (k * k / dist)[..., None]).sum(axis=1)     # repulsion
+        force = (delta / dist[..., None] * (k * k / dist)[..., None]).sum(axis=1)  # repulsion
         for a, b in edges:
             d = pos[a] - pos[b]
             pull = d * np.linalg.norm(d) / k
@@ -66,7 +66,7 @@ def _away_from_neighbours(pos: np.ndarray, edges: list[tuple[int, int]], q: int)
         return np.array([0.0, -1.0])
     directions = [(pos[n] - pos[q]) / (np.linalg.norm(pos[n] - pos[q]) + 1e-9) for n in neighbours]
     away = -np.sum(directions, axis=0)
-    if np.linalg.norm(away) < 1e-3:                 # neighbours on opposite sides: go perpendicular
+    if np.linalg.norm(away) < 1e-3:  # neighbours on opposite sides: go perpendicular
         away = np.array([-directions[0][1], directions[0][0]])
     return away / np.linalg.norm(away)
 
@@ -105,31 +105,62 @@ def plot_error_map(snapshot: Any, path: str | Path) -> Path:
         ax.plot(*zip(pos[a], pos[b]), color=colour, linewidth=2 if big else 4, zorder=1)
         if err is not None and not big:
             mid = (pos[a] + pos[b]) / 2
-            ax.annotate(f"{100 * err:.2f}%", mid, fontsize=7, ha="center", va="center", zorder=6,
-                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+            ax.annotate(
+                f"{100 * err:.2f}%",
+                mid,
+                fontsize=7,
+                ha="center",
+                va="center",
+                zorder=6,
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+            )
     node_colours = [node_cmap(node_norm(r)) if r is not None else "lightgrey" for r in readout]
     ax.scatter(pos[:, 0], pos[:, 1], s=80 if big else 600, c=node_colours, edgecolors="black", zorder=2)
     for q in snapshot.qubits:
         x, y = pos[q.qubit]
-        ax.annotate(str(q.qubit), (x, y), ha="center", va="center", fontsize=6 if big else 10, zorder=4,
-                    color="white" if readout[q.qubit] is not None and node_norm(readout[q.qubit]) < 0.6 else "black")
+        ax.annotate(
+            str(q.qubit),
+            (x, y),
+            ha="center",
+            va="center",
+            fontsize=6 if big else 10,
+            zorder=4,
+            color="white" if readout[q.qubit] is not None and node_norm(readout[q.qubit]) < 0.6 else "black",
+        )
         if not big and q.prob_meas0_prep1 is not None and q.prob_meas1_prep0 is not None:
-            away = _away_from_neighbours(pos, edges, q.qubit)       # the label sits where no edge runs
-            ax.annotate(f"p(0|1) {q.prob_meas0_prep1:.3f}\np(1|0) {q.prob_meas1_prep0:.3f}", (x, y),
-                        xytext=tuple(18 * away), textcoords="offset points",
-                        ha="left" if away[0] > 0.3 else "right" if away[0] < -0.3 else "center",
-                        va="bottom" if away[1] > 0.3 else "top" if away[1] < -0.3 else "center",
-                        fontsize=7, zorder=5, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
-    fig.colorbar(cm.ScalarMappable(norm=node_norm, cmap=node_cmap), ax=ax, fraction=0.04, location="right",
-                 label="readout error (mean of p(0|1), p(1|0))")
+            away = _away_from_neighbours(pos, edges, q.qubit)  # the label sits where no edge runs
+            ax.annotate(
+                f"p(0|1) {q.prob_meas0_prep1:.3f}\np(1|0) {q.prob_meas1_prep0:.3f}",
+                (x, y),
+                xytext=tuple(18 * away),
+                textcoords="offset points",
+                ha="left" if away[0] > 0.3 else "right" if away[0] < -0.3 else "center",
+                va="bottom" if away[1] > 0.3 else "top" if away[1] < -0.3 else "center",
+                fontsize=7,
+                zorder=5,
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+            )
+    fig.colorbar(
+        cm.ScalarMappable(norm=node_norm, cmap=node_cmap),
+        ax=ax,
+        fraction=0.04,
+        location="right",
+        label="readout error (mean of p(0|1), p(1|0))",
+    )
     if edge_vals:
         gate = ", ".join(sorted({g.gate for g in snapshot.two_qubit_gates}))
-        fig.colorbar(cm.ScalarMappable(norm=edge_norm, cmap=edge_cmap), ax=ax, fraction=0.04, location="bottom",
-                     pad=0.02, extend="max" if clipped else "neither", label=f"two-qubit gate error ({gate})")
+        fig.colorbar(
+            cm.ScalarMappable(norm=edge_norm, cmap=edge_cmap),
+            ax=ax,
+            fraction=0.04,
+            location="bottom",
+            pad=0.02,
+            extend="max" if clipped else "neither",
+            label=f"two-qubit gate error ({gate})",
+        )
     ax.set_title(f"{snapshot.name}: calibrated {snapshot.calibration_date or 'on an unknown date'}")
     ax.set_aspect("equal")
     ax.margins(0.15)
     ax.axis("off")
     fig.tight_layout()
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=_DPI, bbox_inches="tight",
-                                                    pad_inches=0.1))
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=_DPI, bbox_inches="tight", pad_inches=0.1))

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-PANELS = (("auc", "test AUC"), ("accuracy", "accuracy"), ("delta", "mean |Δ⟨O⟩| vs exact"),
-          ("agreement", "agreement with exact"))
+PANELS = (
+    ("auc", "test AUC"),
+    ("accuracy", "accuracy"),
+    ("delta", "mean |Δ⟨O⟩| vs exact"),
+    ("agreement", "agreement with exact"),
+)
 
 
 def _save(figure, path: Path) -> Path:
@@ -51,8 +55,11 @@ def plot_repetitions(record: dict, path: str | Path) -> Path:
             ax.axhline(exact, ls="--", color="grey", lw=1, label="exact")
             ax.legend(fontsize=7, loc="best")
         ax.set_title(title, fontsize=9)
-    figure.suptitle(f"{record['split']} split on {record['backend']}: {record['repeat']} repetition(s) x "
-                    f"{record['shots']} shots, qubits {record['physical_qubits']}", fontsize=10)
+    figure.suptitle(
+        f"{record['split']} split on {record['backend']}: {record['repeat']} repetition(s) x "
+        f"{record['shots']} shots, qubits {record['physical_qubits']}",
+        fontsize=10,
+    )
     figure.tight_layout()
     return _save(figure, Path(path))
 
@@ -63,8 +70,9 @@ def plot_comparison(rows: list[dict], path: str | Path, title: str) -> Path:
 
     figure = Figure(figsize=(11, 3.6))
     labels = [r["setting"] for r in rows]
-    for i, (key, name) in enumerate((("auc", "test AUC"), ("delta", "mean |Δ⟨O⟩| vs exact"),
-                                     ("agreement", "agreement with exact"))):
+    for i, (key, name) in enumerate(
+        (("auc", "test AUC"), ("delta", "mean |Δ⟨O⟩| vs exact"), ("agreement", "agreement with exact"))
+    ):
         ax = figure.add_subplot(1, 3, i + 1)
         means = [np.nan if r["metrics"].get(key, {}).get("mean") is None else r["metrics"][key]["mean"] for r in rows]
         stds = [0.0 if r["metrics"].get(key, {}).get("std") is None else r["metrics"][key]["std"] for r in rows]

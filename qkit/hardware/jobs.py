@@ -37,7 +37,7 @@ from qkit.errors import QkitError, first_line
 from qkit.hardware import device
 from qkit.hardware.prepare import Prepared
 
-JobHook = Callable[[str, str, str], None]     # (event "submitted" | "done", job label, job id)
+JobHook = Callable[[str, str, str], None]  # (event "submitted" | "done", job label, job id)
 RETRIES = 4
 BACKOFF_S = 2.0
 TRANSIENT_HTTP = {-1, 408, 429, 500, 502, 503, 504}
@@ -46,13 +46,22 @@ CALIBRATION = "calibration"
 
 def _fingerprint(prep: Prepared) -> dict:
     p = prep.plan
-    return {"backend": prep.backend.name, "split": prep.split, "shots": p.shots, "repeat": p.repeat,
-            "rows": p.rows, "slices": [list(s) for s in p.jobs], "seed": prep.seed,
-            "physical_qubits": prep.physical_qubits, "primitive": prep.primitive.name,
-            "mitigation": prep.mitigation, "readout_from": prep.readout_from,
-            "calibration_shots": p.calibration_shots,
-            **({"copies": prep.copies.layouts} if prep.n_copies > 1 else {}),
-            **({"rep_delay": prep.rep_delay} if prep.rep_delay is not None else {})}
+    return {
+        "backend": prep.backend.name,
+        "split": prep.split,
+        "shots": p.shots,
+        "repeat": p.repeat,
+        "rows": p.rows,
+        "slices": [list(s) for s in p.jobs],
+        "seed": prep.seed,
+        "physical_qubits": prep.physical_qubits,
+        "primitive": prep.primitive.name,
+        "mitigation": prep.mitigation,
+        "readout_from": prep.readout_from,
+        "calibration_shots": p.calibration_shots,
+        **({"copies": prep.copies.layouts} if prep.n_copies > 1 else {}),
+        **({"rep_delay": prep.rep_delay} if prep.rep_delay is not None else {}),
+    }
 
 
 def _entry(index, rows=None) -> dict:
@@ -65,12 +74,16 @@ def _load_state(prep: Prepared) -> dict:
     if path.is_file():
         state = runs.read_json(path)
         if state.get("plan") != fingerprint:
-            raise QkitError(f"{path} belongs to another plan (e.g. another --max-rows-per-job); rerun with the "
-                            f"same options or move {prep.out_dir} away")
+            raise QkitError(
+                f"{path} belongs to another plan (e.g. another --max-rows-per-job); rerun with the "
+                f"same options or move {prep.out_dir} away"
+            )
         return state
-    return {"plan": fingerprint,
-            "calibration": _entry(CALIBRATION) if prep.plan.calibration_shots else None,
-            "jobs": [_entry(i, list(s)) for i, s in enumerate(prep.plan.jobs)]}
+    return {
+        "plan": fingerprint,
+        "calibration": _entry(CALIBRATION) if prep.plan.calibration_shots else None,
+        "jobs": [_entry(i, list(s)) for i, s in enumerate(prep.plan.jobs)],
+    }
 
 
 def entries_of(state: dict) -> list[dict]:
@@ -92,7 +105,7 @@ def _is_transient(exc: BaseException) -> bool | None:
 
         if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
             return True
-    except ImportError:           # requests comes with qiskit-ibm-runtime; be safe anyway
+    except ImportError:  # requests comes with qiskit-ibm-runtime; be safe anyway
         pass
     return True if isinstance(exc, (ConnectionError, TimeoutError)) else None
 
@@ -110,8 +123,12 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def with_retries(call: Callable[[], Any], retries: int = RETRIES, backoff: float = BACKOFF_S,
-                 sleep: Callable[[float], None] = time.sleep) -> Any:
+def with_retries(
+    call: Callable[[], Any],
+    retries: int = RETRIES,
+    backoff: float = BACKOFF_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
     """``call()``, retried up to ``retries`` times with exponential backoff on transient errors."""
     for attempt in range(retries + 1):
         try:
@@ -119,7 +136,7 @@ def with_retries(call: Callable[[], Any], retries: int = RETRIES, backoff: float
         except Exception as exc:
             if attempt == retries or not is_transient(exc):
                 raise
-            sleep(backoff * 2 ** attempt)
+            sleep(backoff * 2**attempt)
 
 
 def _options(prep: Prepared, index: int, tag: str | None = None) -> dict:
@@ -154,8 +171,12 @@ def _submit_calibration(prep: Prepared, mode: Any, tag: str | None = None) -> An
     from qkit.hardware.wide import sample
 
     circuits = calibration_circuits(prep.backend.backend, prep.primitive.read_qubits)
-    return sample(mode, [(c, None, CALIBRATION_SHOTS) for c in circuits], _options(prep, 10_007, tag),
-                  getattr(prep.primitive, "noise_of", None))
+    return sample(
+        mode,
+        [(c, None, CALIBRATION_SHOTS) for c in circuits],
+        _options(prep, 10_007, tag),
+        getattr(prep.primitive, "noise_of", None),
+    )
 
 
 def _collect_calibration(job: Any) -> dict[str, np.ndarray]:
@@ -183,34 +204,41 @@ def _failure(prep: Prepared, entry: dict, handle: Any, exc: BaseException, total
     except Exception:
         pass
     happened = "was cancelled" if status == "CANCELLED" else "failed"
-    return QkitError(f"job {entry['job_id']} ({what} of {total}) on {prep.backend.name} {happened}: "
-                     f"{first_line(exc)}; rerun the same command to send only this job again")
+    return QkitError(
+        f"job {entry['job_id']} ({what} of {total}) on {prep.backend.name} {happened}: "
+        f"{first_line(exc)}; rerun the same command to send only this job again"
+    )
 
 
 def _start(prep: Prepared, entry: dict, mode: Any, state: dict, save: Callable[[], None]) -> tuple[Any, bool]:
     """The job of ``entry`` and whether it was sent now: fetched back when a device job an earlier
     call sent is still there, else sent (its state "sending" and its tag on disk first)."""
     handle = device.retrieve(prep, entry["job_id"], with_retries)
-    if handle is None and entry["status"] == "sending":          # killed before the id was saved
+    if handle is None and entry["status"] == "sending":  # killed before the id was saved
         handle = device.find_by_tag(prep, entry.get("tag"), with_retries)
     if handle is not None:
         return handle, False
-    if entry["job_id"]:                   # failed, cancelled, or an emulation's job (gone with its process)
+    if entry["job_id"]:  # failed, cancelled, or an emulation's job (gone with its process)
         entry["earlier_ids"].append(entry["job_id"])
         spent = device.billed_by_id(prep, entry["job_id"])
         if spent:
             entry["earlier_qpu_seconds"] = round(entry.get("earlier_qpu_seconds", 0.0) + spent, 3)
         entry["job_id"] = None
-    tag = (device.job_tag(state["plan"], entry["index"], len(entry["earlier_ids"]))
-           if prep.backend.is_hardware else None)
+    tag = device.job_tag(state["plan"], entry["index"], len(entry["earlier_ids"])) if prep.backend.is_hardware else None
     entry.update(status="sending", tag=tag)
     save()
     if entry["index"] == CALIBRATION:
-        submit = lambda: _submit_calibration(prep, mode, tag)                         # noqa: E731
+        submit = lambda: _submit_calibration(prep, mode, tag)  # noqa: E731
     else:
         start, stop = entry["rows"]
-        submit = lambda: prep.primitive.submit(mode, prep.values[start:stop],          # noqa: E731
-                                               _options(prep, entry["index"], tag), prep.plan.shots)
+        submit = (  # noqa: E731
+            lambda: prep.primitive.submit(
+                mode,
+                prep.values[start:stop],
+                _options(prep, entry["index"], tag),
+                prep.plan.shots,
+            )
+        )
     return _send(prep, entry, submit), True
 
 
@@ -225,9 +253,9 @@ def qpu_seconds_so_far(prep: Prepared) -> tuple[float, float]:
     for entry in entries_of(state):
         billed += entry.get("earlier_qpu_seconds", 0.0)
         seconds = entry.get("qpu_seconds")
-        if seconds is None and entry["job_id"]:        # sent, then interrupted: finished (and billed) since?
+        if seconds is None and entry["job_id"]:  # sent, then interrupted: finished (and billed) since?
             seconds = device.billed_by_id(prep, entry["job_id"])
-        if entry["status"] == "failed":               # billed for what it ran, and sent again
+        if entry["status"] == "failed":  # billed for what it ran, and sent again
             billed += seconds or 0.0
             seconds = None
         if seconds is None:
@@ -261,7 +289,7 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
     prep.out_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(prep)
     path = prep.out_dir / "jobs.json"
-    save = lambda: runs.atomic_write_json(path, state)                                 # noqa: E731
+    save = lambda: runs.atomic_write_json(path, state)  # noqa: E731
     entries = entries_of(state)
     todo = [e for e in entries if not (e["status"] == "done" and result_path(prep, e["index"]).is_file())]
     state["submitted_now"], state["primitive_seconds"] = 0, 0.0
@@ -277,16 +305,18 @@ def run_jobs(prep: Prepared, on_event: JobHook | None = None) -> dict:
             began = time.perf_counter()
             try:
                 handle, sent = _start(prep, entry, batch, state, save)
-            except Exception as exc:          # not transient, or still failing after the retries
+            except Exception as exc:  # not transient, or still failing after the retries
                 save()
                 what = "the readout calibration" if label == CALIBRATION else f"job {label}"
-                raise QkitError(f"sending {what} to {prep.backend.name} failed: {first_line(exc)}; rerun the "
-                                "same command (jobs already sent are fetched, not sent again)") from None
+                raise QkitError(
+                    f"sending {what} to {prep.backend.name} failed: {first_line(exc)}; rerun the "
+                    "same command (jobs already sent are fetched, not sent again)"
+                ) from None
             state["submitted_now"] += sent
             state["primitive_seconds"] += time.perf_counter() - began
             entry.update(job_id=handle.job_id(), status="submitted")
             handles[label] = handle
-            save()                                          # the id is on disk before we wait
+            save()  # the id is on disk before we wait
             notify("submitted", label, entry["job_id"])
         for entry in todo:
             label = str(entry["index"])

@@ -39,10 +39,10 @@ OPTIMIZATION_LEVEL = 1
 class LayoutCandidate:
     """One layout with its estimated output error and the ISA circuit's size."""
 
-    layout: list[int]                 # physical qubit of each virtual qubit (initial layout)
-    measured_qubits: list[int]        # physical qubit each virtual qubit is read on (final layout)
-    estimate: float                   # expected mean |<O> error| over the observables
-    parts: dict                       # readout / gates / decoherence estimates alone
+    layout: list[int]  # physical qubit of each virtual qubit (initial layout)
+    measured_qubits: list[int]  # physical qubit each virtual qubit is read on (final layout)
+    estimate: float  # expected mean |<O> error| over the observables
+    parts: dict  # readout / gates / decoherence estimates alone
     depth: int
     two_qubit_gates: int
     duration_s: float | None
@@ -50,9 +50,16 @@ class LayoutCandidate:
     isa_circuit: Any = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        return {"layout": self.layout, "measured_qubits": self.measured_qubits, "estimate": self.estimate,
-                "parts": self.parts, "depth": self.depth, "two_qubit_gates": self.two_qubit_gates,
-                "duration_s": self.duration_s, "is_default": self.is_default}
+        return {
+            "layout": self.layout,
+            "measured_qubits": self.measured_qubits,
+            "estimate": self.estimate,
+            "parts": self.parts,
+            "depth": self.depth,
+            "two_qubit_gates": self.two_qubit_gates,
+            "duration_s": self.duration_s,
+            "is_default": self.is_default,
+        }
 
 
 @dataclass
@@ -62,8 +69,8 @@ class LayoutChoice:
     backend: str
     chosen: LayoutCandidate
     default: LayoutCandidate
-    candidates: list[LayoutCandidate]    # best first, at most ``top``
-    n_considered: int                    # layouts found before the cut to ``top``
+    candidates: list[LayoutCandidate]  # best first, at most ``top``
+    n_considered: int  # layouts found before the cut to ``top``
 
     @property
     def physical_qubits(self) -> list[int]:
@@ -74,9 +81,14 @@ class LayoutChoice:
         return self.chosen.isa_circuit
 
     def to_dict(self) -> dict:
-        return {"backend": self.backend, "chosen": self.chosen.to_dict(), "default": self.default.to_dict(),
-                "candidates": [c.to_dict() for c in self.candidates], "n_considered": self.n_considered,
-                "optimization_level": OPTIMIZATION_LEVEL}
+        return {
+            "backend": self.backend,
+            "chosen": self.chosen.to_dict(),
+            "default": self.default.to_dict(),
+            "candidates": [c.to_dict() for c in self.candidates],
+            "n_considered": self.n_considered,
+            "optimization_level": OPTIMIZATION_LEVEL,
+        }
 
 
 # ---------------------------------------------------------------------- candidates
@@ -107,12 +119,15 @@ def transpile_with_layout(circuit: Any, backend: Any, layout: Sequence[int] | No
 def _transpile(circuit: Any, backend: Any, layout: Sequence[int] | None, seed: int) -> Any:
     from qiskit.transpiler import generate_preset_pass_manager
 
-    pm = generate_preset_pass_manager(optimization_level=OPTIMIZATION_LEVEL, backend=backend,
-                                      initial_layout=list(layout) if layout is not None else None,
-                                      seed_transpiler=seed)
+    pm = generate_preset_pass_manager(
+        optimization_level=OPTIMIZATION_LEVEL,
+        backend=backend,
+        initial_layout=list(layout) if layout is not None else None,
+        seed_transpiler=seed,
+    )
     try:
         return pm.run(circuit)
-    except Exception as exc:      # TranspilerError: a layout the device cannot route...
+    except Exception as exc:  # TranspilerError: a layout the device cannot route...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise QkitError(f"cannot transpile the circuit for {backend.name}: {first}") from None
 
@@ -128,7 +143,7 @@ def interaction_graph(circuit: Any) -> Any:
     for inst in circuit.data:
         qargs = [index[q] for q in inst.qubits]
         if len(qargs) > 2 and inst.operation.name not in NOT_GATES:
-            return None           # multi-qubit gates: leave the layout to the pass manager's seeds
+            return None  # multi-qubit gates: leave the layout to the pass manager's seeds
         if len(qargs) == 2 and inst.operation.name not in NOT_GATES:
             pair = tuple(sorted(qargs))
             if pair not in seen:
@@ -145,10 +160,9 @@ def vf2_layouts(circuit: Any, backend: Any, limit: int = 1000) -> list[list[int]
     if graph is None or backend.coupling_map is None:
         return []
     device = backend.coupling_map.graph.to_undirected(multigraph=False)
-    mappings = rx.vf2_mapping(device, graph, subgraph=True, induced=False, id_order=False,
-                              call_limit=100 * limit)
+    mappings = rx.vf2_mapping(device, graph, subgraph=True, induced=False, id_order=False, call_limit=100 * limit)
     layouts = []
-    for mapping in mappings:          # {device qubit: circuit qubit}
+    for mapping in mappings:  # {device qubit: circuit qubit}
         layout = [0] * circuit.num_qubits
         for physical, virtual in mapping.items():
             layout[virtual] = physical
@@ -184,13 +198,22 @@ def ideal_values(circuit: Any, observables: Sequence[Any], values: Any) -> list[
     if circuit.num_qubits > 20:
         raise QkitError(f"sample values need a statevector; {circuit.num_qubits} qubits is too many")
     states = [Statevector(circuit.assign_parameters(row) if circuit.num_parameters else circuit) for row in rows]
-    return [[[float(state.expectation_value(SparsePauliOp(pauli)).real) for state in states]
-             for pauli in obs.paulis] for obs in observables]
+    return [
+        [[float(state.expectation_value(SparsePauliOp(pauli)).real) for state in states] for pauli in obs.paulis]
+        for obs in observables
+    ]
 
 
-def choose_layout(program_or_circuit: Any, observables: Sequence[Any] | None, backend: Any,
-                  snapshot: Any = None, top: int = 5, max_transpiled: int = 20,
-                  values: Any = None, exclude: Sequence[int] = ()) -> LayoutChoice:
+def choose_layout(
+    program_or_circuit: Any,
+    observables: Sequence[Any] | None,
+    backend: Any,
+    snapshot: Any = None,
+    top: int = 5,
+    max_transpiled: int = 20,
+    values: Any = None,
+    exclude: Sequence[int] = (),
+) -> LayoutChoice:
     """The layout with the least estimated output error (see module docstring).
 
     ``program_or_circuit``: a ``LayerProgram`` (its observables are used when ``observables`` is
@@ -214,37 +237,56 @@ def choose_layout(program_or_circuit: Any, observables: Sequence[Any] | None, ba
     ideal = None if values is None else ideal_values(circuit, observables, values)
 
     default_isa = transpile_with_layout(circuit, backend)
-    default_layout = [int(q) for q in default_isa.layout.initial_index_layout()[:circuit.num_qubits]]
+    default_layout = [int(q) for q in default_isa.layout.initial_index_layout()[: circuit.num_qubits]]
     layouts = vf2_layouts(circuit, backend)
-    if not layouts:               # the circuit needs routing: the pass manager's picks with other seeds
+    if not layouts:  # the circuit needs routing: the pass manager's picks with other seeds
         for seed in range(1, 6):
             isa = transpile_with_layout(circuit, backend, seed=seed)
-            layouts.append([int(q) for q in isa.layout.initial_index_layout()[:circuit.num_qubits]])
+            layouts.append([int(q) for q in isa.layout.initial_index_layout()[: circuit.num_qubits]])
     banned = set(int(q) for q in exclude)
     unique = {tuple(layout): layout for layout in layouts if layout != default_layout and banned.isdisjoint(layout)}
     ranked = sorted(unique.values(), key=lambda lay: _pre_score(lay, circuit, observables, cal))
     n_considered = len(ranked) + 1
 
     candidates = [_candidate(default_layout, default_isa, observables, cal, ideal, is_default=True)]
-    for layout in ranked[:max(max_transpiled, top)]:
+    for layout in ranked[: max(max_transpiled, top)]:
         isa = transpile_with_layout(circuit, backend, layout)
         candidates.append(_candidate(layout, isa, observables, cal, ideal))
     candidates.sort(key=lambda c: (c.estimate, not c.is_default))
     allowed = [c for c in candidates if banned.isdisjoint(c.layout)]
     if not allowed:
         raise QkitError(f"every layout found on {backend.name} uses an excluded qubit ({sorted(banned)})")
-    return LayoutChoice(backend=backend.name, chosen=allowed[0], default=candidates[[c.is_default for c in
-                        candidates].index(True)], candidates=allowed[:top], n_considered=n_considered)
+    return LayoutChoice(
+        backend=backend.name,
+        chosen=allowed[0],
+        default=candidates[[c.is_default for c in candidates].index(True)],
+        candidates=allowed[:top],
+        n_considered=n_considered,
+    )
 
 
-def _candidate(layout: list[int], isa: Any, observables: Sequence[Any], cal: Calibration,
-               ideal: Any = None, is_default: bool = False) -> LayoutCandidate:
+def _candidate(
+    layout: list[int],
+    isa: Any,
+    observables: Sequence[Any],
+    cal: Calibration,
+    ideal: Any = None,
+    is_default: bool = False,
+) -> LayoutCandidate:
     estimate, parts, measured = estimate_error(isa, observables, cal, ideal)
     try:
         duration = float(isa.estimate_duration(cal.target, unit="s"))
     except Exception:
         duration = None
     two_q = sum(1 for inst in isa.data if inst.operation.num_qubits == 2 and inst.operation.name not in NOT_GATES)
-    return LayoutCandidate(layout=list(layout), measured_qubits=measured, estimate=estimate, parts=parts,
-                           depth=isa.depth(), two_qubit_gates=two_q, duration_s=duration,
-                           is_default=is_default, isa_circuit=isa)
+    return LayoutCandidate(
+        layout=list(layout),
+        measured_qubits=measured,
+        estimate=estimate,
+        parts=parts,
+        depth=isa.depth(),
+        two_qubit_gates=two_q,
+        duration_s=duration,
+        is_default=is_default,
+        isa_circuit=isa,
+    )

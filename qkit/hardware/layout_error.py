@@ -20,6 +20,7 @@ NOT_GATES = {"measure", "barrier", "delay", "reset"}
 
 # ---------------------------------------------------------------------- calibration lookups
 
+
 class Calibration:
     """Readout (both directions), T1/T2 and gate errors of a backend, from a Snapshot."""
 
@@ -47,8 +48,12 @@ class Calibration:
         return float(error) if error else 0.0
 
     def mean_two_qubit_error(self, a: int, b: int) -> float:
-        errors = [self.gate_error(op, pair) for op in self.target.operation_names
-                  if self.target.operation_from_name(op).num_qubits == 2 for pair in ((a, b), (b, a))]
+        errors = [
+            self.gate_error(op, pair)
+            for op in self.target.operation_names
+            if self.target.operation_from_name(op).num_qubits == 2
+            for pair in ((a, b), (b, a))
+        ]
         errors = [e for e in errors if e > 0]
         return min(errors) if errors else 0.0
 
@@ -64,7 +69,7 @@ def _expected_abs(shrink: float, shift: float, ideal: Any = None) -> float:
 
 
 def _depolarizing_shrink(error: float, n_qubits: int) -> float:
-    d = 2 ** n_qubits
+    d = 2**n_qubits
     return max(0.0, 1.0 - error * d / (d - 1))
 
 
@@ -85,8 +90,10 @@ def _light_cone(isa: Any, qubits: set[int]) -> tuple[list[tuple[str, tuple[int, 
 
 # ---------------------------------------------------------------------- scoring
 
-def _term_error(cal: Calibration, isa: Any, measured: list[int], duration: float,
-                ideal: Any = None) -> tuple[float, dict]:
+
+def _term_error(
+    cal: Calibration, isa: Any, measured: list[int], duration: float, ideal: Any = None
+) -> tuple[float, dict]:
     """Expected error of one Pauli term read on physical ``measured`` qubits, and its parts."""
     readout_shrink, readout_shift = 1.0, 0.0
     for q in measured:
@@ -105,19 +112,22 @@ def _term_error(cal: Calibration, isa: Any, measured: list[int], duration: float
             decay = math.exp(-duration / cal.t1[q])
             relax *= decay
             if len(measured) == 1:
-                t1_shift = 1.0 - decay            # amplitude damping pulls <Z> towards +1
+                t1_shift = 1.0 - decay  # amplitude damping pulls <Z> towards +1
         else:
-            dephase *= math.exp(-duration / cal.t2[q]) ** 0.5    # coherences feed the observable partly
+            dephase *= math.exp(-duration / cal.t2[q]) ** 0.5  # coherences feed the observable partly
     shrink = readout_shrink * gate_shrink * relax * dephase
     shift = readout_shrink * gate_shrink * t1_shift + readout_shift
-    parts = {"readout": _expected_abs(readout_shrink, readout_shift, ideal),
-             "gates": _expected_abs(gate_shrink, 0.0, ideal),
-             "decoherence": _expected_abs(relax * dephase, t1_shift, ideal)}
+    parts = {
+        "readout": _expected_abs(readout_shrink, readout_shift, ideal),
+        "gates": _expected_abs(gate_shrink, 0.0, ideal),
+        "decoherence": _expected_abs(relax * dephase, t1_shift, ideal),
+    }
     return _expected_abs(shrink, shift, ideal), parts
 
 
-def estimate_error(isa: Any, observables: Sequence[Any], cal: Calibration,
-                   ideal: list[list[Any]] | None = None) -> tuple[float, dict, list[int]]:
+def estimate_error(
+    isa: Any, observables: Sequence[Any], cal: Calibration, ideal: list[list[Any]] | None = None
+) -> tuple[float, dict, list[int]]:
     """Expected mean absolute error of ``observables`` (on virtual qubits) measured from ``isa``.
 
     ``ideal[i][j]``: the noiseless values of observable i's term j on sample inputs (optional).
@@ -125,7 +135,7 @@ def estimate_error(isa: Any, observables: Sequence[Any], cal: Calibration,
     measured_of = [int(q) for q in isa.layout.final_index_layout()]
     try:
         duration = float(isa.estimate_duration(cal.target, unit="s"))
-    except Exception:             # a target without durations: no decoherence estimate
+    except Exception:  # a target without durations: no decoherence estimate
         duration = 0.0
     total, parts = 0.0, {"readout": 0.0, "gates": 0.0, "decoherence": 0.0}
     for i, obs in enumerate(observables):
@@ -133,7 +143,7 @@ def estimate_error(isa: Any, observables: Sequence[Any], cal: Calibration,
         for j, (pauli, coeff) in enumerate(zip(obs.paulis, obs.coeffs)):
             support = [measured_of[k] for k in range(pauli.num_qubits) if pauli.z[k] or pauli.x[k]]
             if not support:
-                continue          # identity: exact
+                continue  # identity: exact
             err, term_parts = _term_error(cal, isa, support, duration, None if ideal is None else ideal[i][j])
             share = abs(complex(coeff)) / weight / len(observables)
             total += share * weight * err

@@ -22,7 +22,7 @@ import numpy as np
 
 from qkit.errors import QkitError
 
-MAX_BITS = 62            # outcomes are held as int64 per shot
+MAX_BITS = 62  # outcomes are held as int64 per shot
 
 
 @dataclass
@@ -32,10 +32,10 @@ class Basis:
     With N copies (``qkit.hardware.copies``) ``isa`` holds all of them, copy k's virtual qubit i
     in clbit ``k * n_bits + i``, and reads wide rows ``[row of copy 0, row of copy 1, ...]``."""
 
-    label: str                     # Qiskit order: rightmost character is virtual qubit 0
-    isa: Any                       # transpiled QuantumCircuit with ``meas`` (clbit i = virtual qubit i)
-    columns: np.ndarray            # ISA parameter k <- column of a (wide) [inputs..., weights...] row
-    mappings: list[dict]           # per copy: clbit i -> physical qubit (mthree's "final measurement mapping")
+    label: str  # Qiskit order: rightmost character is virtual qubit 0
+    isa: Any  # transpiled QuantumCircuit with ``meas`` (clbit i = virtual qubit i)
+    columns: np.ndarray  # ISA parameter k <- column of a (wide) [inputs..., weights...] row
+    mappings: list[dict]  # per copy: clbit i -> physical qubit (mthree's "final measurement mapping")
 
     @property
     def mapping(self) -> dict:
@@ -46,7 +46,7 @@ class Basis:
 class Term:
     observable: int
     basis: int
-    mask: int                      # classical bits whose parity gives the term's sign
+    mask: int  # classical bits whose parity gives the term's sign
     coeff: float
 
 
@@ -69,10 +69,18 @@ def measurement_bases(observables: Sequence[Any]) -> tuple[list[str], list[Term]
     for i, pauli, coeff in terms:
         support = [q for q in range(pauli.num_qubits) if pauli.x[q] or pauli.z[q]]
         mask = sum(1 << q for q in support)
-        basis = -1 if not support else next(
-            b for b, label in enumerate(labels)
-            if all(label[-1 - q] == ("Y" if pauli.x[q] and pauli.z[q] else ("X" if pauli.x[q] else "Z"))
-                   for q in support))
+        basis = (
+            -1
+            if not support
+            else next(
+                b
+                for b, label in enumerate(labels)
+                if all(
+                    label[-1 - q] == ("Y" if pauli.x[q] and pauli.z[q] else ("X" if pauli.x[q] else "Z"))
+                    for q in support
+                )
+            )
+        )
         out.append(Term(i, basis, mask, coeff))
     return labels, out
 
@@ -97,7 +105,7 @@ class MeasuredCircuits:
     terms: list[Term]
     n_observables: int
     n_bits: int
-    layout: list[int]              # initial layout: physical qubit of each virtual qubit (first copy)
+    layout: list[int]  # initial layout: physical qubit of each virtual qubit (first copy)
     copies: int = 1
 
     @property
@@ -111,7 +119,7 @@ class MeasuredCircuits:
         for basis in self.bases:
             if len(basis.columns):
                 pubs.append((basis.isa, values[:, basis.columns], shots))
-            else:                  # nothing to bind: one circuit, broadcast later
+            else:  # nothing to bind: one circuit, broadcast later
                 pubs.append((basis.isa, None, shots))
         return pubs
 
@@ -137,9 +145,9 @@ class MeasuredCircuits:
 class Distribution:
     """Outcomes (ints, bit i = classical bit i) with weights, grouped by row; rows broadcast if 1."""
 
-    keys: np.ndarray               # [entries] int64 outcomes
-    weights: np.ndarray            # [entries] probability (or quasi-probability) of each entry
-    row: np.ndarray                # [entries] row index
+    keys: np.ndarray  # [entries] int64 outcomes
+    weights: np.ndarray  # [entries] probability (or quasi-probability) of each entry
+    row: np.ndarray  # [entries] row index
     n_rows: int
 
     def parity_mean(self, mask: int, rows: int) -> np.ndarray:
@@ -151,8 +159,7 @@ class Distribution:
     def from_outcomes(cls, outcomes: np.ndarray) -> "Distribution":
         """Every shot as its own entry of weight 1/shots: outcomes ``[rows, shots]``."""
         rows, shots = outcomes.shape
-        return cls(outcomes.reshape(-1), np.full(rows * shots, 1.0 / shots),
-                   np.repeat(np.arange(rows), shots), rows)
+        return cls(outcomes.reshape(-1), np.full(rows * shots, 1.0 / shots), np.repeat(np.arange(rows), shots), rows)
 
     @classmethod
     def from_quasis(cls, quasis: Sequence[dict]) -> "Distribution":
@@ -162,8 +169,12 @@ class Distribution:
             keys.extend(int(k, 2) for k in quasi)
             weights.extend(quasi.values())
             row.extend([r] * len(quasi))
-        return cls(np.asarray(keys, dtype=np.int64), np.asarray(weights, dtype=np.float64),
-                   np.asarray(row, dtype=np.int64), len(quasis))
+        return cls(
+            np.asarray(keys, dtype=np.int64),
+            np.asarray(weights, dtype=np.float64),
+            np.asarray(row, dtype=np.int64),
+            len(quasis),
+        )
 
 
 def outcomes_of(bit_array: Any) -> np.ndarray:
@@ -217,8 +228,9 @@ def _active(isa: Any) -> set[int]:
     return {isa.find_bit(q).index for inst in isa.data if inst.operation.name != "barrier" for q in inst.qubits}
 
 
-def measured_circuits(program: Any, backend: Any, layout: Sequence[int], seed: int = 0,
-                      copies: Sequence[Sequence[int]] | None = None) -> MeasuredCircuits:
+def measured_circuits(
+    program: Any, backend: Any, layout: Sequence[int], seed: int = 0, copies: Sequence[Sequence[int]] | None = None
+) -> MeasuredCircuits:
     """The layer's circuit measured in every basis its observables need, on ``layout``; with
     ``copies`` (initial layouts, the first being ``layout``) one wide circuit per basis holding
     a copy on each (``qkit.hardware.copies.widen``)."""
@@ -230,7 +242,7 @@ def measured_circuits(program: Any, backend: Any, layout: Sequence[int], seed: i
         raise QkitError(f"the sampler path reads at most {MAX_BITS} qubits, the circuit has {n}")
     layouts = [list(layout)] + [list(c) for c in (copies or [])[1:]]
     labels, terms = measurement_bases(program.observables)
-    if not labels:                 # only identities: still one circuit, so that shots are spent honestly
+    if not labels:  # only identities: still one circuit, so that shots are spent honestly
         labels = ["Z" * n]
     row_width = len(program.inputs) + len(program.weights)
     bases = []

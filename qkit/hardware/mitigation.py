@@ -69,21 +69,22 @@ def matrices_from_snapshot(snapshot: Any, qubits: Sequence[int]) -> dict[int, np
         p01 = cal.prob_meas0_prep1 if cal.prob_meas0_prep1 is not None else cal.readout_error
         p10 = cal.prob_meas1_prep0 if cal.prob_meas1_prep0 is not None else cal.readout_error
         if p01 is None or p10 is None:
-            raise QkitError(f"{snapshot.name} reports no readout error for qubit {q}; "
-                            "use --readout-from device")
+            raise QkitError(f"{snapshot.name} reports no readout error for qubit {q}; use --readout-from device")
         out[int(q)] = readout_matrix(float(p01), float(p10))
     return out
 
 
 def readout_matrix(p01: float, p10: float) -> np.ndarray:
     if p01 + p10 >= 1.0:
-        raise QkitError(f"readout is no better than a coin (P(0|1) {p01:.3f} + P(1|0) {p10:.3f} >= 1): "
-                        "it cannot be mitigated")
+        raise QkitError(
+            f"readout is no better than a coin (P(0|1) {p01:.3f} + P(1|0) {p10:.3f} >= 1): it cannot be mitigated"
+        )
     return np.array([[1.0 - p10, p01], [p10, 1.0 - p01]], dtype=np.float32)
 
 
-def correct(counts: list[dict], mapping: dict | list[dict], matrices: dict[int, np.ndarray],
-            num_qubits: int) -> list[dict]:
+def correct(
+    counts: list[dict], mapping: dict | list[dict], matrices: dict[int, np.ndarray], num_qubits: int
+) -> list[dict]:
     """mthree's quasi-distributions for ``counts`` read through ``mapping`` (clbit -> physical qubit),
     one for all rows or one per row (parallel copies read other qubits)."""
     import mthree
@@ -103,8 +104,9 @@ def correct(counts: list[dict], mapping: dict | list[dict], matrices: dict[int, 
 
 def as_json(matrices: dict[int, np.ndarray]) -> dict:
     """P(0|1) and P(1|0) per qubit, for the run record."""
-    return {str(q): {"p01": round(float(m[0, 1]), 6), "p10": round(float(m[1, 0]), 6)}
-            for q, m in sorted(matrices.items())}
+    return {
+        str(q): {"p01": round(float(m[0, 1]), 6), "p10": round(float(m[1, 0]), 6)} for q, m in sorted(matrices.items())
+    }
 
 
 def from_json(data: dict) -> dict[int, np.ndarray]:

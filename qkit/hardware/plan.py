@@ -20,8 +20,8 @@ import numpy as np
 
 from qkit.errors import QkitError
 
-MAX_EXECUTIONS_PER_JOB = 10_000_000   # IBM: circuits x shots per job (documented limit)
-JOB_OVERHEAD_S = 5.0                   # assumed fixed QPU seconds per job (estimate)
+MAX_EXECUTIONS_PER_JOB = 10_000_000  # IBM: circuits x shots per job (documented limit)
+JOB_OVERHEAD_S = 5.0  # assumed fixed QPU seconds per job (estimate)
 DEFAULT_REP_DELAY_S = 250e-6
 
 
@@ -34,11 +34,11 @@ class Plan:
     samples: int
     repeat: int
     shots: int
-    bases: int                 # measurement bases the observables need (qubit-wise commuting groups)
+    bases: int  # measurement bases the observables need (qubit-wise commuting groups)
     seconds_per_shot: float
     max_rows_per_job: int
-    calibration_shots: int = 0     # readout calibration job (|0...0> and |1...1> circuits), 0 if none
-    copies: int = 1                # parallel copies: each (wide) row evaluates this many rows of the split
+    calibration_shots: int = 0  # readout calibration job (|0...0> and |1...1> circuits), 0 if none
+    copies: int = 1  # parallel copies: each (wide) row evaluates this many rows of the split
 
     @property
     def n_jobs(self) -> int:
@@ -60,16 +60,26 @@ class Plan:
         return (stop - start) * self.bases * self.shots * self.seconds_per_shot + JOB_OVERHEAD_S
 
     def to_dict(self) -> dict:
-        return {"jobs": self.n_jobs, "pubs": len(self.jobs) * self.bases + (2 if self.calibration_shots else 0),
-                "rows": self.rows, "copies": self.copies, "samples": self.samples, "repeat": self.repeat,
-                "shots": self.shots,
-                "bases": self.bases, "calibration_shots": self.calibration_shots,
-                "executions": self.executions, "max_rows_per_job": self.max_rows_per_job,
-                "seconds_per_shot": self.seconds_per_shot,
-                "estimated_qpu_seconds": round(self.qpu_seconds, 3),
-                "estimate": (f"executions x {self.seconds_per_shot * 1e6:.1f} us per shot "
-                             f"(circuit + measure + rep delay) + {JOB_OVERHEAD_S:g} s per job"),
-                "slices": [list(s) for s in self.jobs]}
+        return {
+            "jobs": self.n_jobs,
+            "pubs": len(self.jobs) * self.bases + (2 if self.calibration_shots else 0),
+            "rows": self.rows,
+            "copies": self.copies,
+            "samples": self.samples,
+            "repeat": self.repeat,
+            "shots": self.shots,
+            "bases": self.bases,
+            "calibration_shots": self.calibration_shots,
+            "executions": self.executions,
+            "max_rows_per_job": self.max_rows_per_job,
+            "seconds_per_shot": self.seconds_per_shot,
+            "estimated_qpu_seconds": round(self.qpu_seconds, 3),
+            "estimate": (
+                f"executions x {self.seconds_per_shot * 1e6:.1f} us per shot "
+                f"(circuit + measure + rep delay) + {JOB_OVERHEAD_S:g} s per job"
+            ),
+            "slices": [list(s) for s in self.jobs],
+        }
 
 
 def rep_delay_range(device) -> tuple[float | None, float | None]:
@@ -77,7 +87,7 @@ def rep_delay_range(device) -> tuple[float | None, float | None]:
     try:
         low, high = device.configuration().rep_delay_range
         return float(low), float(high)
-    except Exception:           # a backend without a configuration (snapshots, Aer)
+    except Exception:  # a backend without a configuration (snapshots, Aer)
         return None, None
 
 
@@ -97,7 +107,7 @@ def seconds_per_shot(isa, device, qubits: list[int], rep_delay: float | None = N
     ``rep_delay`` None: the backend's default)."""
     try:
         circuit = float(isa.estimate_duration(device.target, unit="s"))
-    except Exception:           # a target without durations: the delay and measurement only
+    except Exception:  # a target without durations: the delay and measurement only
         circuit = 0.0
     measure = 0.0
     if "measure" in device.target.operation_names:
@@ -108,8 +118,17 @@ def seconds_per_shot(isa, device, qubits: list[int], rep_delay: float | None = N
     return circuit + measure + (default_rep_delay(device) if rep_delay is None else float(rep_delay))
 
 
-def make_plan(rows: int, samples: int, repeat: int, shots: int, bases: int, seconds_per_shot: float,
-              max_rows_per_job: int | None = None, calibration_shots: int = 0, copies: int = 1) -> Plan:
+def make_plan(
+    rows: int,
+    samples: int,
+    repeat: int,
+    shots: int,
+    bases: int,
+    seconds_per_shot: float,
+    max_rows_per_job: int | None = None,
+    calibration_shots: int = 0,
+    copies: int = 1,
+) -> Plan:
     """Contiguous slices of at most ``max_rows_per_job`` rows (default: under 10 M executions a job)."""
     limit = max(1, MAX_EXECUTIONS_PER_JOB // (bases * shots))
     if max_rows_per_job is None:
@@ -117,12 +136,15 @@ def make_plan(rows: int, samples: int, repeat: int, shots: int, bases: int, seco
     if max_rows_per_job < 1:
         raise QkitError(f"--max-rows-per-job must be >= 1, got {max_rows_per_job}")
     if max_rows_per_job > limit:
-        raise QkitError(f"--max-rows-per-job {max_rows_per_job} x {bases} bases x {shots} shots exceeds IBM's "
-                        f"{MAX_EXECUTIONS_PER_JOB:,} executions per job; use at most {limit}")
+        raise QkitError(
+            f"--max-rows-per-job {max_rows_per_job} x {bases} bases x {shots} shots exceeds IBM's "
+            f"{MAX_EXECUTIONS_PER_JOB:,} executions per job; use at most {limit}"
+        )
     n_jobs = max(1, math.ceil(rows / max_rows_per_job))
     jobs = [(i * max_rows_per_job, min(rows, (i + 1) * max_rows_per_job)) for i in range(n_jobs)]
-    return Plan(jobs, rows, samples, repeat, shots, bases, seconds_per_shot, max_rows_per_job, calibration_shots,
-                copies)
+    return Plan(
+        jobs, rows, samples, repeat, shots, bases, seconds_per_shot, max_rows_per_job, calibration_shots, copies
+    )
 
 
 def check_counts(shots, repeat, seed) -> None:

@@ -33,34 +33,39 @@ import numpy as np
 from qkit.errors import QkitError
 from qkit.hardware.plan import default_rep_delay, make_plan, rep_delay_range
 
-SHORT_REP_DELAY_S = 100e-6      # the shorter repetition delay the table prices beside the default
-DRAWS = 32                      # shot-noise draws for the predicted agreement
+SHORT_REP_DELAY_S = 100e-6  # the shorter repetition delay the table prices beside the default
+DRAWS = 32  # shot-noise draws for the predicted agreement
 
 
 @dataclass
 class PricedPlan:
     copies: int
     shots: int
-    rep_delay: float              # seconds
+    rep_delay: float  # seconds
     mitigation: str
     qpu_seconds: float
-    delta: float | None           # predicted mean |delta<O>| against exact
-    agreement: float | None       # predicted share of predictions equal to the exact model's
-    is_prepared: bool = False     # the plan the command's own options describe
-    default_delay: bool = True    # the backend's default repetition delay (no --rep-delay needed)
+    delta: float | None  # predicted mean |delta<O>| against exact
+    agreement: float | None  # predicted share of predictions equal to the exact model's
+    is_prepared: bool = False  # the plan the command's own options describe
+    default_delay: bool = True  # the backend's default repetition delay (no --rep-delay needed)
 
     def options(self) -> dict:
         """``qkit.hardware.prepare.replan`` options that run this plan."""
-        return {"copies": self.copies, "shots": self.shots, "mitigation": self.mitigation,
-                "rep_delay": None if self.default_delay else round(self.rep_delay * 1e6, 6)}
+        return {
+            "copies": self.copies,
+            "shots": self.shots,
+            "mitigation": self.mitigation,
+            "rep_delay": None if self.default_delay else round(self.rep_delay * 1e6, 6),
+        }
 
     def label(self) -> str:
-        return (f"{self.copies} cop{'y' if self.copies == 1 else 'ies'} x {self.shots} shots, rep delay "
-                f"{self.rep_delay * 1e6:g} us, mitigation {self.mitigation}")
+        return (
+            f"{self.copies} cop{'y' if self.copies == 1 else 'ies'} x {self.shots} shots, rep delay "
+            f"{self.rep_delay * 1e6:g} us, mitigation {self.mitigation}"
+        )
 
     def figures(self) -> str:
-        accuracy = ("" if self.delta is None else
-                    f", predicted |Δ⟨O⟩| {self.delta:.4f}, agreement {self.agreement:.1%}")
+        accuracy = "" if self.delta is None else f", predicted |Δ⟨O⟩| {self.delta:.4f}, agreement {self.agreement:.1%}"
         return f"estimate {self.qpu_seconds:.1f} QPU s{accuracy}"
 
 
@@ -70,8 +75,17 @@ def _qpu_seconds(prep: Any, copies: int, shots: int, rep_delay: float, mitigatio
 
     plan = prep.plan
     calibration = 2 * CALIBRATION_SHOTS if mitigation == "readout" and prep.readout_from == "device" else 0
-    return make_plan(math.ceil(plan.samples * plan.repeat / copies), plan.samples, plan.repeat, shots, plan.bases,
-                     plan.seconds_per_shot - prep.shot_delay + rep_delay, None, calibration, copies).qpu_seconds
+    return make_plan(
+        math.ceil(plan.samples * plan.repeat / copies),
+        plan.samples,
+        plan.repeat,
+        shots,
+        plan.bases,
+        plan.seconds_per_shot - prep.shot_delay + rep_delay,
+        None,
+        calibration,
+        copies,
+    ).qpu_seconds
 
 
 def _copy_outputs(prep: Any, layout: list[int]) -> dict | None:
@@ -89,13 +103,14 @@ def _copy_outputs(prep: Any, layout: list[int]) -> dict | None:
     engine = DensityEngine(program, torch.float64, backend=prep.backend.name, layout=list(layout))
     n_in = len(program.inputs)
     with torch.no_grad():
-        raw = engine.execute(torch.as_tensor(prep.sample_rows[:, :n_in]),
-                             torch.as_tensor(prep.sample_rows[0, n_in:])).numpy()
+        raw = engine.execute(
+            torch.as_tensor(prep.sample_rows[:, :n_in]), torch.as_tensor(prep.sample_rows[0, n_in:])
+        ).numpy()
     coeff = np.array([float(np.real(op.coeffs[0])) for op in program.observables])
     shrink, shift = np.ones(len(coeff)), np.zeros(len(coeff))
     for i, op in enumerate(program.observables):
         pauli = op.apply_layout(engine.isa_circuit.layout).paulis[0]
-        read = [int(q) for q in np.flatnonzero(pauli.x | pauli.z)]      # physical qubits
+        read = [int(q) for q in np.flatnonzero(pauli.x | pauli.z)]  # physical qubits
         for q in read:
             p01, p10 = engine.noise.readout.get(q, (0.0, 0.0))
             shrink[i] *= 1.0 - p01 - p10
@@ -103,8 +118,13 @@ def _copy_outputs(prep: Any, layout: list[int]) -> dict | None:
             p01, p10 = engine.noise.readout.get(read[0], (0.0, 0.0))
             shift[i] = p01 - p10
     z = raw / np.where(coeff == 0, 1.0, coeff)
-    return {"raw": raw, "mitigated": coeff * (z - shift) / shrink, "z": z,
-            "scale_none": np.abs(coeff), "scale_readout": np.abs(coeff) / np.abs(shrink)}
+    return {
+        "raw": raw,
+        "mitigated": coeff * (z - shift) / shrink,
+        "z": z,
+        "scale_none": np.abs(coeff),
+        "scale_readout": np.abs(coeff) / np.abs(shrink),
+    }
 
 
 def _folded_mean(a: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -112,7 +132,7 @@ def _folded_mean(a: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     from scipy.special import erf
 
     sigma = np.maximum(sigma, 1e-12)
-    return sigma * np.sqrt(2 / np.pi) * np.exp(-a ** 2 / (2 * sigma ** 2)) + a * erf(a / (sigma * np.sqrt(2)))
+    return sigma * np.sqrt(2 / np.pi) * np.exp(-(a**2) / (2 * sigma**2)) + a * erf(a / (sigma * np.sqrt(2)))
 
 
 def _predict(prep: Any, outputs: list[dict], copies: int, shots: int, mitigation: str) -> tuple[float, float]:
@@ -122,10 +142,10 @@ def _predict(prep: Any, outputs: list[dict], copies: int, shots: int, mitigation
     rows = np.arange(samples * repeat)
     sample, copy = rows % samples, rows % copies
     key = "raw" if mitigation == "none" else "mitigated"
-    mean = np.stack([outputs[k][key] for k in range(copies)])[copy, sample]          # [rows, n_obs]
+    mean = np.stack([outputs[k][key] for k in range(copies)])[copy, sample]  # [rows, n_obs]
     z = np.stack([outputs[k]["z"] for k in range(copies)])[copy, sample]
     scale = np.stack([outputs[k][f"scale_{mitigation}"] for k in range(copies)])[copy]
-    sigma = scale * np.sqrt(np.clip(1.0 - z ** 2, 0.0, None) / shots)
+    sigma = scale * np.sqrt(np.clip(1.0 - z**2, 0.0, None) / shots)
     delta = float(_folded_mean(mean - prep.exact_values[sample], sigma).mean())
     rng = np.random.default_rng(0)
     draws = mean[None] + sigma[None] * rng.standard_normal((DRAWS,) + mean.shape)
@@ -142,8 +162,9 @@ def plan_table(prep: Any) -> list[PricedPlan]:
     device = prep.backend.backend
     n = prep.n_copies
     copies_options = sorted({1, n})
-    shots_options = sorted({s for s in (prep.plan.shots, prep.plan.shots // 2, prep.plan.shots // 4) if s >= 1},
-                           reverse=True)
+    shots_options = sorted(
+        {s for s in (prep.plan.shots, prep.plan.shots // 2, prep.plan.shots // 4) if s >= 1}, reverse=True
+    )
     low, high = rep_delay_range(device)
     current = prep.shot_delay
     delays = {current, default_rep_delay(device)}
@@ -159,11 +180,25 @@ def plan_table(prep: Any) -> list[PricedPlan]:
                     delta = agreement = None
                     if all(o is not None for o in outputs):
                         delta, agreement = _predict(prep, outputs, copies, shots, mitigation)
-                    prepared = (copies == n and shots == prep.plan.shots and math.isclose(delay, current)
-                                and mitigation == prep.mitigation)
-                    table.append(PricedPlan(copies, shots, delay, mitigation,
-                                            _qpu_seconds(prep, copies, shots, delay, mitigation), delta, agreement,
-                                            prepared, math.isclose(delay, default_rep_delay(device))))
+                    prepared = (
+                        copies == n
+                        and shots == prep.plan.shots
+                        and math.isclose(delay, current)
+                        and mitigation == prep.mitigation
+                    )
+                    table.append(
+                        PricedPlan(
+                            copies,
+                            shots,
+                            delay,
+                            mitigation,
+                            _qpu_seconds(prep, copies, shots, delay, mitigation),
+                            delta,
+                            agreement,
+                            prepared,
+                            math.isclose(delay, default_rep_delay(device)),
+                        )
+                    )
     return sorted(table, key=lambda p: (p.qpu_seconds, p.delta if p.delta is not None else 0.0))
 
 
@@ -172,24 +207,31 @@ def shown(table: list[PricedPlan]) -> list[PricedPlan]:
     out = []
     for p in table:
         beaten = p.delta is not None and any(
-            q is not p and q.delta is not None and q.qpu_seconds <= p.qpu_seconds and q.delta < p.delta for q in table)
+            q is not p and q.delta is not None and q.qpu_seconds <= p.qpu_seconds and q.delta < p.delta for q in table
+        )
         if p.is_prepared or not beaten:
             out.append(p)
     return out
 
 
 def priced_text(table: list[PricedPlan], prep: Any) -> str:
-    lines = ["plans (estimated QPU seconds; |Δ⟨O⟩| and agreement with exact predicted by the density engine at "
-             "calibration, shot noise from the shot count; * = this command's plan):",
-             f"  {'copies':>6} {'shots':>6} {'rep delay':>10} {'mitigation':>10} {'QPU s':>8} {'|Δ⟨O⟩|':>8} "
-             f"{'agreement':>9}"]
+    lines = [
+        "plans (estimated QPU seconds; |Δ⟨O⟩| and agreement with exact predicted by the density engine at "
+        "calibration, shot noise from the shot count; * = this command's plan):",
+        f"  {'copies':>6} {'shots':>6} {'rep delay':>10} {'mitigation':>10} {'QPU s':>8} {'|Δ⟨O⟩|':>8} "
+        f"{'agreement':>9}",
+    ]
     for p in shown(table):
         delta = "-" if p.delta is None else f"{p.delta:.4f}"
         agree = "-" if p.agreement is None else f"{p.agreement:.1%}"
-        lines.append(f"{'*' if p.is_prepared else ' '} {p.copies:>6} {p.shots:>6} {p.rep_delay * 1e6:>7g} us "
-                     f"{p.mitigation:>10} {p.qpu_seconds:>8.1f} {delta:>8} {agree:>9}")
-    lines.append(f"  ({len(table)} plans priced; shown: those no other plan beats on both cost and |Δ⟨O⟩|. "
-                 "A shorter rep delay is not modelled beyond its cost.)")
+        lines.append(
+            f"{'*' if p.is_prepared else ' '} {p.copies:>6} {p.shots:>6} {p.rep_delay * 1e6:>7g} us "
+            f"{p.mitigation:>10} {p.qpu_seconds:>8.1f} {delta:>8} {agree:>9}"
+        )
+    lines.append(
+        f"  ({len(table)} plans priced; shown: those no other plan beats on both cost and |Δ⟨O⟩|. "
+        "A shorter rep delay is not modelled beyond its cost.)"
+    )
     return "\n".join(lines)
 
 
@@ -201,21 +243,27 @@ def choose_plan(table: list[PricedPlan], budget: float, prep: Any) -> tuple[Pric
     fits = [p for p in table if p.qpu_seconds <= budget]
     if not fits:
         cheapest = min(table, key=lambda p: p.qpu_seconds)
-        raise QkitError(f"--budget {budget:g} is below the cheapest plan: {cheapest.label()}, "
-                        f"{cheapest.figures()}")
-    best = min(fits, key=lambda p: (p.delta if p.delta is not None else 0.0,
-                                    -(p.agreement or 0.0), p.qpu_seconds))
+        raise QkitError(f"--budget {budget:g} is below the cheapest plan: {cheapest.label()}, {cheapest.figures()}")
+    best = min(fits, key=lambda p: (p.delta if p.delta is not None else 0.0, -(p.agreement or 0.0), p.qpu_seconds))
     mine = next(p for p in table if p.is_prepared)
     said = f"--budget {budget:g}: {best.label()} ({best.figures()})"
     if best is mine:
         return best, said + "; the plan asked for fits, nothing given up"
-    gave = [f"{name} {a} -> {b}" for name, a, b in (
-        ("copies", mine.copies, best.copies), ("shots", mine.shots, best.shots),
-        ("rep delay", f"{mine.rep_delay * 1e6:g} us", f"{best.rep_delay * 1e6:g} us"),
-        ("mitigation", mine.mitigation, best.mitigation)) if a != b]
+    gave = [
+        f"{name} {a} -> {b}"
+        for name, a, b in (
+            ("copies", mine.copies, best.copies),
+            ("shots", mine.shots, best.shots),
+            ("rep delay", f"{mine.rep_delay * 1e6:g} us", f"{best.rep_delay * 1e6:g} us"),
+            ("mitigation", mine.mitigation, best.mitigation),
+        )
+        if a != b
+    ]
     if mine.delta is not None:
-        gave.append(f"predicted |Δ⟨O⟩| {mine.delta:.4f} -> {best.delta:.4f}, agreement "
-                    f"{mine.agreement:.1%} -> {best.agreement:.1%}")
+        gave.append(
+            f"predicted |Δ⟨O⟩| {mine.delta:.4f} -> {best.delta:.4f}, agreement "
+            f"{mine.agreement:.1%} -> {best.agreement:.1%}"
+        )
     if not math.isclose(mine.rep_delay, best.rep_delay):
         gave.append("what a shorter rep delay costs on the device is not modelled")
     return best, (said + f"; against the plan asked for ({mine.qpu_seconds:.1f} QPU s): " + ", ".join(gave))

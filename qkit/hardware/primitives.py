@@ -30,8 +30,8 @@ class SamplerPrimitive:
 
     def __init__(self, circuits: MeasuredCircuits, num_qubits: int, noise_of: Any = None):
         self.circuits = circuits
-        self.num_qubits = num_qubits          # of the device, for mthree's per-qubit matrices
-        self.noise_of = noise_of              # emulations: wide circuits run copy by copy (qkit.hardware.wide)
+        self.num_qubits = num_qubits  # of the device, for mthree's per-qubit matrices
+        self.noise_of = noise_of  # emulations: wide circuits run copy by copy (qkit.hardware.wide)
 
     @property
     def copies(self) -> int:
@@ -75,8 +75,7 @@ class SamplerPrimitive:
             else:
                 counts = counts_of(outcomes, self.circuits.n_bits)
                 mappings = [basis.mappings[r % self.copies] for r in range(len(counts))]
-                distributions.append(Distribution.from_quasis(correct(counts, mappings, matrices,
-                                                                      self.num_qubits)))
+                distributions.append(Distribution.from_quasis(correct(counts, mappings, matrices, self.num_qubits)))
         return self.circuits.expectation_values(distributions, rows * self.copies)
 
 
@@ -85,7 +84,7 @@ class EstimatorPrimitive:
     copies = 1
 
     def __init__(self, engine: Any):
-        self.engine = engine                  # qkit.engines.estimator.EstimatorEngine (ISA, observables)
+        self.engine = engine  # qkit.engines.estimator.EstimatorEngine (ISA, observables)
 
     @property
     def physical_qubits(self) -> list[int]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from qkit.errors import QkitError
 
-LAYOUT_SAMPLES = 32          # rows the calibrated layout is scored on (the run's own inputs)
+LAYOUT_SAMPLES = 32  # rows the calibrated layout is scored on (the run's own inputs)
 
 
 def layout_sample(program: Any, rows: np.ndarray | None) -> np.ndarray | None:
@@ -24,8 +24,9 @@ def layout_sample(program: Any, rows: np.ndarray | None) -> np.ndarray | None:
     return None if rows is None else rows[:LAYOUT_SAMPLES][:, program.columns(program.circuit.parameters)]
 
 
-def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int], rows: np.ndarray | None,
-                           exclude: Any = ()) -> dict:
+def choose_physical_qubits(
+    program: Any, resolved: Any, layout: str | list[int], rows: np.ndarray | None, exclude: Any = ()
+) -> dict:
     """The initial layout and how it was chosen (``rows``: sample parameter rows, inputs then weights;
     ``exclude``: physical qubits the calibrated choice must not use)."""
     from qkit.hardware.layout import choose_layout, transpile_with_layout
@@ -37,18 +38,24 @@ def choose_physical_qubits(program: Any, resolved: Any, layout: str | list[int],
         if len(layout) != n:
             raise QkitError(f"--layout has {len(layout)} qubits but the circuit has {n}")
         if max(layout) >= device.num_qubits:
-            raise QkitError(f"--layout {layout} names a qubit that {device.name} lacks "
-                            f"(it has 0..{device.num_qubits - 1})")
+            raise QkitError(
+                f"--layout {layout} names a qubit that {device.name} lacks (it has 0..{device.num_qubits - 1})"
+            )
         return {"method": "given", "physical_qubits": layout}
     if layout == "default":
         isa = transpile_with_layout(program.circuit, device)
         return {"method": "default", "physical_qubits": [int(q) for q in isa.layout.initial_index_layout()[:n]]}
-    choice = choose_layout(program, None, device, snapshot=resolved.calibration(), values=layout_sample(program, rows),
-                           exclude=exclude)
-    return {"method": "calibrated", "physical_qubits": choice.physical_qubits,
-            "estimate": choice.chosen.estimate, "default": choice.default.layout,
-            "default_estimate": choice.default.estimate,
-            "candidates": [c.to_dict() for c in choice.candidates]}
+    choice = choose_layout(
+        program, None, device, snapshot=resolved.calibration(), values=layout_sample(program, rows), exclude=exclude
+    )
+    return {
+        "method": "calibrated",
+        "physical_qubits": choice.physical_qubits,
+        "estimate": choice.chosen.estimate,
+        "default": choice.default.layout,
+        "default_estimate": choice.default.estimate,
+        "candidates": [c.to_dict() for c in choice.candidates],
+    }
 
 
 def run_copies(program, resolved, mitigation, copies, exclude, chosen, n_rows):
@@ -60,6 +67,10 @@ def run_copies(program, resolved, mitigation, copies, exclude, chosen, n_rows):
     if mitigation == "trex":
         return CopyChoice([list(first)], [], 1, "--mitigation trex runs one copy (the Estimator path)")
     if chosen["method"] == "trained" and copies == "auto":
-        return CopyChoice([list(first)], [], 1, "a noise-aware run goes to the qubits it trained through: one copy "
-                          "(--copies N to spread it anyway)")
+        return CopyChoice(
+            [list(first)],
+            [],
+            1,
+            "a noise-aware run goes to the qubits it trained through: one copy (--copies N to spread it anyway)",
+        )
     return choose_copies(program, resolved.backend, resolved.calibration(), first, copies, exclude, n_rows)

@@ -21,7 +21,7 @@ from qkit.hardware.jobs import CALIBRATION, JobHook, entries_of, load_result, qp
 from qkit.hardware.prepare import Prepared
 
 METRICS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "precision", "f1", "g_mean")
-AGREEMENT = ("delta", "agreement")    # mean |delta<O>| against exact, share of predictions equal to exact's
+AGREEMENT = ("delta", "agreement")  # mean |delta<O>| against exact, share of predictions equal to exact's
 
 
 def mean_std(values: list) -> dict:
@@ -40,9 +40,15 @@ def _probabilities(post: Any, values: np.ndarray) -> np.ndarray:
         return torch.softmax(logits.float(), dim=1).double().numpy()
 
 
-def score_repetitions(values: np.ndarray, post: Any, labels: np.ndarray, exact_values: np.ndarray,
-                      exact_probs: np.ndarray, positive_class: int | None,
-                      val_threshold: float | None) -> tuple[dict, np.ndarray]:
+def score_repetitions(
+    values: np.ndarray,
+    post: Any,
+    labels: np.ndarray,
+    exact_values: np.ndarray,
+    exact_probs: np.ndarray,
+    positive_class: int | None,
+    val_threshold: float | None,
+) -> tuple[dict, np.ndarray]:
     """Metrics per repetition and their mean ± std for expectation values ``[repeat, samples, n_obs]``
     (through the run's post-net), against the exact model's values and classes; and the mean
     probabilities over repetitions ``[samples, classes]``."""
@@ -60,15 +66,27 @@ def score_repetitions(values: np.ndarray, post: Any, labels: np.ndarray, exact_v
         reps.append(rep)
     summary = {k: mean_std([r.get(k) for r in reps]) for k in METRICS + AGREEMENT if any(k in r for r in reps)}
     if val_threshold is not None:
-        summary.update({f"{k}@val_threshold": mean_std([r.get("at_val_threshold", {}).get(k) for r in reps])
-                        for k in METRICS if any(k in r.get("at_val_threshold", {}) for r in reps)})
+        summary.update(
+            {
+                f"{k}@val_threshold": mean_std([r.get("at_val_threshold", {}).get(k) for r in reps])
+                for k in METRICS
+                if any(k in r.get("at_val_threshold", {}) for r in reps)
+            }
+        )
     return {"metrics": summary, "repetitions": reps}, probs.mean(axis=0)
 
 
 def score_values(prep: Prepared, values: np.ndarray) -> tuple[dict, np.ndarray]:
     """``score_repetitions`` of a hardware run's values ``[rows, n_obs]`` (repetition-major rows)."""
-    return score_repetitions(values.reshape(prep.plan.repeat, prep.plan.samples, -1), prep.post, prep.labels,
-                             prep.exact_values, prep.exact_probs, prep.positive_class, prep.val_threshold)
+    return score_repetitions(
+        values.reshape(prep.plan.repeat, prep.plan.samples, -1),
+        prep.post,
+        prep.labels,
+        prep.exact_values,
+        prep.exact_probs,
+        prep.positive_class,
+        prep.val_threshold,
+    )
 
 
 def readout_matrices(prep: Prepared) -> dict | None:
@@ -91,7 +109,7 @@ def all_values(prep: Prepared, state: dict, matrices: dict | None) -> np.ndarray
     for job in state["jobs"]:
         start, stop = job["rows"]
         parts.append(prep.primitive.values(load_result(prep, job["index"]), stop - start, matrices))
-    return np.concatenate(parts)[:prep.plan.samples * prep.plan.repeat]
+    return np.concatenate(parts)[: prep.plan.samples * prep.plan.repeat]
 
 
 def per_copy(prep: Prepared, values: np.ndarray) -> list[dict]:
@@ -105,9 +123,15 @@ def per_copy(prep: Prepared, values: np.ndarray) -> list[dict]:
     out = []
     for k in range(n):
         mine = rows % n == k
-        out.append({"copy": k, "layout": prep.copies.layouts[k] if prep.copies else prep.physical_qubits,
-                    "rows": int(mine.sum()), "delta": float(delta[mine].mean()),
-                    "agreement": float(np.mean(predicted[mine] == exact_class[mine]))})
+        out.append(
+            {
+                "copy": k,
+                "layout": prep.copies.layouts[k] if prep.copies else prep.physical_qubits,
+                "rows": int(mine.sum()),
+                "delta": float(delta[mine].mean()),
+                "agreement": float(np.mean(predicted[mine] == exact_class[mine])),
+            }
+        )
     return out
 
 
@@ -130,28 +154,41 @@ def finish(prep: Prepared, state: dict, wall_seconds: float) -> dict:
     scored, mean_probs = score_values(prep, values)
     raw = all_values(prep, state, None) if matrices is not None else None
     unmitigated = score_values(prep, raw)[0] if raw is not None else None
-    runs.write_predictions(prep.out_dir / runs.predictions_name(prep.split, folder_name(prep.backend.name)),
-                           prep.ids, prep.labels, mean_probs)
+    runs.write_predictions(
+        prep.out_dir / runs.predictions_name(prep.split, folder_name(prep.backend.name)),
+        prep.ids,
+        prep.labels,
+        mean_probs,
+    )
     calibration = state.get("calibration") or {}
     record = {
-        "backend": prep.backend.name, "kind": prep.backend.kind, "source": prep.backend.source,
+        "backend": prep.backend.name,
+        "kind": prep.backend.kind,
+        "source": prep.backend.source,
         "calibration_date": prep.backend.calibration().calibration_date,
-        "physical_qubits": prep.physical_qubits, "layout": prep.layout,
-        "primitive": prep.primitive.name, "mitigation": prep.mitigation,
+        "physical_qubits": prep.physical_qubits,
+        "layout": prep.layout,
+        "primitive": prep.primitive.name,
+        "mitigation": prep.mitigation,
         "readout_from": prep.readout_from if matrices is not None else None,
         "readout": as_json(matrices) if matrices is not None else None,
-        "split": prep.split, "shots": prep.plan.shots, "repeat": prep.plan.repeat, "seed": prep.seed,
-        "job_ids": [j["job_id"] for j in state["jobs"]], "calibration_job_id": calibration.get("job_id"),
+        "split": prep.split,
+        "shots": prep.plan.shots,
+        "repeat": prep.plan.repeat,
+        "seed": prep.seed,
+        "job_ids": [j["job_id"] for j in state["jobs"]],
+        "calibration_job_id": calibration.get("job_id"),
         "plan": prep.plan.to_dict(),
         "copies": prep.copies.to_dict() if prep.copies is not None else None,
         "per_copy": per_copy(prep, values),
         "per_copy_raw": per_copy(prep, raw) if raw is not None else None,
         "rep_delay_s": prep.shot_delay,
         "qpu_seconds": _billed(entries_of(state)),
-        "qpu_seconds_earlier_attempts": round(sum(e.get("earlier_qpu_seconds", 0.0)
-                                                  for e in entries_of(state)), 3) or None,
+        "qpu_seconds_earlier_attempts": round(sum(e.get("earlier_qpu_seconds", 0.0) for e in entries_of(state)), 3)
+        or None,
         "primitive_seconds": round(float(state.get("primitive_seconds", 0.0)), 3),
-        **scored, "unmitigated": unmitigated,
+        **scored,
+        "unmitigated": unmitigated,
         "exact": score(prep.labels, prep.exact_probs, prep.positive_class, prep.val_threshold),
     }
     plot_repetitions(record, prep.out_dir / "hardware.png")
@@ -168,15 +205,18 @@ def check_qpu_seconds(prep: Prepared, max_qpu_seconds: float) -> None:
     if billed + needed <= max_qpu_seconds:
         return
     if billed:
-        raise QkitError(f"this plan's earlier attempts already used {billed:.1f} QPU seconds (billed by IBM Quantum) "
-                        f"and the rest needs about {needed:.0f} more (estimate), over --max-qpu-seconds "
-                        f"{max_qpu_seconds:g}; raise it to continue, or start a smaller plan")
-    raise QkitError(f"the plan needs about {needed:.0f} QPU seconds (estimate), over "
-                    f"--max-qpu-seconds {max_qpu_seconds:g}; use fewer --repeat or --shots")
+        raise QkitError(
+            f"this plan's earlier attempts already used {billed:.1f} QPU seconds (billed by IBM Quantum) "
+            f"and the rest needs about {needed:.0f} more (estimate), over --max-qpu-seconds "
+            f"{max_qpu_seconds:g}; raise it to continue, or start a smaller plan"
+        )
+    raise QkitError(
+        f"the plan needs about {needed:.0f} QPU seconds (estimate), over "
+        f"--max-qpu-seconds {max_qpu_seconds:g}; use fewer --repeat or --shots"
+    )
 
 
-def execute_hardware_run(prep: Prepared, max_qpu_seconds: float | None = None,
-                         on_event: JobHook | None = None) -> dict:
+def execute_hardware_run(prep: Prepared, max_qpu_seconds: float | None = None, on_event: JobHook | None = None) -> dict:
     """Check the budget, run (or continue) the jobs and score them; returns hardware.json's content."""
     if max_qpu_seconds is not None:
         check_qpu_seconds(prep, max_qpu_seconds)

@@ -39,8 +39,9 @@ def parse_layout(layout: Any) -> str | list[int]:
     return [int(q) for q in layout]
 
 
-def check_options(shots, repeat, seed, split, mitigation, readout_from, layout, copies="auto",
-                  rep_delay=None) -> str | list[int]:
+def check_options(
+    shots, repeat, seed, split, mitigation, readout_from, layout, copies="auto", rep_delay=None
+) -> str | list[int]:
     """Every option a hardware run takes, checked before anything is read; returns the parsed layout.
     Imports nothing heavy (no torch, no Qiskit): a bad option answers at once."""
     from qkit.hardware.copies import parse_copies
@@ -50,8 +51,9 @@ def check_options(shots, repeat, seed, split, mitigation, readout_from, layout, 
     copies = parse_copies(copies)
     if mitigation == "trex" and copies not in ("auto", 1):
         raise QkitError(f"--copies {copies} needs the sampler path: --mitigation trex runs one copy")
-    if rep_delay is not None and (isinstance(rep_delay, bool) or not isinstance(rep_delay, (int, float))
-                                  or not rep_delay >= 0):
+    if rep_delay is not None and (
+        isinstance(rep_delay, bool) or not isinstance(rep_delay, (int, float)) or not rep_delay >= 0
+    ):
         raise QkitError(f"--rep-delay must be a number of microseconds >= 0, got {rep_delay!r}")
     if split not in SPLITS:
         raise QkitError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -91,6 +93,7 @@ def check_rep_delay(rep_delay_us: float | None, device: Any) -> float | None:
     if low is None:
         raise QkitError(f"{device.name} reports no repetition delay range: --rep-delay cannot be set there")
     if not low - 1e-12 <= seconds <= high + 1e-12:
-        raise QkitError(f"--rep-delay {rep_delay_us:g} us is outside {device.name}'s range "
-                        f"[{low * 1e6:g}, {high * 1e6:g}] us")
+        raise QkitError(
+            f"--rep-delay {rep_delay_us:g} us is outside {device.name}'s range [{low * 1e6:g}, {high * 1e6:g}] us"
+        )
     return seconds

@@ -37,9 +37,9 @@ class QubitCalibration:
     t1_us: float | None
     t2_us: float | None
     frequency_ghz: float | None
-    readout_error: float | None          # the symmetric summary the Target keeps
-    prob_meas0_prep1: float | None       # p(0|1): prepared 1, read 0
-    prob_meas1_prep0: float | None       # p(1|0): prepared 0, read 1
+    readout_error: float | None  # the symmetric summary the Target keeps
+    prob_meas0_prep1: float | None  # p(0|1): prepared 1, read 0
+    prob_meas1_prep0: float | None  # p(1|0): prepared 0, read 1
     readout_duration_ns: float | None
 
 
@@ -79,7 +79,7 @@ class Snapshot:
         n = backend.num_qubits
         try:
             props = backend.properties()
-        except Exception:            # a BackendV2 without properties (AerSimulator, GenericBackendV2...)
+        except Exception:  # a BackendV2 without properties (AerSimulator, GenericBackendV2...)
             props = None
         qubits = [_qubit_from_target(target, q) for q in range(n)]
         if props is not None:
@@ -90,8 +90,14 @@ class Snapshot:
             if op in ("measure", "delay") or target[op] is None:
                 continue
             for qargs, inst in sorted((k, v) for k, v in target[op].items() if k is not None):
-                gates.append(GateCalibration(op, list(qargs), _num(getattr(inst, "error", None)),
-                                             _scaled(getattr(inst, "duration", None), 1e9)))
+                gates.append(
+                    GateCalibration(
+                        op,
+                        list(qargs),
+                        _num(getattr(inst, "error", None)),
+                        _scaled(getattr(inst, "duration", None), 1e9),
+                    )
+                )
         from qiskit.circuit.controlflow import CONTROL_FLOW_OP_NAMES
 
         operations = sorted(target.operation_names)
@@ -101,11 +107,21 @@ class Snapshot:
         date = getattr(props, "last_update_date", None)
         if source is None:
             source = _describe_source(backend)
-        coupling = sorted([int(a), int(b)] for a, b in (backend.coupling_map.get_edges()
-                                                         if backend.coupling_map is not None else []))
-        return cls(name=name, num_qubits=n, calibration_date=date.isoformat() if date else None,
-                   source=source, dt=_num(backend.dt), basis_gates=basis, operations=operations,
-                   coupling_map=coupling, qubits=qubits, gates=gates)
+        coupling = sorted(
+            [int(a), int(b)] for a, b in (backend.coupling_map.get_edges() if backend.coupling_map is not None else [])
+        )
+        return cls(
+            name=name,
+            num_qubits=n,
+            calibration_date=date.isoformat() if date else None,
+            source=source,
+            dt=_num(backend.dt),
+            basis_gates=basis,
+            operations=operations,
+            coupling_map=coupling,
+            qubits=qubits,
+            gates=gates,
+        )
 
     # ------------------------------------------------------------------ JSON
 
@@ -118,8 +134,13 @@ class Snapshot:
     def from_dict(cls, data: Any, origin: str = "snapshot") -> "Snapshot":
         """A snapshot from parsed JSON; anything malformed is a one-line QkitError naming ``origin``."""
         fields = checked(data, origin)
-        return cls(**{**fields, "qubits": [QubitCalibration(**q) for q in fields["qubits"]],
-                      "gates": [GateCalibration(**g) for g in fields["gates"]]})
+        return cls(
+            **{
+                **fields,
+                "qubits": [QubitCalibration(**q) for q in fields["qubits"]],
+                "gates": [GateCalibration(**g) for g in fields["gates"]],
+            }
+        )
 
     # ------------------------------------------------------------------ lookups
 
@@ -144,22 +165,38 @@ class Snapshot:
         from qiskit.circuit.library import get_standard_gate_name_mapping
         from qiskit.transpiler import InstructionProperties, QubitProperties, Target
 
-        qubit_props = [QubitProperties(t1=_scaled(q.t1_us, 1e-6), t2=_scaled(q.t2_us, 1e-6),
-                                       frequency=_scaled(q.frequency_ghz, 1e9)) for q in self.qubits]
-        target = Target(description=f"{self.name} calibrated {self.calibration_date} ({self.source})",
-                        num_qubits=self.num_qubits, dt=self.dt, qubit_properties=qubit_props)
+        qubit_props = [
+            QubitProperties(
+                t1=_scaled(q.t1_us, 1e-6), t2=_scaled(q.t2_us, 1e-6), frequency=_scaled(q.frequency_ghz, 1e9)
+            )
+            for q in self.qubits
+        ]
+        target = Target(
+            description=f"{self.name} calibrated {self.calibration_date} ({self.source})",
+            num_qubits=self.num_qubits,
+            dt=self.dt,
+            qubit_properties=qubit_props,
+        )
         by_gate: dict[str, dict] = {}
         for g in self.gates:
             by_gate.setdefault(g.gate, {})[tuple(g.qubits)] = InstructionProperties(
-                duration=_scaled(g.duration_ns, 1e-9), error=g.error)
+                duration=_scaled(g.duration_ns, 1e-9), error=g.error
+            )
         gates = get_standard_gate_name_mapping()
         flow = get_control_flow_name_mapping()
         for op in self.operations:
             if op in flow:
                 target.add_instruction(flow[op], name=op)
             elif op == "measure":
-                target.add_instruction(Measure(), {(q.qubit,): InstructionProperties(
-                    duration=_scaled(q.readout_duration_ns, 1e-9), error=q.readout_error) for q in self.qubits})
+                target.add_instruction(
+                    Measure(),
+                    {
+                        (q.qubit,): InstructionProperties(
+                            duration=_scaled(q.readout_duration_ns, 1e-9), error=q.readout_error
+                        )
+                        for q in self.qubits
+                    },
+                )
             elif op == "delay":
                 target.add_instruction(Delay(Parameter("t")), {(q,): None for q in range(self.num_qubits)})
             elif op == "reset" or op in gates:
@@ -198,9 +235,16 @@ class Snapshot:
         t1s = [math.inf if q.t1_us is None else q.t1_us * 1e-6 for q in self.qubits]
         t2s = [math.inf if q.t2_us is None else q.t2_us * 1e-6 for q in self.qubits]
         t2s = [min(t2, 2 * t1) for t1, t2 in zip(t1s, t2s)]
-        model._custom_noise_passes.append(RelaxationNoisePass(   # as NoiseModel.from_backend does
-            t1s=t1s, t2s=t2s, dt=self.dt, op_types=Delay, excited_state_populations=[0.0] * self.num_qubits,
-            target=target))
+        model._custom_noise_passes.append(
+            RelaxationNoisePass(  # as NoiseModel.from_backend does
+                t1s=t1s,
+                t2s=t2s,
+                dt=self.dt,
+                op_types=Delay,
+                excited_state_populations=[0.0] * self.num_qubits,
+                target=target,
+            )
+        )
         return model
 
     def backend(self, readout: str = "asymmetric") -> Any:
@@ -213,21 +257,28 @@ class Snapshot:
         from qiskit_aer.backends.backendconfiguration import AerBackendConfiguration
 
         config = AerBackendConfiguration(
-            backend_name=f"aer_simulator_from(snapshot:{self.name})", backend_version=str(self.format_version),
-            n_qubits=self.num_qubits, basis_gates=list(self.operations), gates=[], max_shots=int(1e6),
-            coupling_map=[list(e) for e in self.coupling_map], max_experiments=None,
-            description=f"{self.name} calibrated {self.calibration_date} ({self.source})")
+            backend_name=f"aer_simulator_from(snapshot:{self.name})",
+            backend_version=str(self.format_version),
+            n_qubits=self.num_qubits,
+            basis_gates=list(self.operations),
+            gates=[],
+            max_shots=int(1e6),
+            coupling_map=[list(e) for e in self.coupling_map],
+            max_experiments=None,
+            description=f"{self.name} calibrated {self.calibration_date} ({self.source})",
+        )
         return AerSimulator(configuration=config, target=self.target(), noise_model=self.noise_model(readout))
 
 
 # ---------------------------------------------------------------------- files
+
 
 def save_snapshot(snapshot: Snapshot, path: str | Path) -> Path:
     """Write ``snapshot`` as indented JSON, atomically."""
     return atomic_write_json(path, snapshot.to_dict())
 
 
-BUILTIN_DIR = Path(__file__).parent / "snapshots"    # shipped in the package: found from any folder
+BUILTIN_DIR = Path(__file__).parent / "snapshots"  # shipped in the package: found from any folder
 
 
 def snapshot_path(name: str, folder: str | Path) -> Path:
@@ -245,8 +296,9 @@ def load_snapshot(path: str | Path) -> Snapshot:
     """Read a snapshot; a missing file, bad JSON, missing keys or wrong types are one-line QkitErrors."""
     path = Path(path)
     if not path.is_file():
-        raise QkitError(f"calibration snapshot not found: {path} (write one with `qkit hardware snapshot "
-                        f"fake_<name> --out {path}`)")
+        raise QkitError(
+            f"calibration snapshot not found: {path} (write one with `qkit hardware snapshot fake_<name> --out {path}`)"
+        )
     return Snapshot.from_dict(read_json(path), origin=str(path))
 
 
@@ -262,6 +314,7 @@ def list_snapshots(folder: str | Path) -> list[tuple[Path, Snapshot | QkitError]
 
 
 # ---------------------------------------------------------------------- helpers
+
 
 def _num(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
@@ -280,11 +333,15 @@ def _qubit_from_target(target: Any, q: int) -> QubitCalibration:
     meas = target["measure"].get((q,)) if "measure" in target.operation_names else None
     error = _num(getattr(meas, "error", None))
     return QubitCalibration(
-        qubit=q, t1_us=_scaled(getattr(qp, "t1", None), 1e6), t2_us=_scaled(getattr(qp, "t2", None), 1e6),
-        frequency_ghz=_scaled(getattr(qp, "frequency", None), 1e-9), readout_error=error,
+        qubit=q,
+        t1_us=_scaled(getattr(qp, "t1", None), 1e6),
+        t2_us=_scaled(getattr(qp, "t2", None), 1e6),
+        frequency_ghz=_scaled(getattr(qp, "frequency", None), 1e-9),
+        readout_error=error,
         prob_meas0_prep1=_num(getattr(meas, "prob_meas0_prep1", None)),
         prob_meas1_prep0=_num(getattr(meas, "prob_meas1_prep0", None)),
-        readout_duration_ns=_scaled(getattr(meas, "duration", None), 1e9))
+        readout_duration_ns=_scaled(getattr(meas, "duration", None), 1e9),
+    )
 
 
 def _update_from_properties(cal: QubitCalibration, props: Any, q: int) -> None:
@@ -307,7 +364,7 @@ def _describe_source(backend: Any) -> str:
     except Exception:
         ver = None
     package = f"{module.replace('_', '-')}{' ' + ver if ver else ''}"
-    if cls.__name__ == "IBMBackend":         # a live device: say which, and when it was read
+    if cls.__name__ == "IBMBackend":  # a live device: say which, and when it was read
         from datetime import datetime, timezone
 
         return f"{backend.name} on IBM Quantum, read {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({package})"

@@ -15,12 +15,26 @@ from qkit.errors import QkitError
 FORMAT = "qkit-calibration-snapshot"
 FORMAT_VERSION = 1
 _TOP = {  # key: (types, nullable)
-    "name": (str, False), "num_qubits": (int, False), "calibration_date": (str, True), "source": (str, False),
-    "dt": (float, True), "basis_gates": (list, False), "operations": (list, False),
-    "coupling_map": (list, False), "qubits": (list, False), "gates": (list, False),
+    "name": (str, False),
+    "num_qubits": (int, False),
+    "calibration_date": (str, True),
+    "source": (str, False),
+    "dt": (float, True),
+    "basis_gates": (list, False),
+    "operations": (list, False),
+    "coupling_map": (list, False),
+    "qubits": (list, False),
+    "gates": (list, False),
 }
-_QUBIT = ("t1_us", "t2_us", "frequency_ghz", "readout_error", "prob_meas0_prep1", "prob_meas1_prep0",
-          "readout_duration_ns")
+_QUBIT = (
+    "t1_us",
+    "t2_us",
+    "frequency_ghz",
+    "readout_error",
+    "prob_meas0_prep1",
+    "prob_meas1_prep0",
+    "readout_duration_ns",
+)
 _PROBABILITIES = ("readout_error", "prob_meas0_prep1", "prob_meas1_prep0")
 
 
@@ -65,8 +79,11 @@ def checked(data: Any, origin: str) -> dict:
         if kind is float:
             _number(value, key, origin, nullable)
         elif isinstance(value, bool) or not isinstance(value, kind):
-            raise _fail(origin, f"{key!r} must be {'a string' if kind is str else kind.__name__}"
-                                f"{' or null' if nullable else ''}, got {type(value).__name__}")
+            raise _fail(
+                origin,
+                f"{key!r} must be {'a string' if kind is str else kind.__name__}"
+                f"{' or null' if nullable else ''}, got {type(value).__name__}",
+            )
     n = _int(data["num_qubits"], "num_qubits", origin)
     qubits = []
     if len(data["qubits"]) != n:
@@ -91,14 +108,29 @@ def checked(data: Any, origin: str) -> dict:
         if not isinstance(g["gate"], str) or not isinstance(g["qubits"], list) or not g["qubits"]:
             raise _fail(origin, f"gates[{i}] needs a gate name and a non-empty list of qubits")
         qargs = [_int(q, f"gates[{i}].qubits", origin, n) for q in g["qubits"]]
-        gates.append({"gate": g["gate"], "qubits": qargs, "error": _number(g["error"], f"gates[{i}].error", origin),
-                      "duration_ns": _number(g["duration_ns"], f"gates[{i}].duration_ns", origin)})
+        gates.append(
+            {
+                "gate": g["gate"],
+                "qubits": qargs,
+                "error": _number(g["error"], f"gates[{i}].error", origin),
+                "duration_ns": _number(g["duration_ns"], f"gates[{i}].duration_ns", origin),
+            }
+        )
     coupling = []
     for i, edge in enumerate(data["coupling_map"]):
         if not isinstance(edge, list) or len(edge) != 2:
             raise _fail(origin, f"coupling_map[{i}] must be a pair of qubits, got {edge!r}")
         coupling.append([_int(q, f"coupling_map[{i}]", origin, n) for q in edge])
-    return dict(name=data["name"], num_qubits=n, calibration_date=data["calibration_date"], source=data["source"],
-                dt=_number(data["dt"], "dt", origin), basis_gates=_strings(data["basis_gates"], "basis_gates", origin),
-                operations=_strings(data["operations"], "operations", origin), coupling_map=coupling,
-                qubits=qubits, gates=gates, format_version=version)
+    return dict(
+        name=data["name"],
+        num_qubits=n,
+        calibration_date=data["calibration_date"],
+        source=data["source"],
+        dt=_number(data["dt"], "dt", origin),
+        basis_gates=_strings(data["basis_gates"], "basis_gates", origin),
+        operations=_strings(data["operations"], "operations", origin),
+        coupling_map=coupling,
+        qubits=qubits,
+        gates=gates,
+        format_version=version,
+    )

@@ -30,7 +30,7 @@ class TranspiledRun:
 
     run: str
     backend_source: str
-    choice: Any                  # qkit.hardware.layout.LayoutChoice
+    choice: Any  # qkit.hardware.layout.LayoutChoice
     out_dir: Path
     files: dict
 
@@ -85,8 +85,16 @@ def draw_circuit_png(circuit: Any, path: Path) -> Path:
     return atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
-def transpile_run(run_dir: str | Path, backend_name: str, *, top: int = 5, out: str | Path | None = None,
-                  samples: int = SAMPLES, seed: int = 0, draw: bool = True) -> TranspiledRun:
+def transpile_run(
+    run_dir: str | Path,
+    backend_name: str,
+    *,
+    top: int = 5,
+    out: str | Path | None = None,
+    samples: int = SAMPLES,
+    seed: int = 0,
+    draw: bool = True,
+) -> TranspiledRun:
     """Choose a layout for the run's circuit on ``backend_name`` and write the files (module docstring)."""
     from qiskit import qasm3
 
@@ -105,8 +113,15 @@ def transpile_run(run_dir: str | Path, backend_name: str, *, top: int = 5, out: 
     choice = choose_layout(program, None, backend, top=top, values=values)
     out_dir = Path(out) if out is not None else run.path / "hardware" / folder_name(backend_name)
     files = {"circuit.qasm": atomic_write_text(out_dir / "circuit.qasm", qasm3.dumps(choice.isa_circuit))}
-    record = {"run": run.name, "backend": backend_name, "backend_source": resolved.source,
-              "physical_qubits": choice.physical_qubits, "samples": samples, "seed": seed, **choice.to_dict()}
+    record = {
+        "run": run.name,
+        "backend": backend_name,
+        "backend_source": resolved.source,
+        "physical_qubits": choice.physical_qubits,
+        "samples": samples,
+        "seed": seed,
+        **choice.to_dict(),
+    }
     files["layout.json"] = atomic_write_json(out_dir / "layout.json", record)
     if draw:
         files["circuit.png"] = draw_circuit_png(choice.isa_circuit, out_dir / "circuit.png")

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-MAX_GROUP_QUBITS = 5      # small parts are simulated together up to this many active qubits
+MAX_GROUP_QUBITS = 5  # small parts are simulated together up to this many active qubits
 _IGNORED = {"barrier", "delay"}
 
 
@@ -52,7 +52,7 @@ def parts_of(circuit: Any) -> list[list[int]]:
             continue
         qubits = [circuit.find_bit(q).index for q in inst.qubits]
         active.update(qubits)
-        for c in inst.clbits:           # a clbit written from two parts joins them
+        for c in inst.clbits:  # a clbit written from two parts joins them
             qubits.append(clbit_owner.setdefault(circuit.find_bit(c).index, qubits[0]))
         for q in qubits[1:]:
             parent[find(q)] = find(qubits[0])
@@ -109,16 +109,24 @@ def restrict(circuit: Any, qubits: list[int]) -> tuple[Any, dict[str, list[int]]
 
 @dataclass
 class _Piece:
-    pub: int                       # index of the original PUB
-    owned: dict[str, list[int]]    # register -> clbits of the original register this part wrote
-    qubits: list[int]              # the part's active physical qubits (its noise is theirs)
+    pub: int  # index of the original PUB
+    owned: dict[str, list[int]]  # register -> clbits of the original register this part wrote
+    qubits: list[int]  # the part's active physical qubits (its noise is theirs)
 
 
 class PartsJob:
     """The parts of some PUBs, run on Aer when the result is asked for (module docstring)."""
 
-    def __init__(self, parts: list[tuple], pieces: list[_Piece], registers: list[dict[str, int]],
-                 shapes: list[tuple], noise_of: Callable[[list[int]], Any], seed: int | None, shots: list[int]):
+    def __init__(
+        self,
+        parts: list[tuple],
+        pieces: list[_Piece],
+        registers: list[dict[str, int]],
+        shapes: list[tuple],
+        noise_of: Callable[[list[int]], Any],
+        seed: int | None,
+        shots: list[int],
+    ):
         self.parts, self.pieces, self.registers, self.shapes = parts, pieces, registers, shapes
         self.shots = shots
         self.noise_of, self.seed = noise_of, seed
@@ -136,10 +144,17 @@ class PartsJob:
 
         out = []
         for k, (piece, pub) in enumerate(zip(self.pieces, self.parts)):
-            seed = None if self.seed is None else int(self.seed) + 104_729 * k   # parts sample independently
+            seed = None if self.seed is None else int(self.seed) + 104_729 * k  # parts sample independently
             operations = set(pub[0].count_ops())
-            sampler = SamplerV2(seed=seed, options={"backend_options": {
-                "noise_model": self.noise_of(piece.qubits, operations), "method": "density_matrix"}})
+            sampler = SamplerV2(
+                seed=seed,
+                options={
+                    "backend_options": {
+                        "noise_model": self.noise_of(piece.qubits, operations),
+                        "method": "density_matrix",
+                    }
+                },
+            )
             out.append(sampler.run([pub]).result()[0])
         return out
 
@@ -151,18 +166,18 @@ class PartsJob:
         bits: list[dict[str, np.ndarray]] = [{} for _ in self.registers]
         for piece, part in zip(self.pieces, self._run_parts()):
             for name, clbits in piece.owned.items():
-                got = getattr(part.data, name).to_bool_array(order="little")   # [..., shots, len(clbits)]
+                got = getattr(part.data, name).to_bool_array(order="little")  # [..., shots, len(clbits)]
                 whole = bits[piece.pub].get(name)
                 if whole is None:
                     shape = self.shapes[piece.pub] + got.shape[-2:-1] + (self.registers[piece.pub][name],)
                     whole = bits[piece.pub][name] = np.zeros(shape, dtype=bool)
-                whole[..., clbits] = got        # a part without parameters broadcasts over the rows
+                whole[..., clbits] = got  # a part without parameters broadcasts over the rows
         out = []
         for i, arrays in enumerate(bits):
-            for name, size in self.registers[i].items():     # a register no part writes reads all zeros
+            for name, size in self.registers[i].items():  # a register no part writes reads all zeros
                 if name not in arrays:
                     arrays[name] = np.zeros(self.shapes[i] + (self.shots[i], size), dtype=bool)
-            arrays = {name: arrays[name] for name in self.registers[i]}          # the circuit's register order
+            arrays = {name: arrays[name] for name in self.registers[i]}  # the circuit's register order
             data = {name: BitArray.from_bool_array(a, order="little") for name, a in arrays.items()}
             shape = next(iter(data.values())).shape if data else ()
             out.append(SamplerPubResult(DataBin(**data, shape=shape), metadata={"assembled_from_parts": True}))
@@ -181,7 +196,7 @@ def split_pub(pub: tuple) -> list[tuple[tuple, dict[str, list[int]], list[int]]]
     out = []
     for qubits in groups:
         part, owned = restrict(circuit, qubits)
-        bound = None                   # a part without parameters: one result, broadcast over rows
+        bound = None  # a part without parameters: one result, broadcast over rows
         if values is not None and part.num_parameters:
             bound = np.asarray(values)[..., [index[p] for p in part.parameters]]
         out.append(((part, bound, shots), owned, qubits))
@@ -195,9 +210,11 @@ def sample(mode: Any, pubs: list[tuple], options: dict, noise_of: Callable[[list
 
     if noise_of is None:
         return Sampler(mode=mode, options=options).run(pubs)
-    default = int(options.get("default_shots") or 1024)     # the runtime Sampler's default too
-    whole = [(pub[0], pub[1] if len(pub) > 1 else None, pub[2] if len(pub) > 2 and pub[2] is not None else default)
-             for pub in pubs]
+    default = int(options.get("default_shots") or 1024)  # the runtime Sampler's default too
+    whole = [
+        (pub[0], pub[1] if len(pub) > 1 else None, pub[2] if len(pub) > 2 and pub[2] is not None else default)
+        for pub in pubs
+    ]
     splits = [split_pub(pub) for pub in whole]
     if all(split is None for split in splits):
         return Sampler(mode=mode, options=options).run(pubs)
@@ -206,9 +223,14 @@ def sample(mode: Any, pubs: list[tuple], options: dict, noise_of: Callable[[list
         circuit, values = pub[0], pub[1]
         registers.append({reg.name: reg.size for reg in circuit.cregs})
         shapes.append(() if values is None else tuple(np.shape(values)[:-1]))
-        if split is None:            # one part: simulated whole, on all its active qubits
-            split = [(pub, {reg.name: list(range(reg.size)) for reg in circuit.cregs},
-                      sorted(q for group in parts_of(circuit) for q in group))]
+        if split is None:  # one part: simulated whole, on all its active qubits
+            split = [
+                (
+                    pub,
+                    {reg.name: list(range(reg.size)) for reg in circuit.cregs},
+                    sorted(q for group in parts_of(circuit) for q in group),
+                )
+            ]
         for part_pub, owned, qubits in split:
             parts.append(part_pub)
             pieces.append(_Piece(i, owned, qubits))

@@ -12,6 +12,18 @@ from qkit.models.heads import QuantumHead, list_heads, register_head
 from qkit.models.hybrid import HybridModel, build_model, count_parameters, make_backbone
 from qkit.models.pretrained import PRETRAINED_CHOICES, load_backbone_state
 
-__all__ = ["HybridModel", "PRETRAINED_CHOICES", "QuantumHead", "SmallCNN", "build_model",
-           "count_parameters", "list_backbones", "list_heads",
-           "load_backbone_state", "make_backbone", "register_backbone", "register_head", "shrink_kernel"]
+__all__ = [
+    "HybridModel",
+    "PRETRAINED_CHOICES",
+    "QuantumHead",
+    "SmallCNN",
+    "build_model",
+    "count_parameters",
+    "list_backbones",
+    "list_heads",
+    "load_backbone_state",
+    "make_backbone",
+    "register_backbone",
+    "register_head",
+    "shrink_kernel",
+]

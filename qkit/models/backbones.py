@@ -31,17 +31,17 @@ def register_backbone(name: str) -> Callable[[BackboneBuilder], BackboneBuilder]
 
     The module must map ``[B, 3, H, W]`` images to ``[B, n_features]`` features.
     """
+
     def decorator(builder: BackboneBuilder) -> BackboneBuilder:
         _BACKBONES[name] = builder
         return builder
-    return decorator
 
+    return decorator
 
 
 def list_backbones() -> list[str]:
     """Names accepted by ``build_model(backbone=...)``, in registration order."""
     return list(_BACKBONES)
-
 
 
 def _torchvision(name: str, weights: str, imagenet: bool) -> nn.Module:
@@ -89,8 +89,7 @@ def shrink_kernel(weight: torch.Tensor, size: int) -> torch.Tensor:
     (Dividing by the exact sums instead would blow up edge filters whose taps sum to ~0.)
     """
     k = weight.shape[-1]
-    small = nn.functional.interpolate(weight, size=(size, size), mode="bilinear",
-                                      antialias=True, align_corners=False)
+    small = nn.functional.interpolate(weight, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return small * (k * k) / (size * size)
 
 
@@ -169,8 +168,11 @@ class SmallCNN(nn.Module):
         in_ch = 3
         for i, out_ch in enumerate(channels):
             stride = 2 if (i == 0 and not small_input) else 1
-            layers += [nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
-                       nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(out_ch),
+                nn.ReLU(inplace=True),
+            ]
             if i < len(channels) - 1:
                 layers.append(nn.MaxPool2d(2))
             in_ch = out_ch
@@ -211,15 +213,17 @@ class PlainCNN(nn.Module):
     an adaptive pool to 7x7 keeps that size for larger images and is the identity at 28 px.
     """
 
-    def __init__(self, channels: tuple[int, ...], kernel: int, pool_after: tuple[int, ...],
-                 small_input: bool = True):
+    def __init__(self, channels: tuple[int, ...], kernel: int, pool_after: tuple[int, ...], small_input: bool = True):
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = 3
         for i, out_ch in enumerate(channels):
-            stride = 2 if (i == 0 and not small_input) else 1     # as SmallCNN: large images stay cheap
-            layers += [nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2),
-                       nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+            stride = 2 if (i == 0 and not small_input) else 1  # as SmallCNN: large images stay cheap
+            layers += [
+                nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2),
+                nn.BatchNorm2d(out_ch),
+                nn.ReLU(inplace=True),
+            ]
             if i in pool_after:
                 layers.append(nn.MaxPool2d(2))
             in_ch = out_ch
@@ -230,8 +234,9 @@ class PlainCNN(nn.Module):
         return torch.flatten(self.features(x), 1)
 
 
-def _plain(channels: tuple[int, ...], kernel: int, pool_after: tuple[int, ...], imagenet: bool,
-           small_input: bool, name: str) -> tuple[nn.Module, int]:
+def _plain(
+    channels: tuple[int, ...], kernel: int, pool_after: tuple[int, ...], imagenet: bool, small_input: bool, name: str
+) -> tuple[nn.Module, int]:
     if imagenet:
         raise QkitError(f"{name} has no ImageNet weights; use --pretrained none or a qkit state dict PATH")
     net = PlainCNN(channels, kernel, pool_after, small_input)

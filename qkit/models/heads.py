@@ -20,9 +20,11 @@ _HEADS: dict[str, HeadBuilder] = {}
 
 def register_head(name: str) -> Callable[[HeadBuilder], HeadBuilder]:
     """Register ``builder(in_features, n_classes, *, circuit, n_qubits, depth, engine, engine_options)``."""
+
     def decorator(builder: HeadBuilder) -> HeadBuilder:
         _HEADS[name] = builder
         return builder
+
     return decorator
 
 
@@ -47,9 +49,17 @@ class QuantumHead(nn.Module):
     ``engine_options`` passed to the engine.
     """
 
-    def __init__(self, in_features: int, n_classes: int, circuit: str = "dressed", n_qubits: int = 4,
-                 depth: int = 1, engine: Any = "statevector", engine_options: dict | None = None,
-                 circuit_options: dict | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        circuit: str = "dressed",
+        n_qubits: int = 4,
+        depth: int = 1,
+        engine: Any = "statevector",
+        engine_options: dict | None = None,
+        circuit_options: dict | None = None,
+    ):
         super().__init__()
         # Imported here so classical models work even where the quantum stack is broken.
         from qkit.circuits import resolve_circuit
@@ -78,7 +88,15 @@ def linear_head(in_features: int, n_classes: int, **_quantum_options: Any) -> nn
 
 
 @register_head("quantum")
-def quantum_head(in_features: int, n_classes: int, *, circuit: str = "dressed", n_qubits: int = 4,
-                 depth: int = 1, engine: Any = "statevector", engine_options: dict | None = None) -> nn.Module:
+def quantum_head(
+    in_features: int,
+    n_classes: int,
+    *,
+    circuit: str = "dressed",
+    n_qubits: int = 4,
+    depth: int = 1,
+    engine: Any = "statevector",
+    engine_options: dict | None = None,
+) -> nn.Module:
     """QuantumHead on ``qkit.circuits.resolve_circuit(circuit, n_qubits, depth)``."""
     return QuantumHead(in_features, n_classes, circuit, n_qubits, depth, engine, engine_options)

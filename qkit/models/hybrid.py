@@ -28,8 +28,14 @@ class HybridModel(nn.Module):
     drifting towards the new data while the weights that depend on them stay fixed.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, n_features: int,
-                 freeze_backbone: bool = False, config: dict | None = None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: nn.Module,
+        n_features: int,
+        freeze_backbone: bool = False,
+        config: dict | None = None,
+    ):
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -60,10 +66,19 @@ def engine_arguments(engine: Any, engine_options: dict | None, n_classes: Any) -
     return spec.name, spec.to_dict()["options"]
 
 
-def build_model(backbone: str = "resnet18", pretrained: str = "none", freeze_backbone: bool = False,
-                head: str = "quantum", n_classes: int = 2, circuit: str = "dressed", n_qubits: int = 4,
-                depth: int = 1, engine: Any = "statevector", engine_options: dict | None = None,
-                small_input: bool = True) -> HybridModel:
+def build_model(
+    backbone: str = "resnet18",
+    pretrained: str = "none",
+    freeze_backbone: bool = False,
+    head: str = "quantum",
+    n_classes: int = 2,
+    circuit: str = "dressed",
+    n_qubits: int = 4,
+    depth: int = 1,
+    engine: Any = "statevector",
+    engine_options: dict | None = None,
+    small_input: bool = True,
+) -> HybridModel:
     """Build a HybridModel (backbone options: ``qkit.models.backbones``; head: ``qkit.models.heads``).
 
     ``engine`` is an engine name or ``qkit.engines.EngineSpec``; ``engine_options`` are merged
@@ -71,14 +86,25 @@ def build_model(backbone: str = "resnet18", pretrained: str = "none", freeze_bac
     from ``qkit.presets``) is built from the same options by ``qkit.network.build_network``.
     """
     engine, options = engine_arguments(engine, engine_options, n_classes)
-    config = dict(backbone=backbone, pretrained=str(pretrained), freeze_backbone=bool(freeze_backbone),
-                  head=head, n_classes=n_classes, circuit=str(circuit), n_qubits=n_qubits, depth=depth,
-                  engine=engine, engine_options=options, small_input=bool(small_input))
+    config = dict(
+        backbone=backbone,
+        pretrained=str(pretrained),
+        freeze_backbone=bool(freeze_backbone),
+        head=head,
+        n_classes=n_classes,
+        circuit=str(circuit),
+        n_qubits=n_qubits,
+        depth=depth,
+        engine=engine,
+        engine_options=options,
+        small_input=bool(small_input),
+    )
     if head not in _HEADS:
         raise QkitError(f"unknown head {head!r}; choose from: {', '.join(list_heads())}")
     net, n_features, config["pretrained"] = make_backbone(backbone, pretrained, small_input)
-    head_module = _HEADS[head](n_features, n_classes, circuit=circuit, n_qubits=n_qubits,
-                               depth=depth, engine=engine, engine_options=options)
+    head_module = _HEADS[head](
+        n_features, n_classes, circuit=circuit, n_qubits=n_qubits, depth=depth, engine=engine, engine_options=options
+    )
     return HybridModel(net, head_module, n_features, bool(freeze_backbone), config)
 
 

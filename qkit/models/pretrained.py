@@ -27,8 +27,7 @@ def resolve_pretrained(pretrained: str | Path) -> Path | None:
         return None
     path = Path(pretrained).expanduser()
     if not path.is_file():
-        raise QkitError(f"pretrained must be 'none', 'imagenet' or a path to a qkit state dict; "
-                        f"no such file: {path}")
+        raise QkitError(f"pretrained must be 'none', 'imagenet' or a path to a qkit state dict; no such file: {path}")
     return path
 
 
@@ -43,7 +42,7 @@ def _extract_backbone_state(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, Mapping):
         raise QkitError(f"{path} is not a state dict (found {type(obj).__name__})")
     if any(k.startswith("backbone.") for k in obj):
-        return {k[len("backbone."):]: v for k, v in obj.items() if k.startswith("backbone.")}
+        return {k[len("backbone.") :]: v for k, v in obj.items() if k.startswith("backbone.")}
     return dict(obj)
 
 
@@ -63,8 +62,10 @@ def load_backbone_state(net: nn.Module, path: str | Path, backbone: str = "backb
     unexpected = [k for k in state if k not in expected]
     mismatched = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
     if missing or unexpected or mismatched:
+
         def sample(keys: list[str]) -> str:
             return f"{len(keys)} (e.g. {keys[0]})" if keys else "0"
+
         raise QkitError(
             f"state dict {path} does not fit backbone {backbone!r}: missing keys {sample(missing)}, "
             f"unexpected keys {sample(unexpected)}, shape mismatches {sample(mismatched)}; "

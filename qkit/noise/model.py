@@ -52,15 +52,19 @@ class NoiseScales:
     relaxation: float = 1.0
 
     @classmethod
-    def of(cls, scale: float = 1.0, gate: float | None = None, readout: float | None = None,
-           relaxation: float | None = None) -> "NoiseScales":
+    def of(
+        cls,
+        scale: float = 1.0,
+        gate: float | None = None,
+        readout: float | None = None,
+        relaxation: float | None = None,
+    ) -> "NoiseScales":
         """One scale for all sources, overridden per source; every value finite and >= 0."""
         values = {"scale": scale, "gate": gate, "readout": readout, "relaxation": relaxation}
         for name, value in values.items():
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise QkitError(f"noise {name} scale must be a number >= 0, got {value!r}")
         return cls(*(float(scale if v is None else v) for v in (gate, readout, relaxation)))
 
@@ -129,7 +133,7 @@ class Channel:
             return 0.0
         calibrated = _relaxation_ptm(self.calibrated)
         p = _depolarizing_probability(self.n_qubits, self.gate_error, calibrated) * self.gate_scale
-        return min(p, 4 ** self.n_qubits / (4 ** self.n_qubits - 1)) if p > 0 else 0.0
+        return min(p, 4**self.n_qubits / (4**self.n_qubits - 1)) if p > 0 else 0.0
 
     @property
     def is_identity(self) -> bool:
@@ -146,7 +150,7 @@ class Channel:
             relax = single if relax is None else relax.expand(single)
         depol = depolarizing_error(self.depolarizing, self.n_qubits) if self.depolarizing else None
         if depol is not None and relax is not None:
-            return depol.compose(relax)           # as Aer: depolarizing, then relaxation
+            return depol.compose(relax)  # as Aer: depolarizing, then relaxation
         return depol if depol is not None else relax
 
     def to_quantumchannel(self) -> Any:
@@ -162,7 +166,7 @@ class Channel:
         if depol is not None and relax is not None:
             return depol.compose(relax)
         if depol is None and relax is None:
-            return PTM(np.eye(4 ** self.n_qubits))
+            return PTM(np.eye(4**self.n_qubits))
         return depol if depol is not None else relax
 
 
@@ -196,8 +200,8 @@ class ChannelErrors(Mapping):
 class DeviceNoise:
     """The channel after each instruction and the readout of each qubit, at given scales."""
 
-    errors: Mapping                # (instruction name, physical qubits) -> Aer QuantumError
-    readout: dict                  # physical qubit -> (P(0|1), P(1|0)), scaled
+    errors: Mapping  # (instruction name, physical qubits) -> Aer QuantumError
+    readout: dict  # physical qubit -> (P(0|1), P(1|0)), scaled
     scales: NoiseScales
     basis_gates: list = field(default_factory=list)
 
@@ -247,10 +251,10 @@ def _depolarizing_probability(n_qubits: int, gate_error: float | None, relax: An
     relax_fid = float(average_gate_fidelity(relax)) if relax is not None else 1.0
     if gate_error is None or gate_error <= 1 - relax_fid:
         return 0.0
-    dim = 2 ** n_qubits
+    dim = 2**n_qubits
     gate_error = min(gate_error, dim / (dim + 1))
     p = dim * (gate_error - (1 - relax_fid)) / (dim * relax_fid - 1)
-    return min(p, 4 ** n_qubits / (4 ** n_qubits - 1))
+    return min(p, 4**n_qubits / (4**n_qubits - 1))
 
 
 def _channel(target: Any, op_name: str, qubits: tuple[int, ...], props: Any, scales: NoiseScales) -> Any:
@@ -259,15 +263,23 @@ def _channel(target: Any, op_name: str, qubits: tuple[int, ...], props: Any, sca
 
     duration = props.duration or 0.0
     calibrated = _relaxation(target, qubits, duration) if duration else ()
-    relax = calibrated if scales.relaxation == 1.0 else (
-        _relaxation(target, qubits, duration * scales.relaxation) if duration and scales.relaxation else ())
+    relax = (
+        calibrated
+        if scales.relaxation == 1.0
+        else (_relaxation(target, qubits, duration * scales.relaxation) if duration and scales.relaxation else ())
+    )
     gate_scale = scales.gate if isinstance(target.operation_from_name(op_name), Gate) else 0.0
     channel = Channel(len(qubits), relax, calibrated, props.error, gate_scale)
     return None if channel.is_identity else channel
 
 
-def device_noise(target: Any, readout: dict, scales: NoiseScales | None = None,
-                 qubits: set[int] | None = None, operations: set[str] | None = None) -> DeviceNoise:
+def device_noise(
+    target: Any,
+    readout: dict,
+    scales: NoiseScales | None = None,
+    qubits: set[int] | None = None,
+    operations: set[str] | None = None,
+) -> DeviceNoise:
     """The noise of ``target`` at ``scales``; ``readout``: physical qubit -> (P(0|1), P(1|0)) at scale 1.
 
     ``qubits``: only instructions on these physical qubits (a large device's active region);
@@ -285,8 +297,11 @@ def device_noise(target: Any, readout: dict, scales: NoiseScales | None = None,
             channel = _channel(target, op_name, tuple(qargs), props, scales)
             if channel is not None:
                 channels[(op_name, tuple(qargs))] = channel
-    scaled = {q: (min(0.5, p01 * scales.readout), min(0.5, p10 * scales.readout))
-              for q, (p01, p10) in readout.items() if qubits is None or q in qubits}
+    scaled = {
+        q: (min(0.5, p01 * scales.readout), min(0.5, p10 * scales.readout))
+        for q, (p01, p10) in readout.items()
+        if qubits is None or q in qubits
+    }
     basis = [op for op in target.operation_names if op not in _NO_NOISE]
     return DeviceNoise(ChannelErrors(channels), scaled, scales, basis)
 
@@ -295,8 +310,11 @@ def readout_errors(resolved: Any) -> dict:
     """P(0|1), P(1|0) per physical qubit as the backend's emulation applies them (module docstring)."""
     if resolved.kind == "fake":
         measure = resolved.backend.target["measure"] if "measure" in resolved.backend.target.operation_names else {}
-        return {q[0]: (float(p.error or 0.0), float(p.error or 0.0)) for q, p in measure.items()
-                if q is not None and p is not None}
+        return {
+            q[0]: (float(p.error or 0.0), float(p.error or 0.0))
+            for q, p in measure.items()
+            if q is not None and p is not None
+        }
     out = {}
     for cal in resolved.calibration().qubits:
         p01 = cal.prob_meas0_prep1 if cal.prob_meas0_prep1 is not None else cal.readout_error

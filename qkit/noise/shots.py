@@ -22,10 +22,10 @@ import torch
 
 @dataclass
 class BasisPlan:
-    idx: str          # buffer names on the engine
+    idx: str  # buffer names on the engine
     kernel: str
     signs: str
-    measured: list    # local qubits read in this basis; outcome bit j is measured[j]
+    measured: list  # local qubits read in this basis; outcome bit j is measured[j]
 
 
 def plan_sampling(engine: Any, observables: list) -> list[BasisPlan]:
@@ -46,21 +46,24 @@ def plan_sampling(engine: Any, observables: list) -> list[BasisPlan]:
         measured = [q for q in range(len(label)) if label[-1 - q] != "I"]
         m = len(measured)
         digit = {q: "IXYZ".index(label[-1 - q]) for q in measured}
-        idx = [sum(digit[q] << (2 * q) for j, q in enumerate(measured) if u >> j & 1) for u in range(2 ** m)]
+        idx = [sum(digit[q] << (2 * q) for j, q in enumerate(measured) if u >> j & 1) for u in range(2**m)]
         kernel = np.ones((1, 1))
-        for q in measured:                          # kron(K_new, K_old): qubit j of M is bit j
+        for q in measured:  # kron(K_new, K_old): qubit j of M is bit j
             p01, p10 = engine.noise.readout.get(engine.active_qubits[q], (0.0, 0.0))
             a, s = p01 - p10, 1 - p01 - p10
             kernel = np.kron(0.5 * np.array([[1 + a, 1 - a], [s, -s]]), kernel)
-        signs = np.zeros((2 ** m, len(observables)))
-        outcomes = np.arange(2 ** m)
+        signs = np.zeros((2**m, len(observables)))
+        outcomes = np.arange(2**m)
         for term in terms:
-            if term.basis == b:                     # the term's qubits as outcome bits of this basis
+            if term.basis == b:  # the term's qubits as outcome bits of this basis
                 mask = sum(1 << j for j, q in enumerate(measured) if term.mask >> q & 1)
                 signs[:, term.observable] += term.coeff * (1.0 - 2.0 * (np.bitwise_count(outcomes & mask) & 1))
         names = []
-        for name, array, kind in (("idx", np.array(idx), torch.long), ("kernel", kernel, dtype),
-                                  ("signs", signs, dtype)):
+        for name, array, kind in (
+            ("idx", np.array(idx), torch.long),
+            ("kernel", kernel, dtype),
+            ("signs", signs, dtype),
+        ):
             engine.register_buffer(f"_shot_{name}{b}", torch.tensor(array, dtype=kind), persistent=False)
             names.append(f"_shot_{name}{b}")
         plans.append(BasisPlan(*names, measured))
@@ -106,7 +109,7 @@ def mitigated_values(engine: Any, frequencies: list[torch.Tensor]) -> torch.Tens
         counts = (freq * engine.shots).round().long().cpu().numpy()
         dicts = [{format(b, f"0{m}b"): int(n) for b, n in enumerate(row) if n} for row in counts]
         quasis = correct(dicts, dict(enumerate(physical)), matrices, max(physical) + 1)
-        dense = np.zeros((len(quasis), 2 ** m))
+        dense = np.zeros((len(quasis), 2**m))
         for r, quasi in enumerate(quasis):
             for key, value in quasi.items():
                 dense[r, int(key, 2)] = value

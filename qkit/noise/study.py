@@ -27,9 +27,13 @@ import numpy as np
 from qkit.errors import QkitError
 
 VARY = ("scale", "source", "shots", "backend", "layout")
-DEFAULT_VALUES = {"scale": "0,0.25,0.5,1,2,4,8", "source": "none,gate,readout,relaxation,all",
-                  "shots": "64,256,1024,4096", "backend": "fake_lagos,fake_quito,fake_manila,fake_belem",
-                  "layout": "best,default,worst"}
+DEFAULT_VALUES = {
+    "scale": "0,0.25,0.5,1,2,4,8",
+    "source": "none,gate,readout,relaxation,all",
+    "shots": "64,256,1024,4096",
+    "backend": "fake_lagos,fake_quito,fake_manila,fake_belem",
+    "layout": "best,default,worst",
+}
 SOURCES = ("none", "gate", "readout", "relaxation", "all")
 MITIGATIONS = ("none", "readout")
 LAYOUTS = ("best", "default", "worst")
@@ -85,8 +89,12 @@ def parse_values(vary: str, text: str | None) -> list:
                 if (vary == "source" and item not in SOURCES) or (vary == "layout" and item not in LAYOUTS):
                     raise ValueError
         except ValueError:
-            expected = {"scale": "numbers >= 0", "shots": "integers >= 1", "source": ", ".join(SOURCES),
-                        "layout": ", ".join(LAYOUTS)}.get(vary, "names")
+            expected = {
+                "scale": "numbers >= 0",
+                "shots": "integers >= 1",
+                "source": ", ".join(SOURCES),
+                "layout": ", ".join(LAYOUTS),
+            }.get(vary, "names")
             raise QkitError(f"--values for --vary {vary} must be {expected}; cannot read {item!r}") from None
         out.append(value)
     return out
@@ -124,8 +132,11 @@ def check_config(config: StudyConfig) -> None:
 
 def points(config: StudyConfig, layouts: dict) -> list[Point]:
     """The density engine's options at every point (``layouts``: best/default/worst physical qubits)."""
-    base = {"backend": config.backend, "layout": layouts["best"] if config.layout == "calibrated" else config.layout,
-            "shots": config.shots}
+    base = {
+        "backend": config.backend,
+        "layout": layouts["best"] if config.layout == "calibrated" else config.layout,
+        "shots": config.shots,
+    }
     out = []
     for value in config.values:
         options = dict(base)
@@ -160,8 +171,14 @@ def _layouts(program: Any, config: StudyConfig, rows: np.ndarray) -> dict:
     if config.vary != "layout" and config.layout != "calibrated":
         return {}
     resolved = resolve_backend(config.backend)
-    choice = choose_layout(program, None, resolved.backend, snapshot=resolved.calibration(),
-                           top=10_000 if config.vary == "layout" else 5, values=layout_sample(program, rows))
+    choice = choose_layout(
+        program,
+        None,
+        resolved.backend,
+        snapshot=resolved.calibration(),
+        top=10_000 if config.vary == "layout" else 5,
+        values=layout_sample(program, rows),
+    )
     return {"best": choice.chosen.layout, "default": choice.default.layout, "worst": choice.candidates[-1].layout}
 
 
@@ -176,8 +193,13 @@ def _done(path: Path) -> set:
     return keys
 
 
-def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None, env: Any = None,
-              on_progress: Callable[[int, int, str], None] | None = None) -> dict:
+def run_study(
+    run_dir: str | Path,
+    config: StudyConfig,
+    name: str | None = None,
+    env: Any = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
     """Run (or continue) a study; returns the summary. ``on_progress(done, total, label)``."""
     import torch
 
@@ -205,13 +227,13 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
     bundle = load_data(run, validate(env or run.env))
     angles, exact_values, exact_probs, labels = forward_split(model, getattr(bundle, config.split))
     threshold = (run.test_metrics or {}).get("val_threshold")
-    exact = score(labels, exact_probs, bundle.positive_class, threshold)   # the exact model on this split
+    exact = score(labels, exact_probs, bundle.positive_class, threshold)  # the exact model on this split
     weights = model.head.quantum.weight.detach().double()
     rows = np.concatenate([angles, np.repeat(weights.numpy()[None], len(angles), axis=0)], axis=1)
     todo = points(config, _layouts(program, config, rows))
     lines, done = out / "points.jsonl", _done(out / "points.jsonl")
 
-    def write(record: dict) -> None:                    # one line per point, repetition and mitigation
+    def write(record: dict) -> None:  # one line per point, repetition and mitigation
         with open(lines, "a") as f:
             f.write(json.dumps(runs.redact(record)) + "\n")
 
@@ -234,13 +256,26 @@ def run_study(run_dir: str | Path, config: StudyConfig, name: str | None = None,
             if engine.seed is not None:
                 engine.reseed(config.seed + r)
             for mitigation, values in _evaluate(engine, torch.as_tensor(angles), weights, missing):
-                record = {"point": point.label, "repetition": r, "mitigation": mitigation, "vary": config.vary,
-                          "settings": _settings(engine), "metrics": {}}
+                record = {
+                    "point": point.label,
+                    "repetition": r,
+                    "mitigation": mitigation,
+                    "vary": config.vary,
+                    "settings": _settings(engine),
+                    "metrics": {},
+                }
                 if values is None:
                     record["note"] = "readout cannot be mitigated: P(0|1) + P(1|0) >= 1 on a read qubit"
                 else:
-                    scored, _ = score_repetitions(values[None], model.head.post, labels, exact_values, exact_probs,
-                                                  bundle.positive_class, threshold)
+                    scored, _ = score_repetitions(
+                        values[None],
+                        model.head.post,
+                        labels,
+                        exact_values,
+                        exact_probs,
+                        bundle.positive_class,
+                        threshold,
+                    )
                     record["metrics"] = scored["repetitions"][0]
                 write(record)
             if on_progress:
@@ -261,7 +296,7 @@ def _evaluate(engine: Any, x: Any, w: Any, mitigations: list[str]) -> list[tuple
         out = []
         for m in mitigations:
             if m == "readout" and any(p01 + p10 >= 1 for p01, p10 in engine.noise.readout.values()):
-                out.append((m, None))           # a coin-flip readout: nothing left to correct
+                out.append((m, None))  # a coin-flip readout: nothing left to correct
                 continue
             values = values_from_counts(engine, frequencies) if m == "none" else mitigated_values(engine, frequencies)
             out.append((m, values.expand(len(x), -1).numpy()))
@@ -269,6 +304,12 @@ def _evaluate(engine: Any, x: Any, w: Any, mitigations: list[str]) -> list[tuple
 
 
 def _settings(engine: Any) -> dict:
-    return {"backend": engine.backend_name, "source": engine.backend_source,
-            "calibration_date": engine.calibration_date, "physical_qubits": engine.physical_qubits,
-            "scales": engine.scales.to_dict(), "shots": engine.shots, "seed": engine.seed}
+    return {
+        "backend": engine.backend_name,
+        "source": engine.backend_source,
+        "calibration_date": engine.calibration_date,
+        "physical_qubits": engine.physical_qubits,
+        "scales": engine.scales.to_dict(),
+        "shots": engine.shots,
+        "seed": engine.seed,
+    }

@@ -26,6 +26,7 @@ from qkit.presets import hqcnn  # noqa: F401
 from qkit.presets import hqnn  # noqa: F401
 from qkit.presets import effnet  # noqa: F401
 from qkit.presets import default  # noqa: F401
+
 # isort: on
 from qkit.presets.registry import (
     TWIN_SUFFIX,
@@ -45,5 +46,13 @@ def build_preset_model(name: str, n_classes: int = 2, **options):
     return build(name, n_classes, **options)
 
 
-__all__ = ["Preset", "TWIN_SUFFIX", "build_preset_model", "check_preset_model", "get_preset", "list_presets",
-           "preset_options", "register_preset"]
+__all__ = [
+    "Preset",
+    "TWIN_SUFFIX",
+    "build_preset_model",
+    "check_preset_model",
+    "get_preset",
+    "list_presets",
+    "preset_options",
+    "register_preset",
+]

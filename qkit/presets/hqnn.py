@@ -18,8 +18,17 @@ from typing import Any
 from qkit.presets.registry import Preset, register_preset
 
 CIRCUITS = 4
-TRAINING = {"lr": 1e-3, "head_lr_scale": 1.0, "weight_decay": 0.0, "ema_decay": 0.0, "scheduler": "none",
-            "batch_size": 32, "epochs": 20, "patience": 0, "schedule": "fixed"}     # the paper's epochs
+TRAINING = {
+    "lr": 1e-3,
+    "head_lr_scale": 1.0,
+    "weight_decay": 0.0,
+    "ema_decay": 0.0,
+    "scheduler": "none",
+    "batch_size": 32,
+    "epochs": 20,
+    "patience": 0,
+    "schedule": "fixed",
+}  # the paper's epochs
 
 
 def build_parallel(n_classes: int, *, n_qubits: int = 5, depth: int = 3, **engine: Any):
@@ -45,20 +54,38 @@ def build_quanv(n_classes: int, *, depth: int = 1, **engine: Any):
     return body, nn.Linear(body.n_features, n_classes), body.n_features, {"depth": depth}
 
 
-PAPER_PARALLEL = ("MNIST 99.21% (45,194 params) vs CNN 98.71% (372,234); Medical MNIST 99.97% vs 99.96%; "
-                  "CIFAR-10 82.78% vs 82.64% (81,578 vs 81,698 params)")
-register_preset(Preset(
-    name="hqnn-parallel", source="003_0a4472dfebeb1243.txt", paper=PAPER_PARALLEL, builder=build_parallel,
-    description="2 conv blocks (5x5; 16, 32 ch) -> FC 1568->20 -> 4 parallel 5-qubit circuits (RX, 3 strongly "
-                "entangling layers, <Y>) in one batched call -> FC",
-    model={"backbone": "hqnn_cnn", "head": "quantum", "circuit": "strongly_entangling", "n_qubits": 5, "depth": 3},
-    train=TRAINING, tunable=("n_qubits", "depth"), quantum_head=False, head_kind="parallel-quantum"))
-register_preset(Preset(
-    name="hqnn-quanv", source="003_0a4472dfebeb1243.txt",
-    paper="MNIST (500 train images, 10 runs): 0.67 ± 0.01 vs CNN4 (16 kernel weights) 0.66 ± 0.02, "
-          "CNN1 (4 weights) 0.53 ± 0.02",
-    description="14x14 grayscale -> 2x2 quanvolution (4-qubit kernel, 4 weights) -> 4 channels of 7x7 -> FC; "
-                "all patches in one batched call",
-    builder=build_quanv,
-    model={"head": "quantum", "circuit": "quanv", "n_qubits": 4, "depth": 1},
-    train=TRAINING, tunable=("depth",), quantum_head=False, head_kind="quanvolution"))
+PAPER_PARALLEL = (
+    "MNIST 99.21% (45,194 params) vs CNN 98.71% (372,234); Medical MNIST 99.97% vs 99.96%; "
+    "CIFAR-10 82.78% vs 82.64% (81,578 vs 81,698 params)"
+)
+register_preset(
+    Preset(
+        name="hqnn-parallel",
+        source="003_0a4472dfebeb1243.txt",
+        paper=PAPER_PARALLEL,
+        builder=build_parallel,
+        description="2 conv blocks (5x5; 16, 32 ch) -> FC 1568->20 -> 4 parallel 5-qubit circuits (RX, 3 strongly "
+        "entangling layers, <Y>) in one batched call -> FC",
+        model={"backbone": "hqnn_cnn", "head": "quantum", "circuit": "strongly_entangling", "n_qubits": 5, "depth": 3},
+        train=TRAINING,
+        tunable=("n_qubits", "depth"),
+        quantum_head=False,
+        head_kind="parallel-quantum",
+    )
+)
+register_preset(
+    Preset(
+        name="hqnn-quanv",
+        source="003_0a4472dfebeb1243.txt",
+        paper="MNIST (500 train images, 10 runs): 0.67 ± 0.01 vs CNN4 (16 kernel weights) 0.66 ± 0.02, "
+        "CNN1 (4 weights) 0.53 ± 0.02",
+        description="14x14 grayscale -> 2x2 quanvolution (4-qubit kernel, 4 weights) -> 4 channels of 7x7 -> FC; "
+        "all patches in one batched call",
+        builder=build_quanv,
+        model={"head": "quantum", "circuit": "quanv", "n_qubits": 4, "depth": 1},
+        train=TRAINING,
+        tunable=("depth",),
+        quantum_head=False,
+        head_kind="quanvolution",
+    )
+)

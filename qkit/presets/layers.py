@@ -29,19 +29,24 @@ class ParallelCircuits(nn.Module):
     ``weight`` (``[c, n_weights]``) through the input path.
     """
 
-    def __init__(self, spec: Any, n_circuits: int, engine: Any = "statevector",
-                 engine_options: dict | None = None):
+    def __init__(self, spec: Any, n_circuits: int, engine: Any = "statevector", engine_options: dict | None = None):
         super().__init__()
-        self.layer = QuantumLayer(spec.circuit, list(spec.inputs) + list(spec.weights), [], spec.observables,
-                                  engine=engine, engine_options=engine_options)
-        self.layer.weight.requires_grad_(False)     # empty: the weights are this module's, fed as inputs
+        self.layer = QuantumLayer(
+            spec.circuit,
+            list(spec.inputs) + list(spec.weights),
+            [],
+            spec.observables,
+            engine=engine,
+            engine_options=engine_options,
+        )
+        self.layer.weight.requires_grad_(False)  # empty: the weights are this module's, fed as inputs
         self.weight = nn.Parameter(torch.randn(n_circuits, spec.n_weights) * WEIGHT_INIT_STD)
         self.n_circuits, self.width = n_circuits, spec.n_inputs
         self.n_inputs, self.n_outputs = n_circuits * spec.n_inputs, n_circuits * spec.n_outputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
-        rows = x.reshape(batch * self.n_circuits, self.width)       # row b*c + j: circuit j of image b
+        rows = x.reshape(batch * self.n_circuits, self.width)  # row b*c + j: circuit j of image b
         weights = self.weight.unsqueeze(0).expand(batch, -1, -1).reshape(batch * self.n_circuits, -1)
         return self.layer(torch.cat([rows, weights.to(rows.dtype)], 1)).reshape(batch, -1)
 
@@ -81,7 +86,7 @@ class Quanvolution(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         gray = images.mean(dim=1, keepdim=True)
         small = F.interpolate(gray, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        patches = F.unfold(small, kernel_size=2, stride=2)               # [B, 4, L]
+        patches = F.unfold(small, kernel_size=2, stride=2)  # [B, 4, L]
         batch, k, n = patches.shape
         out = self.kernel(patches.transpose(1, 2).reshape(batch * n, k))  # [B*L, 4]
         return out.reshape(batch, n, -1).transpose(1, 2).reshape(batch, -1)

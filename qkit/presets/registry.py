@@ -56,10 +56,17 @@ class Preset:
 
     def twin(self) -> Preset:
         """The classical twin: same network, quantum layers replaced, same training options."""
-        return replace(self, name=self.name + TWIN_SUFFIX, classical=True, twin_of=self.name,
-                       model={**self.model, "head": "linear"}, quantum_head=False, head_kind="classical",
-                       description=f"{self.name} with each quantum layer replaced by a classical layer of "
-                                   "the nearest trainable parameter count")
+        return replace(
+            self,
+            name=self.name + TWIN_SUFFIX,
+            classical=True,
+            twin_of=self.name,
+            model={**self.model, "head": "linear"},
+            quantum_head=False,
+            head_kind="classical",
+            description=f"{self.name} with each quantum layer replaced by a classical layer of "
+            "the nearest trainable parameter count",
+        )
 
 
 _PRESETS: dict[str, Preset] = {}
@@ -109,6 +116,5 @@ def check_preset_model(name: str, model: dict, defaults: dict) -> tuple[str, str
             continue
         fixed = preset.model.get(key, defaults.get(key))
         if value != fixed:
-            return key, (f"preset {name} fixes it to {fixed!r} (options it takes: {tunable}); "
-                         "drop the option")
+            return key, (f"preset {name} fixes it to {fixed!r} (options it takes: {tunable}); drop the option")
     return None

@@ -17,46 +17,86 @@ from typing import Any
 
 from qkit.presets.registry import Preset, register_preset
 
-TRAINING = {"head_lr_scale": 1.0, "weight_decay": 0.0, "ema_decay": 0.0, "lr": 1e-5, "scheduler": "none",
-            "balance": "undersample", "monitor": "g_mean", "patience": 10, "epochs": 50, "batch_size": 32}
+TRAINING = {
+    "head_lr_scale": 1.0,
+    "weight_decay": 0.0,
+    "ema_decay": 0.0,
+    "lr": 1e-5,
+    "scheduler": "none",
+    "balance": "undersample",
+    "monitor": "g_mean",
+    "patience": 10,
+    "epochs": 50,
+    "batch_size": 32,
+}
 MODEL = {"backbone": "resnet18", "head": "quantum", "circuit": "basic_entangler", "n_qubits": 4, "depth": 2}
 TUNABLE = ("pretrained", "n_qubits", "depth", "small_input")
-PAPER = ("BreastMNIST test: G-mean 0.788 / AUC 0.829 (Quantum-End), 0.655 / 0.826 (Quantum-Mid) "
-         "vs 0.770 / 0.859 (ResNet18)")
+PAPER = (
+    "BreastMNIST test: G-mean 0.788 / AUC 0.829 (Quantum-End), 0.655 / 0.826 (Quantum-Mid) vs 0.770 / 0.859 (ResNet18)"
+)
 
 
-def _build(n_classes: int, pretrained: str, n_qubits: int, depth: int, small_input: bool, mid: bool,
-           engine: dict):
+def _build(n_classes: int, pretrained: str, n_qubits: int, depth: int, small_input: bool, mid: bool, engine: dict):
     from torch import nn
 
     from qkit.models import QuantumHead, make_backbone
 
     net, n_features, recorded = make_backbone("resnet18", pretrained, small_input)
     if mid:
-        net.layer4 = nn.Identity()      # after loading weights, so a full resnet18 state dict fits
-        n_features = net.layer3[-1].conv2.out_channels      # 256, pooled by the ResNet's avgpool
+        net.layer4 = nn.Identity()  # after loading weights, so a full resnet18 state dict fits
+        n_features = net.layer3[-1].conv2.out_channels  # 256, pooled by the ResNet's avgpool
     head = QuantumHead(n_features, n_classes, "basic_entangler", n_qubits, depth, **engine)
     settings = dict(pretrained=recorded, small_input=bool(small_input), n_qubits=n_qubits, depth=depth)
     return net, head, n_features, settings
 
 
-def build_end(n_classes: int, *, pretrained: str = "none", n_qubits: int = 4, depth: int = 2,
-              small_input: bool = True, **engine: Any):
+def build_end(
+    n_classes: int,
+    *,
+    pretrained: str = "none",
+    n_qubits: int = 4,
+    depth: int = 2,
+    small_input: bool = True,
+    **engine: Any,
+):
     return _build(n_classes, pretrained, n_qubits, depth, small_input, False, engine)
 
 
-def build_mid(n_classes: int, *, pretrained: str = "none", n_qubits: int = 4, depth: int = 2,
-              small_input: bool = True, **engine: Any):
+def build_mid(
+    n_classes: int,
+    *,
+    pretrained: str = "none",
+    n_qubits: int = 4,
+    depth: int = 2,
+    small_input: bool = True,
+    **engine: Any,
+):
     return _build(n_classes, pretrained, n_qubits, depth, small_input, True, engine)
 
 
-register_preset(Preset(
-    name="quantum-end", source="001_0b120341caa69647.txt", paper=PAPER, builder=build_end,
-    description="resnet18 (28 px stem) -> Linear(512->4) -> angle embedding + 2 basic-entangler layers -> "
-                "Linear(4->classes); Adam 1e-5, undersampled, early stopping on val G-mean",
-    model=MODEL, train=TRAINING, tunable=TUNABLE))
-register_preset(Preset(
-    name="quantum-mid", source="001_0b120341caa69647.txt", paper=PAPER, builder=build_mid,
-    description="resnet18 up to layer3 -> pool -> Linear(256->4) -> angle embedding + 2 basic-entangler "
-                "layers -> Linear(4->classes) (layer4 dropped); training as quantum-end",
-    model=MODEL, train=TRAINING, tunable=TUNABLE))
+register_preset(
+    Preset(
+        name="quantum-end",
+        source="001_0b120341caa69647.txt",
+        paper=PAPER,
+        builder=build_end,
+        description="resnet18 (28 px stem) -> Linear(512->4) -> angle embedding + 2 basic-entangler layers -> "
+        "Linear(4->classes); Adam 1e-5, undersampled, early stopping on val G-mean",
+        model=MODEL,
+        train=TRAINING,
+        tunable=TUNABLE,
+    )
+)
+register_preset(
+    Preset(
+        name="quantum-mid",
+        source="001_0b120341caa69647.txt",
+        paper=PAPER,
+        builder=build_mid,
+        description="resnet18 up to layer3 -> pool -> Linear(256->4) -> angle embedding + 2 basic-entangler "
+        "layers -> Linear(4->classes) (layer4 dropped); training as quantum-end",
+        model=MODEL,
+        train=TRAINING,
+        tunable=TUNABLE,
+    )
+)

@@ -18,14 +18,21 @@ FORMATS = ("html", "md")
 
 
 def collect(run) -> Document:
-    parts = [sections.summary_section(run), sections.metrics_section(run), sections.roc_section(run),
-             sections.threshold_section(run), sections.training_section(run), extras.explain_section(run),
-             extras.hardware_section(run), extras.noise_section(run), extras.evaluations_section(run),
-             sections.config_section(run), sections.environment_section(run)]
-    subtitle = (f"qkit report of {run.path.name}, generated {time.strftime('%Y-%m-%d %H:%M')} "
-                "from the run folder alone")
-    return Document(f"Run {run.record.name or run.path.name}", subtitle, [s for s in parts if s is not None],
-                    run.path)
+    parts = [
+        sections.summary_section(run),
+        sections.metrics_section(run),
+        sections.roc_section(run),
+        sections.threshold_section(run),
+        sections.training_section(run),
+        extras.explain_section(run),
+        extras.hardware_section(run),
+        extras.noise_section(run),
+        extras.evaluations_section(run),
+        sections.config_section(run),
+        sections.environment_section(run),
+    ]
+    subtitle = f"qkit report of {run.path.name}, generated {time.strftime('%Y-%m-%d %H:%M')} from the run folder alone"
+    return Document(f"Run {run.record.name or run.path.name}", subtitle, [s for s in parts if s is not None], run.path)
 
 
 def build_report(run_dir: str | Path, fmt: str = "html") -> Path:

@@ -16,25 +16,25 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     caption: str = ""
-    id: str = ""                  # HTML id (e.g. "metrics", which the browser test looks for)
+    id: str = ""  # HTML id (e.g. "metrics", which the browser test looks for)
 
 
 @dataclass
 class Image:
-    path: Path                    # a PNG inside the run folder
+    path: Path  # a PNG inside the run folder
     caption: str = ""
-    collapsed: bool = False       # HTML: inside <details> (many similar figures)
-    half: bool = False            # HTML: half width, so two small figures sit side by side
+    collapsed: bool = False  # HTML: inside <details> (many similar figures)
+    half: bool = False  # HTML: half width, so two small figures sit side by side
 
 
 @dataclass
 class Text:
-    text: str                     # one paragraph, plain text
+    text: str  # one paragraph, plain text
 
 
 @dataclass
 class Code:
-    text: str                     # preformatted (JSON, markdown files of other commands)
+    text: str  # preformatted (JSON, markdown files of other commands)
 
 
 Block = Union[Table, Image, Text, Code]
@@ -52,4 +52,4 @@ class Document:
     title: str
     subtitle: str
     sections: list[Section]
-    root: Path                    # the run folder: markdown links images relative to it
+    root: Path  # the run folder: markdown links images relative to it

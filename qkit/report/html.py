@@ -45,8 +45,10 @@ def table_html(t: Table) -> str:
 
 def image_html(i: Image) -> str:
     cls = ' class="half"' if i.half else ""
-    fig = (f'<figure{cls}><img src="{data_uri(i.path)}" alt="{escape(i.caption)}">'
-           f"<figcaption>{escape(i.caption)}</figcaption></figure>")
+    fig = (
+        f'<figure{cls}><img src="{data_uri(i.path)}" alt="{escape(i.caption)}">'
+        f"<figcaption>{escape(i.caption)}</figcaption></figure>"
+    )
     return f"<details><summary>{escape(i.caption)}</summary>{fig}</details>" if i.collapsed else fig
 
 
@@ -70,8 +72,10 @@ def section_html(s: Section) -> str:
 def render_html(doc: Document) -> str:
     nav = " ".join(f'<a href="#{escape(s.id)}">{escape(s.title)}</a>' for s in doc.sections if s.id)
     body = "\n".join(section_html(s) for s in doc.sections)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(doc.title)}</title><style>{CSS}</style></head>\n"
-            f'<body><h1>{escape(doc.title)}</h1><p class="subtitle">{escape(doc.subtitle)}</p>'
-            f"<nav>{nav}</nav>\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(doc.title)}</title><style>{CSS}</style></head>\n"
+        f'<body><h1>{escape(doc.title)}</h1><p class="subtitle">{escape(doc.subtitle)}</p>'
+        f"<nav>{nav}</nav>\n{body}\n</body></html>\n"
+    )

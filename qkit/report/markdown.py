@@ -15,8 +15,7 @@ def _cell(text: str) -> str:
 
 
 def table_md(t: Table) -> str:
-    lines = ["| " + " | ".join(_cell(h) for h in t.headers) + " |",
-             "|" + "|".join("---" for _ in t.headers) + "|"]
+    lines = ["| " + " | ".join(_cell(h) for h in t.headers) + " |", "|" + "|".join("---" for _ in t.headers) + "|"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in t.rows]
     return "\n".join(lines) + (f"\n\n_{_cell(t.caption)}_" if t.caption else "")
 

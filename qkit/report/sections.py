@@ -37,15 +37,21 @@ def test_predictions(run) -> Any | None:
 
 def summary_section(run) -> Section:
     r, m = run.record, run.record.model
-    head = f"quantum head: {m.get('circuit')} circuit, {m.get('n_qubits')} qubits, depth {m.get('depth')}, " \
-           f"{m.get('engine')} engine" if m.get("head") == "quantum" else f"{m.get('head')} head"
+    head = (
+        f"quantum head: {m.get('circuit')} circuit, {m.get('n_qubits')} qubits, depth {m.get('depth')}, "
+        f"{m.get('engine')} engine"
+        if m.get("head") == "quantum"
+        else f"{m.get('head')} head"
+    )
     data = r.data
     splits = ", ".join(f"{s} {data[s]['n']}" for s in ("train", "val", "test") if isinstance(data.get(s), dict))
-    lines = [f"{r.config.data.dataset} at {r.config.data.pixels} ({', '.join(r.class_names)}; positive class: "
-             f"{r.class_names[r.positive_class] if r.positive_class is not None else 'none'}); images: {splits}.",
-             f"Model: {m.get('backbone')} backbone ({'frozen' if m.get('freeze_backbone') else 'trained'}, "
-             f"pretrained: {m.get('pretrained')}) → {head}; {r.parameters.get('trainable', '?')} trainable parameters.",
-             f"Status: {run.status}; created {r.created} on {r.device_used or '?'}."]
+    lines = [
+        f"{r.config.data.dataset} at {r.config.data.pixels} ({', '.join(r.class_names)}; positive class: "
+        f"{r.class_names[r.positive_class] if r.positive_class is not None else 'none'}); images: {splits}.",
+        f"Model: {m.get('backbone')} backbone ({'frozen' if m.get('freeze_backbone') else 'trained'}, "
+        f"pretrained: {m.get('pretrained')}) → {head}; {r.parameters.get('trainable', '?')} trainable parameters.",
+        f"Status: {run.status}; created {r.created} on {r.device_used or '?'}.",
+    ]
     return Section("Run", [Text(t) for t in lines], id="run")
 
 
@@ -68,17 +74,24 @@ def metrics_section(run) -> Section:
             if at_val:
                 row += [fmt(ci_val[k]["value"]), _interval(ci_val[k])]
             rows.append(row)
-        caption = (f"Test split, {len(preds)} images ({sum(1 for y in preds.labels if y == pos)} positive). "
-                   f"95% intervals: percentile bootstrap over test images ({stats.RESAMPLES} resamples, seed 0).")
+        caption = (
+            f"Test split, {len(preds)} images ({sum(1 for y in preds.labels if y == pos)} positive). "
+            f"95% intervals: percentile bootstrap over test images ({stats.RESAMPLES} resamples, seed 0)."
+        )
         blocks.append(Table(headers, rows, caption, id="metrics"))
     else:
         rows = [[k, fmt(tm.get(k))] for k in METRICS if k in tm]
-        blocks.append(Table(["metric", "value"], rows, "Test split (no per-image predictions: no intervals).",
-                            id="metrics"))
+        blocks.append(
+            Table(["metric", "value"], rows, "Test split (no per-image predictions: no intervals).", id="metrics")
+        )
     if "loss" in tm:
-        blocks.append(Text(f"Test loss {tm['loss']:.4f}; weights: {tm.get('weights', '?')} (epoch "
-                           f"{tm.get('best_epoch', '?')} of {tm.get('epochs_run', '?')}, monitored "
-                           f"{tm.get('monitor', '?')})."))
+        blocks.append(
+            Text(
+                f"Test loss {tm['loss']:.4f}; weights: {tm.get('weights', '?')} (epoch "
+                f"{tm.get('best_epoch', '?')} of {tm.get('epochs_run', '?')}, monitored "
+                f"{tm.get('monitor', '?')})."
+            )
+        )
     return Section("Test metrics", blocks, id="metrics-section")
 
 
@@ -93,7 +106,7 @@ def figure(run, name: str, draw) -> Path | None:
         return path
     try:
         return draw(run.path / FIGURES_DIR / name)
-    except (QkitError, AttributeError, KeyError, TypeError):   # nothing to draw from: the report says so
+    except (QkitError, AttributeError, KeyError, TypeError):  # nothing to draw from: the report says so
         return None
 
 
@@ -102,12 +115,15 @@ def roc_section(run) -> Section:
 
     preds, tm = test_predictions(run), run.test_metrics or {}
     names = run.record.class_names
-    roc = figure(run, "roc.png", lambda p: plots.plot_roc(preds.labels, preds.probs, tm.get("positive_class"), p,
-                                                          names or None))
-    cm = figure(run, "confusion_matrix.png",
-                lambda p: plots.plot_confusion_matrix(tm["confusion_matrix"], names, p))
-    blocks = [Image(p, c, half=True)
-              for p, c in ((roc, "ROC curve (test)"), (cm, "Confusion matrix (test, threshold 0.5)")) if p is not None]
+    roc = figure(
+        run, "roc.png", lambda p: plots.plot_roc(preds.labels, preds.probs, tm.get("positive_class"), p, names or None)
+    )
+    cm = figure(run, "confusion_matrix.png", lambda p: plots.plot_confusion_matrix(tm["confusion_matrix"], names, p))
+    blocks = [
+        Image(p, c, half=True)
+        for p, c in ((roc, "ROC curve (test)"), (cm, "Confusion matrix (test, threshold 0.5)"))
+        if p is not None
+    ]
     return Section("ROC and confusion matrix", blocks or [Text("No test predictions recorded.")], id="roc")
 
 
@@ -118,13 +134,21 @@ def threshold_section(run) -> Section | None:
         return None
     rows = stats.threshold_table(preds.labels, preds.probs, pos, {"default": 0.5, "val": tm.get("val_threshold")})
     keys = ("sensitivity", "specificity", "precision", "npv", "balanced_accuracy", "accuracy")
-    table = Table(["threshold", *keys, "TP", "FP", "TN", "FN"],
-                  [[f"{r['threshold']:.3f}" + (f" ({r['name']})" if r["name"] else ""),
-                    *(fmt(r[k], 3) for k in keys), *(str(int(r[k])) for k in ("tp", "fp", "tn", "fn"))]
-                   for r in rows],
-                  f"Operating points on the test split: positive ({run.record.class_names[pos]}) when "
-                  f"p({run.record.class_names[pos]}) ≥ threshold; 'val' is the threshold chosen on validation "
-                  "(G-mean).", id="thresholds")
+    table = Table(
+        ["threshold", *keys, "TP", "FP", "TN", "FN"],
+        [
+            [
+                f"{r['threshold']:.3f}" + (f" ({r['name']})" if r["name"] else ""),
+                *(fmt(r[k], 3) for k in keys),
+                *(str(int(r[k])) for k in ("tp", "fp", "tn", "fn")),
+            ]
+            for r in rows
+        ],
+        f"Operating points on the test split: positive ({run.record.class_names[pos]}) when "
+        f"p({run.record.class_names[pos]}) ≥ threshold; 'val' is the threshold chosen on validation "
+        "(G-mean).",
+        id="thresholds",
+    )
     return Section("Thresholds", [table], id="thresholds-section")
 
 
@@ -132,8 +156,11 @@ def training_section(run) -> Section:
     from qkit import plots
 
     curves = figure(run, "training_curves.png", lambda p: plots.plot_training_curves(run.history, p))
-    blocks = [Image(curves, f"Training curves ({len(run.history)} epochs)")] if curves else \
-        [Text("No training history recorded.")]
+    blocks = (
+        [Image(curves, f"Training curves ({len(run.history)} epochs)")]
+        if curves
+        else [Text("No training history recorded.")]
+    )
     return Section("Training", blocks, id="training")
 
 
@@ -143,8 +170,10 @@ def config_section(run) -> Section:
         for key, value in values.items():
             rows.append([f"{group}.{key}", json.dumps(value) if not isinstance(value, str) else value])
     model = run.record.model
-    blocks = [Table(["option", "value"], rows, "config.json: the options that decide the result", id="config"),
-              Code(json.dumps({"model": model, "parameters": run.record.parameters}, indent=2))]
+    blocks = [
+        Table(["option", "value"], rows, "config.json: the options that decide the result", id="config"),
+        Code(json.dumps({"model": model, "parameters": run.record.parameters}, indent=2)),
+    ]
     return Section("Configuration", blocks, id="configuration")
 
 
@@ -155,11 +184,15 @@ def environment_section(run) -> Section:
     if not path.is_file():
         return Section("Environment", [Text("No env.json recorded.")], id="environment")
     env = read_json(path)
-    rows = [[k, str(env[k])] for k in ("python", "platform", "device", "cpu_count", "torch_threads",
-                                       "cuda_device", "qkit") if k in env]
+    rows = [
+        [k, str(env[k])]
+        for k in ("python", "platform", "device", "cpu_count", "torch_threads", "cuda_device", "qkit")
+        if k in env
+    ]
     rows += [[f"package {name}", str(version)] for name, version in (env.get("packages") or {}).items()]
     git = env.get("git") or {}
     if git:
         rows.append(["git commit", f"{git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"])
-    return Section("Environment", [Table(["item", "value"], rows, "env.json", id="environment-table")],
-                   id="environment")
+    return Section(
+        "Environment", [Table(["item", "value"], rows, "env.json", id="environment-table")], id="environment"
+    )

@@ -24,10 +24,20 @@ def _rates(pos: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         sens, spec = tp / (tp + fn), tn / (tn + fp)
         prec = tp / (tp + fp)
-        return {"accuracy": (tp + tn) / (tp + tn + fp + fn), "balanced_accuracy": (sens + spec) / 2,
-                "sensitivity": sens, "specificity": spec, "precision": prec, "npv": tn / (tn + fn),
-                "f1": 2 * tp / (2 * tp + fp + fn), "g_mean": np.sqrt(sens * spec),
-                "tp": tp, "fp": fp, "tn": tn, "fn": fn}
+        return {
+            "accuracy": (tp + tn) / (tp + tn + fp + fn),
+            "balanced_accuracy": (sens + spec) / 2,
+            "sensitivity": sens,
+            "specificity": spec,
+            "precision": prec,
+            "npv": tn / (tn + fn),
+            "f1": 2 * tp / (2 * tp + fp + fn),
+            "g_mean": np.sqrt(sens * spec),
+            "tp": tp,
+            "fp": fp,
+            "tn": tn,
+            "fn": fn,
+        }
 
 
 def auc(pos: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -47,8 +57,9 @@ def binary_metrics(pos: np.ndarray, scores: np.ndarray, threshold: float) -> dic
     return out
 
 
-def bootstrap(labels, probs, positive_class: int, threshold: float = 0.5, resamples: int = RESAMPLES,
-              seed: int = 0) -> dict[str, dict]:
+def bootstrap(
+    labels, probs, positive_class: int, threshold: float = 0.5, resamples: int = RESAMPLES, seed: int = 0
+) -> dict[str, dict]:
     """``{metric: {"value", "low", "high"}}``: point estimate and 95% percentile interval."""
     labels, probs = np.asarray(labels), np.asarray(probs, dtype=float)
     pos, scores = labels == positive_class, probs[:, positive_class]
@@ -57,10 +68,19 @@ def bootstrap(labels, probs, positive_class: int, threshold: float = 0.5, resamp
     boot = binary_metrics(pos[idx], scores[idx], threshold)
     tail = (1 - LEVEL) / 2 * 100
     out = {}
-    for key in ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "precision", "npv",
-                "f1", "g_mean"):
+    for key in (
+        "auc",
+        "accuracy",
+        "balanced_accuracy",
+        "sensitivity",
+        "specificity",
+        "precision",
+        "npv",
+        "f1",
+        "g_mean",
+    ):
         values = boot[key][np.isfinite(boot[key])]
-        low, high = (np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan))
+        low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
         out[key] = {"value": _f(point[key]), "low": _f(low), "high": _f(high)}
     return out
 

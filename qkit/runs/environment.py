@@ -12,9 +12,21 @@ from typing import Any
 
 from qkit.version import __version__
 
-PACKAGES = ("torch", "torchvision", "qiskit", "qiskit-machine-learning", "qiskit-aer",
-            "qiskit-ibm-runtime", "medmnist", "scikit-learn", "numpy", "matplotlib",
-            "typer", "rich")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "qiskit",
+    "qiskit-machine-learning",
+    "qiskit-aer",
+    "qiskit-ibm-runtime",
+    "medmnist",
+    "scikit-learn",
+    "numpy",
+    "matplotlib",
+    "typer",
+    "rich",
+)
+
 
 def _package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
@@ -30,8 +42,7 @@ def _git(args: list[str], cwd: Path) -> str | None:
     # GIT_OPTIONAL_LOCKS=0: `git status` must not take the index lock of a repo in use.
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                             timeout=10, env=env, check=True)
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, env=env, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()

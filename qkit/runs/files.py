@@ -27,6 +27,7 @@ os.umask(_UMASK)
 
 # --------------------------------------------------------------------------- atomic writes
 
+
 def _fsync_dir(directory: Path) -> None:
     """Persist the rename itself (POSIX); harmless no-op where directories can't be opened."""
     try:
@@ -131,6 +132,7 @@ def append_jsonl(path: str | Path, record: dict) -> Path:
 
 # --------------------------------------------------------------------------- reading
 
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -173,6 +175,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 # --------------------------------------------------------------------------- secrets
 
+
 def redact(obj: Any) -> Any:
     """Copy of ``obj`` with values under secret-looking keys replaced by ``"***"``.
 
@@ -181,13 +184,12 @@ def redact(obj: Any) -> Any:
     nothing and show that no credential was set.
     """
     if isinstance(obj, dict):
-        return {k: ("***" if isinstance(k, str) and _SECRET_KEY.search(k)
-                    and v not in (None, "") else redact(v))
-                for k, v in obj.items()}
+        return {
+            k: ("***" if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "") else redact(v))
+            for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [redact(v) for v in obj]
     if isinstance(obj, tuple):
         return tuple(redact(v) for v in obj)
     return obj
-
-

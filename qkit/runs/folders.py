@@ -13,8 +13,8 @@ from qkit.errors import QkitError
 from qkit.runs.record import load_run
 
 _NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_METRIC_KEYS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1",
-                "g_mean", "threshold")
+_METRIC_KEYS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "g_mean", "threshold")
+
 
 def create_run_dir(runs_root: str | Path, name: str | None, label: str) -> Path:
     """Create and return a new, empty run folder under ``runs_root`` (created if needed).
@@ -74,7 +74,9 @@ def find_run(runs_root: str | Path, name_or_path: str | Path) -> Path:
 
 def _summarise(run: Path) -> dict:
     summary: dict[str, Any] = {
-        "name": run.name, "path": str(run), "status": "broken",
+        "name": run.name,
+        "path": str(run),
+        "status": "broken",
         "created": _dt.datetime.fromtimestamp(run.stat().st_mtime).isoformat(timespec="seconds"),
     }
     try:
@@ -83,10 +85,18 @@ def _summarise(run: Path) -> dict:
         summary["error"] = str(exc)
         return summary
     cfg = loaded.config
-    summary.update(created=loaded.record.created or summary["created"], status=loaded.status,
-                   label=cfg.run.label, dataset=cfg.data.dataset, pixels=cfg.data.pixels, backbone=cfg.model.backbone,
-                   head=cfg.model.head, circuit=cfg.model.circuit, engine=cfg.model.engine,
-                   seed=cfg.run.seed)
+    summary.update(
+        created=loaded.record.created or summary["created"],
+        status=loaded.status,
+        label=cfg.run.label,
+        dataset=cfg.data.dataset,
+        pixels=cfg.data.pixels,
+        backbone=cfg.model.backbone,
+        head=cfg.model.head,
+        circuit=cfg.model.circuit,
+        engine=cfg.model.engine,
+        seed=cfg.run.seed,
+    )
     for key in _METRIC_KEYS:
         summary[key] = (loaded.test_metrics or {}).get(key)
     return summary
@@ -115,5 +125,3 @@ def list_runs(runs_root: str | Path) -> list[dict]:
         except OSError as exc:  # unreadable folder: report it, keep listing the others
             runs.append({"name": run.name, "path": str(run), "status": "broken", "error": str(exc)})
     return runs
-
-

@@ -70,7 +70,7 @@ def read_predictions(path: str | Path) -> Predictions:
         for row in rows[1:]:
             ids.append(row[0])
             labels.append(int(row[1]))
-            probs.append([float(v) for v in row[2:2 + n_probs]])
+            probs.append([float(v) for v in row[2 : 2 + n_probs]])
     except (ValueError, IndexError):
         raise QkitError(f"{path} line {len(ids) + 2} is malformed") from None
     return Predictions(ids, labels, probs)

@@ -31,10 +31,10 @@ class RunRecord:
     name: str
     config: TrainConfig
     env: EnvConfig
-    data: dict = field(default_factory=dict)        # source (file/md5 or folder/fingerprint), splits, classes
-    model: dict = field(default_factory=dict)       # qkit.network.build_network arguments
+    data: dict = field(default_factory=dict)  # source (file/md5 or folder/fingerprint), splits, classes
+    model: dict = field(default_factory=dict)  # qkit.network.build_network arguments
     parameters: dict = field(default_factory=dict)  # trainable / total
-    budget: dict = field(default_factory=dict)      # epochs, patience, steps as the training-set size made them
+    budget: dict = field(default_factory=dict)  # epochs, patience, steps as the training-set size made them
     created: str = ""
     device_used: str = ""
     git: dict | None = None
@@ -54,11 +54,20 @@ class RunRecord:
         return dict(self.data.get("source", {}))
 
     def to_dict(self) -> dict:
-        return {"schema": self.schema, "name": self.name, "created": self.created,
-                "qkit_version": self.qkit_version, "config": self.config.to_dict(),
-                "env": vars(self.env).copy(), "data": self.data, "model": self.model,
-                "parameters": self.parameters, "budget": self.budget, "device_used": self.device_used,
-                "git": self.git}
+        return {
+            "schema": self.schema,
+            "name": self.name,
+            "created": self.created,
+            "qkit_version": self.qkit_version,
+            "config": self.config.to_dict(),
+            "env": vars(self.env).copy(),
+            "data": self.data,
+            "model": self.model,
+            "parameters": self.parameters,
+            "budget": self.budget,
+            "device_used": self.device_used,
+            "git": self.git,
+        }
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "config.json") -> RunRecord:
@@ -68,15 +77,25 @@ class RunRecord:
         if schema == 0 and isinstance(d.get("config"), dict):
             d = _migrate_v0(d)
         elif schema != SCHEMA:
-            raise QkitError(f"{where} has record schema {schema!r}; this qkit reads schema {SCHEMA} "
-                            "(and unversioned records): upgrade qkit")
+            raise QkitError(
+                f"{where} has record schema {schema!r}; this qkit reads schema {SCHEMA} "
+                "(and unversioned records): upgrade qkit"
+            )
         try:
-            return cls(name=d["name"], config=TrainConfig.from_dict(d["config"]), env=env_from_dict(d.get("env")),
-                       data=d.get("data") or {}, model=d.get("model") or {},
-                       parameters=d.get("parameters") or {}, budget=d.get("budget") or {},
-                       created=d.get("created", ""),
-                       device_used=d.get("device_used", ""), git=d.get("git"),
-                       qkit_version=d.get("qkit_version"), schema=SCHEMA)
+            return cls(
+                name=d["name"],
+                config=TrainConfig.from_dict(d["config"]),
+                env=env_from_dict(d.get("env")),
+                data=d.get("data") or {},
+                model=d.get("model") or {},
+                parameters=d.get("parameters") or {},
+                budget=d.get("budget") or {},
+                created=d.get("created", ""),
+                device_used=d.get("device_used", ""),
+                git=d.get("git"),
+                qkit_version=d.get("qkit_version"),
+                schema=SCHEMA,
+            )
         except KeyError as exc:
             raise QkitError(f"{where} lacks {exc.args[0]!r}: not a qkit run record") from None
         except (TypeError, QkitError) as exc:
@@ -90,7 +109,7 @@ def _migrate_v0(d: dict) -> dict:
     if "preset" in flat:
         flat["label"] = flat.pop("preset")
     source = (d.get("data") or {}).get("source") or {}
-    if source.get("file"):                   # the MedMNIST file training read: its folder is the data dir
+    if source.get("file"):  # the MedMNIST file training read: its folder is the data dir
         env["data_dir"] = str(Path(source["file"]).parent)
     grouped = group_options(flat, where="unversioned config.json has ")
     data = dict(d.get("data") or {})
@@ -98,9 +117,17 @@ def _migrate_v0(d: dict) -> dict:
     data.setdefault("positive_class", d.get("positive_class"))
     model = dict(d.get("model") or {})
     model.setdefault("engine_options", {})
-    return {"name": flat.get("name") or "", "config": grouped, "env": env, "data": data, "model": model,
-            "parameters": d.get("parameters"), "created": d.get("created", ""),
-            "device_used": d.get("device_used", ""), "git": d.get("git")}
+    return {
+        "name": flat.get("name") or "",
+        "config": grouped,
+        "env": env,
+        "data": data,
+        "model": model,
+        "parameters": d.get("parameters"),
+        "created": d.get("created", ""),
+        "device_used": d.get("device_used", ""),
+        "git": d.get("git"),
+    }
 
 
 def read_record(run_dir: str | Path) -> RunRecord:

@@ -53,12 +53,24 @@ def test_evaluate_rescores_the_64_px_test_split_as_training_did(run64):
 
 @pytest.mark.slow
 def test_run_hardware_and_a_noise_study_on_fake_lagos(run64):
-    invoke("run-hardware", str(run64), "--backend", "fake_lagos", "--shots", "64", "--seed", "1",
-           "--layout", "default", "--split", "val")
+    invoke(
+        "run-hardware",
+        str(run64),
+        "--backend",
+        "fake_lagos",
+        "--shots",
+        "64",
+        "--seed",
+        "1",
+        "--layout",
+        "default",
+        "--split",
+        "val",
+    )
     (done,) = (run64 / "hardware" / "fake_lagos").iterdir()
     record = json.loads((done / "hardware.json").read_text())
     assert record["split"] == "val" and record["metrics"]["auc"]["mean"] is not None
-    assert 0.0 < record["metrics"]["agreement"]["mean"] <= 1.0      # the device's votes vs the exact model's
+    assert 0.0 < record["metrics"]["agreement"]["mean"] <= 1.0  # the device's votes vs the exact model's
     invoke("noise", "study", str(run64), "--vary", "scale", "--values", "0,1", "--split", "val")
     summary = json.loads((run64 / "noise" / "scale-fake_lagos" / "summary.json").read_text())
     noiseless = next(p for p in summary["points"] if p["point"] == 0.0)

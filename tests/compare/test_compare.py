@@ -32,26 +32,43 @@ def test_plan_pairs_each_hybrid_with_its_twin_in_seed_major_order(tmp_path):
     assert alone.presets == ("qkit-default-classical", "hqnn-quanv") and alone.pairs() == []
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["no-such-preset", "--seeds", "2"], "unknown preset 'no-such-preset'"),
-    (["qkit-default", "--seeds", "0"], "--seeds must be at least 1"),
-    (["qkit-default", "--seeds", "2", "--ray", "127.0.0.1:9"], "no Ray head answers at 127.0.0.1:9"),
-    (["qkit-default", "--seeds", "2", "--ray", "ray://nohost"], "invalid Ray address 'ray://nohost'"),
-    (["qkit-default", "--seeds", "2", "--epochs", "0"], "--epochs"),
-    (["qtl", "--seeds", "2", "--pretrained", "no/such/model.pt"], "no/such/model.pt"),
-    (["qkit-default", "--seeds", "2", "--name", "bad/name"], "invalid sweep name"),
-    (["qkit-default", "--seeds", "2", "--dataset", "nosuchmnist"], "unknown dataset"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["no-such-preset", "--seeds", "2"], "unknown preset 'no-such-preset'"),
+        (["qkit-default", "--seeds", "0"], "--seeds must be at least 1"),
+        (["qkit-default", "--seeds", "2", "--ray", "127.0.0.1:9"], "no Ray head answers at 127.0.0.1:9"),
+        (["qkit-default", "--seeds", "2", "--ray", "ray://nohost"], "invalid Ray address 'ray://nohost'"),
+        (["qkit-default", "--seeds", "2", "--epochs", "0"], "--epochs"),
+        (["qtl", "--seeds", "2", "--pretrained", "no/such/model.pt"], "no/such/model.pt"),
+        (["qkit-default", "--seeds", "2", "--name", "bad/name"], "invalid sweep name"),
+        (["qkit-default", "--seeds", "2", "--dataset", "nosuchmnist"], "unknown dataset"),
+    ],
+)
 def test_bad_input_ends_with_one_line(tmp_path, args, expected):
     result = runner.invoke(app, ["compare", *args, "--runs-dir", str(tmp_path)])
     assert expected in one_line_error(result)
-    assert not any(tmp_path.iterdir())                     # nothing was created
+    assert not any(tmp_path.iterdir())  # nothing was created
 
 
 @pytest.mark.slow
 def test_sweep_end_to_end_report_and_resume(tmp_path, data_root):
-    args = ["compare", "qkit-default", "--seeds", "2", "--epochs", "1", "--name", "t", "--workers", "2",
-            "--runs-dir", str(tmp_path), "--data-dir", str(data_root)]
+    args = [
+        "compare",
+        "qkit-default",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--name",
+        "t",
+        "--workers",
+        "2",
+        "--runs-dir",
+        str(tmp_path),
+        "--data-dir",
+        str(data_root),
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "4 of 4 runs to train" in first.stdout
@@ -84,15 +101,47 @@ def test_sweep_end_to_end_report_and_resume(tmp_path, data_root):
     assert again.exit_code == 0 and "0 of 4 runs to train" in again.stdout
     assert {r: (r / "test_metrics.json").stat().st_mtime_ns for r in runs} == stamps
     # Other options for the same sweep folder would mix different things: refused in one line.
-    other = runner.invoke(app, ["compare", "qkit-default", "--seeds", "2", "--epochs", "2", "--name", "t",
-                                "--runs-dir", str(tmp_path), "--data-dir", str(data_root)])
+    other = runner.invoke(
+        app,
+        [
+            "compare",
+            "qkit-default",
+            "--seeds",
+            "2",
+            "--epochs",
+            "2",
+            "--name",
+            "t",
+            "--runs-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(data_root),
+        ],
+    )
     assert "trained with other options (epochs)" in one_line_error(other)
     threads = runner.invoke(app, [*args, "--threads", "2"])
     assert "trained with 1 thread(s) per run; give --threads 1" in one_line_error(threads)
 
     # The same sweep as tasks on a local Ray instance: the same runs, bit for bit.
-    on_ray = runner.invoke(app, ["compare", "qkit-default", "--seeds", "2", "--epochs", "1", "--name", "t-ray",
-                                 "--ray", "local", "--runs-dir", str(tmp_path), "--data-dir", str(data_root)])
+    on_ray = runner.invoke(
+        app,
+        [
+            "compare",
+            "qkit-default",
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+            "--name",
+            "t-ray",
+            "--ray",
+            "local",
+            "--runs-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(data_root),
+        ],
+    )
     assert on_ray.exit_code == 0, on_ray.output
     assert "4 of 4 runs to train, as Ray tasks (local) of 1 CPU(s) each" in on_ray.stdout
     ray_summary = json.loads((tmp_path / "compare-t-ray" / "summary.json").read_text())
@@ -100,8 +149,9 @@ def test_sweep_end_to_end_report_and_resume(tmp_path, data_root):
         assert ray_summary["presets"][preset]["metrics"] == p["metrics"]
     for run in runs:
         twin = tmp_path / "compare-t-ray" / run.relative_to(root)
-        assert (twin / "predictions-test-statevector.csv").read_text() == \
-            (run / "predictions-test-statevector.csv").read_text()
+        assert (twin / "predictions-test-statevector.csv").read_text() == (
+            run / "predictions-test-statevector.csv"
+        ).read_text()
 
 
 def _interrupt_after_first_epoch(event, info):
@@ -175,32 +225,58 @@ def test_multiclass_image_folder_sweep_and_a_binary_subset(tmp_path):
     folder = _three_class_folder(tmp_path / "images")
     # In this process (--workers 1): the worker pool is the other sweep tests' subject, and each of
     # its spawned workers would import torch and Qiskit afresh for these few-second runs.
-    common = ["--seeds", "2", "--epochs", "2", "--dataset", str(folder), "--runs-dir", str(tmp_path), "-q",
-              "--workers", "1"]
+    common = [
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--dataset",
+        str(folder),
+        "--runs-dir",
+        str(tmp_path),
+        "-q",
+        "--workers",
+        "1",
+    ]
     three = runner.invoke(app, ["compare", "hqnn-quanv", "--name", "three", *common])
     assert three.exit_code == 0, three.output
     summary = json.loads((tmp_path / "compare-three" / "summary.json").read_text())
     assert set(summary["presets"]) == {"hqnn-quanv", "hqnn-quanv-classical"}
     run = tmp_path / "compare-three" / "hqnn-quanv" / "seed1"
     header = (run / "predictions-test-statevector.csv").read_text().splitlines()[0]
-    assert header.count("prob_") == 3                                  # one probability per class
+    assert header.count("prob_") == 3  # one probability per class
     assert 0.0 <= summary["presets"]["hqnn-quanv"]["metrics"]["auc"]["mean"] <= 1.0
     (pair,) = summary["pairs"]
     assert pair["wilcoxon"]["auc"]["n"] == 2
 
-    binary = runner.invoke(app, ["compare", "qkit-default", "--name", "two", "--classes", "2,1", "--no-twins",
-                                 *common])
+    binary = runner.invoke(app, ["compare", "qkit-default", "--name", "two", "--classes", "2,1", "--no-twins", *common])
     assert binary.exit_code == 0, binary.output
     metrics = json.loads((tmp_path / "compare-two" / "qkit-default" / "seed0" / "test_metrics.json").read_text())
     assert len(metrics["confusion_matrix"]) == 2 and sum(map(sum, metrics["confusion_matrix"])) == metrics["n"]
-    assert metrics["positive_class"] == 1 and "g_mean" in metrics     # malignant, listed second by --classes
+    assert metrics["positive_class"] == 1 and "g_mean" in metrics  # malignant, listed second by --classes
 
 
 @pytest.mark.slow
 def test_a_run_that_fails_on_ray_ends_with_one_line_naming_it(tmp_path):
     """The data folder is only read inside the task: its error comes back from Ray in one line."""
-    result = runner.invoke(app, ["compare", "qkit-default", "--seeds", "1", "--no-twins", "--epochs", "1",
-                                 "--ray", "local", "--data-dir", str(tmp_path / "empty"), "--no-download",
-                                 "--runs-dir", str(tmp_path / "runs")])
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            "qkit-default",
+            "--seeds",
+            "1",
+            "--no-twins",
+            "--epochs",
+            "1",
+            "--ray",
+            "local",
+            "--data-dir",
+            str(tmp_path / "empty"),
+            "--no-download",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+    )
     line = one_line_error(result)
     assert line.startswith("error: qkit-default/seed0: ") and "breastmnist.npz" in line

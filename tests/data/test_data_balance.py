@@ -28,7 +28,7 @@ def top_bright(images: torch.Tensor) -> torch.Tensor:
 def test_undersample(data_root):
     b = build_data(spec(data_root, balance="undersample", seed=1))
     assert counts(b.train) == [147, 147]
-    assert counts(b.val) == [21, 57]                              # val/test untouched
+    assert counts(b.val) == [21, 57]  # val/test untouched
     again = build_data(spec(data_root, balance="undersample", seed=1))
     other = build_data(spec(data_root, balance="undersample", seed=2))
     assert b.train.ids == again.train.ids and b.train.ids != other.train.ids
@@ -39,15 +39,15 @@ def test_undersample(data_root):
 def test_oversample_adds_exact_copies(data_root):
     b = build_data(spec(data_root, balance="oversample", augment=False))
     assert counts(b.train) == [399, 399] and len(b.train) == 798
-    assert b.train.ids == build_data(spec(data_root, balance="oversample")).train.ids   # seeded
+    assert b.train.ids == build_data(spec(data_root, balance="oversample")).train.ids  # seeded
     assert b.train.ids != build_data(spec(data_root, balance="oversample", seed=1)).train.ids
     base = build_data(spec(data_root, augment=False)).train
     assert b.train.ids[:546] == base.ids and torch.equal(b.train.images[:546], base.images)
     rounds = [i.split("#")[1] for i in b.train.ids if "#" in i]
-    assert rounds.count("copy1") == 147 and rounds.count("copy2") == 105   # 252 extra malignant
+    assert rounds.count("copy1") == 147 and rounds.count("copy2") == 105  # 252 extra malignant
     for pos in range(546, 798):
         src = base.ids.index(b.train.ids[pos].split("#")[0])
-        assert torch.equal(b.train.images[pos], base.images[src])      # never rotated or flipped
+        assert torch.equal(b.train.images[pos], base.images[src])  # never rotated or flipped
         assert b.train.labels[pos] == base.labels[src] == 0
     copy = b.train.ids.index(f"{b.train.ids[546].split('#')[0]}#copy1")
     augmented = build_data(spec(data_root, balance="oversample", augment=True)).train
@@ -75,7 +75,7 @@ def test_oversampling_does_not_make_orientation_a_label_cue(probe_on_top_folder)
     assert counts(b.train) == [21, 21] and counts(base.train) == [21, 5]
     bright = top_bright(b.train.images)
     share = [bright[b.train.labels == c].float().mean().item() for c in (0, 1)]
-    assert share == [1.0, 1.0]                       # the same share in every class
+    assert share == [1.0, 1.0]  # the same share in every class
     originals = {(img.numpy().tobytes(), int(y)) for img, y in zip(base.train.images, base.train.labels)}
     added = range(len(base.train), len(b.train))
     assert all((b.train.images[i].numpy().tobytes(), int(b.train.labels[i])) in originals for i in added)
@@ -92,7 +92,7 @@ def test_balance_oversample_directly_copies_with_seeded_subsets():
     (same, _, _), _ = balance(x, torch.tensor([0, 0, 0, 1, 1, 1, 1]), ids, ["a", "b"], "oversample", 0)
     assert same.shape == (8, 1, 2, 2)
     (bal, _, bal_ids), _ = balance(x[:4], torch.tensor([0, 0, 1, 1]), ids[:4], ["a", "b"], "oversample", 0)
-    assert bal_ids == ids[:4] and torch.equal(bal, x[:4])          # already balanced: unchanged
+    assert bal_ids == ids[:4] and torch.equal(bal, x[:4])  # already balanced: unchanged
 
 
 def test_weighted(data_root):

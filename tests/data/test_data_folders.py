@@ -64,6 +64,7 @@ def build(root, **kw):
 
 # ----------------------------------------------------------------------------- per-image splits
 
+
 def test_image_folder_stratified_deterministic(image_folder):
     b = build(image_folder, size=28, augment=False)
     assert b.class_names == ["benign", "malignant", "normal"] and b.positive_class is None
@@ -90,7 +91,7 @@ def test_training_seed_does_not_move_the_test_set(image_folder):
     assert runs[0].test.ids == runs[1].test.ids == runs[2].test.ids
     assert runs[0].val.ids == runs[1].val.ids == runs[2].val.ids
     assert {r.source["split_seed"] for r in runs} == {0}
-    assert runs[0].train.ids != runs[1].train.ids          # the seed still draws undersampling
+    assert runs[0].train.ids != runs[1].train.ids  # the seed still draws undersampling
     assert build(image_folder, seed=1, split_seed=1).test.ids != runs[0].test.ids
 
 
@@ -105,22 +106,23 @@ def test_image_folder_resize_subset_and_balance(image_folder):
 
 # ----------------------------------------------------------------------------- grouped splits
 
+
 def test_group_by_keeps_each_patient_in_one_split(tmp_path):
     root = patients_folder(tmp_path, {"benign": 24, "malignant": 40})
     b = build(root, group_by=BREAKHIS, augment=False)
     assert b.source["group_by"] == BREAKHIS and b.source["n_groups"] == 64
-    patient = lambda rel: rel.split("_A-")[1][:8]                     # noqa: E731
+    patient = lambda rel: rel.split("_A-")[1][:8]  # noqa: E731
     owners = {}
     for split in ("train", "val", "test"):
         for rel in getattr(b, split).ids:
             owners.setdefault(patient(rel), set()).add(split)
-        assert set(getattr(b, split).labels.tolist()) == {0, 1}       # every class in every split
+        assert set(getattr(b, split).labels.tolist()) == {0, 1}  # every class in every split
     assert len(owners) == 64 and all(len(s) == 1 for s in owners.values())
     n = b.source["n_images"]
     assert len(b.train) + len(b.val) + len(b.test) == n
     for split, target in (("train", 0.70), ("val", 0.15), ("test", 0.15)):
         assert abs(len(getattr(b, split)) / n - target) < 0.06, (split, len(getattr(b, split)), n)
-    assert build(root, group_by=BREAKHIS).test.ids == b.test.ids      # deterministic
+    assert build(root, group_by=BREAKHIS).test.ids == b.test.ids  # deterministic
     assert build(root, group_by=BREAKHIS, split_seed=3).test.ids != b.test.ids
     assert build(root, group_by=BREAKHIS, seed=3).test.ids == b.test.ids
 
@@ -136,8 +138,7 @@ def test_group_by_with_few_groups_still_covers_every_class(tmp_path):
 
 
 def test_group_by_without_capture_group_uses_the_whole_match(tmp_path):
-    files = [f"{c}/patient{p}_{c}_{j}" for c in ("benign", "malignant") for p in range(6)
-             for j in range(3)]
+    files = [f"{c}/patient{p}_{c}_{j}" for c in ("benign", "malignant") for p in range(6) for j in range(3)]
     root = write_images(tmp_path / "pats", files, np.random.default_rng(3))
     b = build(root, group_by=r"patient\d+_[a-z]+")
     assert b.source["n_groups"] == 12
@@ -157,7 +158,7 @@ def test_group_by_errors_are_one_line(tmp_path):
         build(root, group_by=r"SOB_(\d+")
     assert "not a valid regular expression" in assert_one_line(e)
     with pytest.raises(QkitError) as e:
-        build(root, group_by=r"SOB_[BM]_A-14-(X)?")                 # the group never takes part
+        build(root, group_by=r"SOB_[BM]_A-14-(X)?")  # the group never takes part
     assert "do not match" in assert_one_line(e)
     few = patients_folder(tmp_path / "few", {"benign": 2, "malignant": 6})
     with pytest.raises(QkitError) as e:
@@ -168,14 +169,15 @@ def test_group_by_errors_are_one_line(tmp_path):
 
 # ----------------------------------------------------------------------------- check_source
 
+
 def test_check_source_accepts_the_same_folder_and_old_records(image_folder):
     recorded = build(image_folder).source
-    current = build(image_folder, seed=4, balance="undersample").source   # training side only
+    current = build(image_folder, seed=4, balance="undersample").source  # training side only
     check_source(recorded, current)
     old = {k: v for k, v in recorded.items() if k not in ("group_by", "n_groups", "content_md5")}
-    check_source(old, current)                      # a record from before these keys existed
+    check_source(old, current)  # a record from before these keys existed
     moved = shutil.copytree(image_folder, image_folder.parent / "moved")
-    check_source(recorded, build(moved).source)     # another place, same images
+    check_source(recorded, build(moved).source)  # another place, same images
 
 
 @pytest.mark.parametrize("change", ["add", "remove"])
@@ -194,7 +196,7 @@ def test_check_source_detects_added_and_removed_images(image_folder, change):
 
 
 def test_check_source_detects_an_image_edited_at_the_same_size(tmp_path):
-    root = folder(tmp_path, {"benign": 10, "malignant": 10}, ext="bmp")   # bmp: fixed file size
+    root = folder(tmp_path, {"benign": 10, "malignant": 10}, ext="bmp")  # bmp: fixed file size
     recorded = build(root).source
     target = root / "malignant" / "004.bmp"
     size = target.stat().st_size
@@ -230,15 +232,31 @@ def test_check_source_detects_another_split(tmp_path):
 
 # ----------------------------------------------------------------------------- positive class
 
-@pytest.mark.parametrize("names, positive", [
-    (["malignant", "normal"], 0), (["benign", "malignant"], 1), (["NORMAL", "PNEUMONIA"], 1),
-    (["abnormal", "normal"], 0), (["Cancer", "NonCancer"], 0), (["no_tumor", "tumor"], 1),
-    (["no", "yes"], 1), (["healthy", "diseased"], 1), (["nodule", "no_nodule"], 0),
-    (["benign_lesion", "malignant_lesion"], 1), (["control", "melanoma"], 1),
-    (["0_negative", "1_positive"], 1), (["Tumours", "non-tumour"], 0), (["cancer", "cancer_free"], 0),
-    (["a", "b"], None), (["tumor_a", "tumor_b"], None), (["benign", "normal"], None),
-    (["0", "1"], None), (["posterior", "anterior"], None),
-])
+
+@pytest.mark.parametrize(
+    "names, positive",
+    [
+        (["malignant", "normal"], 0),
+        (["benign", "malignant"], 1),
+        (["NORMAL", "PNEUMONIA"], 1),
+        (["abnormal", "normal"], 0),
+        (["Cancer", "NonCancer"], 0),
+        (["no_tumor", "tumor"], 1),
+        (["no", "yes"], 1),
+        (["healthy", "diseased"], 1),
+        (["nodule", "no_nodule"], 0),
+        (["benign_lesion", "malignant_lesion"], 1),
+        (["control", "melanoma"], 1),
+        (["0_negative", "1_positive"], 1),
+        (["Tumours", "non-tumour"], 0),
+        (["cancer", "cancer_free"], 0),
+        (["a", "b"], None),
+        (["tumor_a", "tumor_b"], None),
+        (["benign", "normal"], None),
+        (["0", "1"], None),
+        (["posterior", "anterior"], None),
+    ],
+)
 def test_recognise_positive_from_class_names(names, positive):
     assert recognise_positive(names) == positive
 
@@ -247,7 +265,7 @@ def test_binary_folder_positive_is_recognised_not_alphabetical(tmp_path):
     root = folder(tmp_path, {"malignant": 12, "normal": 12})
     b = build(root)
     assert b.class_names == ["malignant", "normal"] and b.positive_class == 0
-    assert build(root, classes=(1, 0)).positive_class == 1      # malignant, wherever it lands
+    assert build(root, classes=(1, 0)).positive_class == 1  # malignant, wherever it lands
     assert build(root, positive_class="normal").positive_class == 1
     assert build(root, positive_class=1).positive_class == 1
     with pytest.raises(QkitError) as e:
@@ -260,14 +278,13 @@ def test_unrecognised_binary_folder_asks_for_the_positive_class(tmp_path):
     root = folder(tmp_path, {"a": 10, "b": 10})
     with pytest.raises(QkitError) as e:
         build(root)
-    assert assert_one_line(e) == ("cannot tell which class of 'a', 'b' is positive; "
-                                  "pass --positive-class a (or b)")
+    assert assert_one_line(e) == ("cannot tell which class of 'a', 'b' is positive; pass --positive-class a (or b)")
     assert build(root, positive_class="a").positive_class == 0
     assert build(root, positive_class=1).positive_class == 1
 
 
 def test_classes_from_a_larger_folder(image_folder, tmp_path):
     b = build(image_folder, classes=(1, 0))
-    assert b.class_names == ["malignant", "benign"] and b.positive_class == 0   # by name
+    assert b.class_names == ["malignant", "benign"] and b.positive_class == 0  # by name
     plain = folder(tmp_path, {"x": 10, "y": 10, "z": 10}, name="plain")
-    assert build(plain, classes=(2, 0)).positive_class == 1     # unreadable names: as listed
+    assert build(plain, classes=(2, 0)).positive_class == 1  # unreadable names: as listed

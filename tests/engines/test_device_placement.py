@@ -54,9 +54,9 @@ def test_density_runs_on_meta(dtype, shots):
 def test_cuda_matches_cpu_forward_and_gradients(engine, options):
     spec = build_circuit("strongly_entangling", 4, 2)
     cpu = QuantumLayer.from_spec(spec, engine=engine, engine_options=options, dtype=torch.float64)
-    gpu = QuantumLayer.from_spec(spec, engine=engine, engine_options=options, dtype=torch.float64,
-                                 initial_weights=cpu.weight.detach()).to("cuda")
-    results = [_forward_backward(layer, 40, device, torch.float64)
-               for layer, device in ((cpu, "cpu"), (gpu, "cuda"))]
+    gpu = QuantumLayer.from_spec(
+        spec, engine=engine, engine_options=options, dtype=torch.float64, initial_weights=cpu.weight.detach()
+    ).to("cuda")
+    results = [_forward_backward(layer, 40, device, torch.float64) for layer, device in ((cpu, "cpu"), (gpu, "cuda"))]
     for on_cpu, on_gpu in zip(*results):
         torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=1e-10, rtol=0)

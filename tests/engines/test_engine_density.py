@@ -21,7 +21,7 @@ from qkit.noise.model import NoiseScales, device_noise
 
 from test_quantum import random_circuit
 
-BACKENDS = ("fake_lagos", "fake_torino", "fake_sherbrooke")       # cx, cz, ecr
+BACKENDS = ("fake_lagos", "fake_torino", "fake_sherbrooke")  # cx, cz, ecr
 # The 127-133-qubit devices take seconds to set up: the fast tier keeps fake_lagos.
 TIERED = [BACKENDS[0]] + [pytest.param(b, marks=pytest.mark.slow) for b in BACKENDS[1:]]
 
@@ -58,13 +58,14 @@ def aer_reference(engine, x, w):
 def _value(engine, rho, terms):
     total = 0.0
     for digits, coeff in terms:
-        if all(d == 3 for _, d in digits):              # Z only: readout on the probabilities
+        if all(d == 3 for _, d in digits):  # Z only: readout on the probabilities
             probs = rho.probabilities()
-            for q, _ in digits:                         # confusion of each read qubit, exactly
+            for q, _ in digits:  # confusion of each read qubit, exactly
                 p01, p10 = engine.noise.readout.get(engine.active_qubits[q], (0.0, 0.0))
-                probs = probs.reshape(-1, 2, 2 ** q)
-                probs = np.stack([(1 - p10) * probs[:, 0] + p01 * probs[:, 1],
-                                  p10 * probs[:, 0] + (1 - p01) * probs[:, 1]], axis=1).reshape(-1)
+                probs = probs.reshape(-1, 2, 2**q)
+                probs = np.stack(
+                    [(1 - p10) * probs[:, 0] + p01 * probs[:, 1], p10 * probs[:, 0] + (1 - p01) * probs[:, 1]], axis=1
+                ).reshape(-1)
             outcomes = np.arange(len(probs))
             mask = sum(1 << q for q, _ in digits)
             total += coeff * float(np.sum(probs * (1.0 - 2.0 * (np.bitwise_count(outcomes & mask) & 1))))
@@ -88,7 +89,7 @@ def test_pauli_transfer_matrices_follow_qiskit_order():
     mine = np.real(np.einsum("iab,bc,jcd,ad->ij", basis, u, basis, u.conj())) / 4
     np.testing.assert_allclose(mine, ptm(u, 2), atol=1e-12)
     assert basis.shape == (16, 4, 4)
-    np.testing.assert_allclose(basis[1 + 4 * 3], np.kron(np.diag([1, -1]), [[0, 1], [1, 0]]))   # Z1 X0
+    np.testing.assert_allclose(basis[1 + 4 * 3], np.kron(np.diag([1, -1]), [[0, 1], [1, 0]]))  # Z1 X0
 
 
 def test_rz_closed_form_equals_the_general_ptm_path():
@@ -99,7 +100,7 @@ def test_rz_closed_form_equals_the_general_ptm_path():
     results = []
     for closed_form in (True, False):
         engine = DensityEngine(prog, torch.float64, backend="fake_lagos")
-        assert engine._rz                                   # every ISA angle is an RZ
+        assert engine._rz  # every ISA angle is an RZ
         if not closed_form:
             engine._rz = frozenset()
         wi = w.clone().requires_grad_(True)
@@ -139,7 +140,7 @@ def test_dressed_equals_aer_density_matrix_with_the_same_noise(backend):
 @pytest.mark.parametrize("name", list_circuits())
 def test_every_builtin_circuit_equals_aer(backend, name):
     prog = program(name)
-    engine = DensityEngine(prog, torch.float64, backend=backend, scale=1.5)    # scaled noise too
+    engine = DensityEngine(prog, torch.float64, backend=backend, scale=1.5)  # scaled noise too
     x, w = rows(prog, seed=1)
     np.testing.assert_allclose(engine.execute(x, w).numpy(), aer_reference(engine, x, w), atol=1e-6)
 
@@ -189,9 +190,11 @@ def _deep_mixed_program():
 def test_suffix_layers_equal_aer_and_finite_differences(case):
     """The suffix planned as constant blocks and Kronecker layers (``density_suffix``): values
     against Aer, weight gradients against finite differences of the engine itself."""
-    prog = {"dressed-d4": lambda: program("dressed", depth=4),
-            "strongly_entangling-d3": lambda: program("strongly_entangling", depth=3),
-            "mixed": _deep_mixed_program}[case]()
+    prog = {
+        "dressed-d4": lambda: program("dressed", depth=4),
+        "strongly_entangling-d3": lambda: program("strongly_entangling", depth=3),
+        "mixed": _deep_mixed_program,
+    }[case]()
     engine = DensityEngine(prog, torch.float64, backend="fake_lagos")
     plan, stacked, runs = engine._suffix_plan
     kinds = [kind for kind, _ in plan]
@@ -213,7 +216,7 @@ def _plain_walk(rows, runs, index, walk):
     """The weight-layer walk as autograd records it: the reference for ``LayerWalk``."""
     per_layer = torch.cat([torch.eye(4, dtype=runs.dtype)[None], runs])[index]
     k = index.shape[1]
-    his, los = kron_factors(per_layer[:, k // 2:]), kron_factors(per_layer[:, :k // 2])
+    his, los = kron_factors(per_layer[:, k // 2 :]), kron_factors(per_layer[:, : k // 2])
     r = rows
     for step in walk:
         if isinstance(step, int):
@@ -235,8 +238,8 @@ def test_layer_walk_equals_the_plain_walk_and_passes_gradcheck(k, identities):
     slots = None if identities == 0 else torch.nonzero(index).flatten()
     index = index.view(n, k)
     runs = torch.randn(int(index.max()), 4, 4, dtype=torch.float64, generator=gen, requires_grad=True)
-    consts = [torch.randn(4 ** k, 4 ** k, dtype=torch.float64, generator=gen) / 2 ** k for _ in range(2)]
-    walk, rows_ = [consts[0], 2, 1, consts[1], 0], torch.randn(3, 4 ** k, dtype=torch.float64, generator=gen)
+    consts = [torch.randn(4**k, 4**k, dtype=torch.float64, generator=gen) / 2**k for _ in range(2)]
+    walk, rows_ = [consts[0], 2, 1, consts[1], 0], torch.randn(3, 4**k, dtype=torch.float64, generator=gen)
     torch.testing.assert_close(LayerWalk.apply(rows_, runs, index, slots, walk), _plain_walk(rows_, runs, index, walk))
     assert torch.autograd.gradcheck(lambda r: LayerWalk.apply(rows_, r, index, slots, walk), (runs,))
 
@@ -316,8 +319,7 @@ def _two_input_embedding():
     return LayerProgram(qc, tuple(x), tuple(w), tuple(SparsePauliOp(p) for p in ("ZI", "XZ")))
 
 
-@pytest.mark.parametrize("case, closed_form", [("dressed", True), ("strongly_entangling", True),
-                                                ("two-inputs", False)])
+@pytest.mark.parametrize("case, closed_form", [("dressed", True), ("strongly_entangling", True), ("two-inputs", False)])
 def test_embedding_rz_in_closed_form_equals_aer(case, closed_form):
     """Every built-in embedding transpiles to one input RZ per qubit, taken in closed form
     (``density_prefix``); an embedding with two input rotations per qubit keeps the PTM chain."""
@@ -334,21 +336,31 @@ def test_scale_zero_equals_the_statevector_engine(name):
     prog = program(name)
     x, w = rows(prog, n=5)
     engine = DensityEngine(prog, torch.float64, backend="fake_lagos", scale=0.0)
-    np.testing.assert_allclose(engine.execute(x, w).numpy(),
-                               StatevectorEngine(prog, torch.float64).execute(x, w).numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        engine.execute(x, w).numpy(), StatevectorEngine(prog, torch.float64).execute(x, w).numpy(), atol=1e-12
+    )
 
 
 def test_fidelity_falls_monotonically_as_the_noise_grows():
     prog = program()
     x, w = rows(prog, n=4)
     exact = StatevectorEngine(prog, torch.float64).execute(x, w).numpy()
-    errors = [float(np.abs(DensityEngine(prog, torch.float64, backend="fake_lagos", scale=s).execute(x, w).numpy()
-                           - exact).mean()) for s in (0.0, 0.5, 1.0, 2.0, 4.0)]
+    errors = [
+        float(
+            np.abs(
+                DensityEngine(prog, torch.float64, backend="fake_lagos", scale=s).execute(x, w).numpy() - exact
+            ).mean()
+        )
+        for s in (0.0, 0.5, 1.0, 2.0, 4.0)
+    ]
     assert errors[0] < 1e-12 and all(a < b for a, b in zip(errors, errors[1:])), errors
     readout_only = DensityEngine(prog, torch.float64, backend="fake_lagos", scale=0.0, readout_scale=1.0)
     gates_only = DensityEngine(prog, torch.float64, backend="fake_lagos", scale=0.0, gate_scale=1.0)
-    assert (0 < np.abs(gates_only.execute(x, w).numpy() - exact).mean()
-            < np.abs(readout_only.execute(x, w).numpy() - exact).mean())
+    assert (
+        0
+        < np.abs(gates_only.execute(x, w).numpy() - exact).mean()
+        < np.abs(readout_only.execute(x, w).numpy() - exact).mean()
+    )
 
 
 def test_gradients_equal_finite_differences():
@@ -380,14 +392,14 @@ def test_shots_sample_the_exact_noisy_distribution():
     exact = DensityEngine(prog, torch.float64, backend="fake_lagos").execute(x, w)
     shots = DensityEngine(prog, torch.float64, backend="fake_lagos", shots=4000, seed=7)
     one, two = shots.execute(x, w), shots.execute(x, w)
-    assert not torch.equal(one, two)                               # fresh shots each call
+    assert not torch.equal(one, two)  # fresh shots each call
     again = DensityEngine(prog, torch.float64, backend="fake_lagos", shots=4000, seed=7).execute(x, w)
-    assert torch.equal(one, again)                                  # seeded
-    assert torch.allclose((one * 4000).round(), one * 4000)        # counts / shots
-    sigma = (1 - exact ** 2).sqrt() / np.sqrt(4000)
+    assert torch.equal(one, again)  # seeded
+    assert torch.allclose((one * 4000).round(), one * 4000)  # counts / shots
+    sigma = (1 - exact**2).sqrt() / np.sqrt(4000)
     assert float(((one - exact).abs() / sigma).max()) < 5
     many = torch.stack([shots.execute(x, w) for _ in range(25)]).mean(0)
-    assert float((many - exact).abs().max()) < 5 * float(sigma.max()) / np.sqrt(25)   # mean of 25 draws
+    assert float((many - exact).abs().max()) < 5 * float(sigma.max()) / np.sqrt(25)  # mean of 25 draws
 
 
 def test_shots_keep_gradients_of_the_exact_values():
@@ -415,18 +427,21 @@ def test_records_what_runs_where():
     assert engine.physical_qubits == [4, 5, 3, 1] and engine.active_qubits == [1, 3, 4, 5]
     assert "calibration snapshot" in engine.backend_source and engine.calibration_date
     assert engine.scales == NoiseScales(gate=2.0, readout=1.0, relaxation=1.0)
-    assert engine.noise.readout[5] != (engine.noise.readout[5][0],) * 2      # a snapshot keeps both directions
+    assert engine.noise.readout[5] != (engine.noise.readout[5][0],) * 2  # a snapshot keeps both directions
 
 
-@pytest.mark.parametrize("options, message", [
-    ({}, "option backend is required"),
-    ({"backend": "fake_lagos", "scale": -1}, "scale must be a number >= 0"),
-    ({"backend": "fake_lagos", "readout_scale": "x"}, "readout scale must be a number"),
-    ({"backend": "fake_lagos", "shots": 0}, "shots must be an integer >= 1"),
-    ({"backend": "fake_lagos", "layout": "0,1"}, "--layout has 2 qubits"),
-    ({"backend": "fake_armonk"}, "has 1"),
-    ({"backend": "fake_nowhere"}, "unknown fake backend"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({}, "option backend is required"),
+        ({"backend": "fake_lagos", "scale": -1}, "scale must be a number >= 0"),
+        ({"backend": "fake_lagos", "readout_scale": "x"}, "readout scale must be a number"),
+        ({"backend": "fake_lagos", "shots": 0}, "shots must be an integer >= 1"),
+        ({"backend": "fake_lagos", "layout": "0,1"}, "--layout has 2 qubits"),
+        ({"backend": "fake_armonk"}, "has 1"),
+        ({"backend": "fake_nowhere"}, "unknown fake backend"),
+    ],
+)
 def test_bad_options_are_one_line_errors(options, message):
     with pytest.raises(QkitError, match=message):
         DensityEngine(program(), **options)
@@ -438,10 +453,10 @@ def test_more_than_ten_active_qubits_is_refused():
 
 
 def test_shots_of_mixed_pauli_observables_average_to_the_exact_values():
-    prog = _small_random_programs(count=2)[1][1]            # X, Y and Z terms with coefficients
+    prog = _small_random_programs(count=2)[1][1]  # X, Y and Z terms with coefficients
     x, w = rows(prog, n=4, seed=5)
     exact = DensityEngine(prog, torch.float64, backend="fake_lagos", layout="default").execute(x, w)
     shots = DensityEngine(prog, torch.float64, backend="fake_lagos", layout="default", shots=2000, seed=3)
     mean = torch.stack([shots.execute(x, w) for _ in range(30)]).mean(0)
-    scale = sum(float(abs(c)) for op in prog.observables for c in op.coeffs)   # |each term| <= |coeff|
+    scale = sum(float(abs(c)) for op in prog.observables for c in op.coeffs)  # |each term| <= |coeff|
     assert float((mean - exact).abs().max()) < 5 * scale / np.sqrt(2000 * 30)

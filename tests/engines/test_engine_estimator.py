@@ -42,8 +42,9 @@ def small_layer_args(n=2):
 def estimator_layer(backend="fake_lagos", **options):
     options = {"backend": backend, "shots": 4000, "seed": 1, **options}
     qc, x, w, obs = small_layer_args()
-    return QuantumLayer(qc, x, w, obs, engine="estimator", engine_options=options,
-                        initial_weights=WEIGHTS[:2], dtype=torch.float64)
+    return QuantumLayer(
+        qc, x, w, obs, engine="estimator", engine_options=options, initial_weights=WEIGHTS[:2], dtype=torch.float64
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,20 +72,22 @@ def noisy_reference(engine, inputs) -> np.ndarray:
     from qkit.hardware import resolve_backend
 
     noise = NoiseModel.from_backend(resolve_backend(engine.backend_name).backend)
-    readout = {e["gate_qubits"][0][0]: np.array(e["probabilities"])
-               for e in noise.to_dict()["errors"] if e["type"] == "roerror"}
+    readout = {
+        e["gate_qubits"][0][0]: np.array(e["probabilities"])
+        for e in noise.to_dict()["errors"]
+        if e["type"] == "roerror"
+    }
     sim = AerSimulator(method="density_matrix", noise_model=noise)
     values = np.concatenate([inputs.numpy(), np.repeat([WEIGHTS], len(inputs), 0)], axis=1)
     circuits = []
     for row in values:
-        bound = engine.isa_circuit.assign_parameters(
-            dict(zip(engine.isa_circuit.parameters, row[engine._columns])))
+        bound = engine.isa_circuit.assign_parameters(dict(zip(engine.isa_circuit.parameters, row[engine._columns])))
         bound.save_probabilities(engine.physical_qubits)
         circuits.append(bound)
     result = sim.run(circuits).result()
     out = np.zeros((len(values), len(engine.physical_qubits)))
     for i in range(len(values)):
-        probs = result.data(i)["probabilities"]           # little-endian over physical_qubits
+        probs = result.data(i)["probabilities"]  # little-endian over physical_qubits
         for k, q in enumerate(engine.physical_qubits):
             p0 = sum(p for b, p in enumerate(probs) if not (b >> k) & 1)
             r = readout.get(q, np.eye(2))
@@ -131,7 +134,7 @@ def test_more_shots_come_closer_to_the_reference(inputs):
 def test_trex_mitigates_readout_error_on_lagos(inputs, exact):
     layer = estimator_layer(resilience_level=1)
     out = layer(inputs).detach().numpy()
-    assert np.abs(out - exact).max() < 0.15        # level 0 is off by 0.3 here (readout)
+    assert np.abs(out - exact).max() < 0.15  # level 0 is off by 0.3 here (readout)
 
 
 # ------------------------------------------------------------------------ behaviour
@@ -140,10 +143,10 @@ def test_one_pub_per_call_and_shapes(lagos, inputs):
     before = len(lagos.engine.job_ids)
     out = lagos(inputs)
     assert out.shape == (8, 2) and out.dtype == torch.float64
-    assert len(lagos.engine.job_ids) == before + 1          # one primitive job for the batch
+    assert len(lagos.engine.job_ids) == before + 1  # one primitive job for the batch
     assert lagos(inputs[0]).shape == (2,)
     assert len(lagos.engine.job_ids) == before + 2
-    assert lagos(inputs[:0]).shape == (0, 2)                 # no job for an empty batch
+    assert lagos(inputs[:0]).shape == (0, 2)  # no job for an empty batch
     assert len(lagos.engine.job_ids) == before + 2
     assert len(set(lagos.engine.job_ids)) == len(lagos.engine.job_ids)
     # float32 in, float32 out
@@ -160,7 +163,7 @@ def test_seed_makes_results_reproducible(lagos, inputs):
 
 def test_backward_is_a_clear_error(lagos, inputs):
     out = lagos(inputs)
-    assert out.requires_grad                      # the weight does; backward must say no
+    assert out.requires_grad  # the weight does; backward must say no
     with pytest.raises(QkitError, match="forward-only; train with statevector"):
         out.sum().backward()
 
@@ -186,25 +189,34 @@ def test_layout_places_the_circuit_and_binds_by_parameter(inputs):
 
 def test_options_and_capabilities():
     cls = get_engine_class("estimator")
-    assert engine_option_names("estimator") == ("backend", "layout", "optimization_level",
-                                                "resilience_level", "seed", "shots")
+    assert engine_option_names("estimator") == (
+        "backend",
+        "layout",
+        "optimization_level",
+        "resilience_level",
+        "seed",
+        "shots",
+    )
     assert cls.capabilities == Capabilities(differentiable=False, shots=True, noise=True)
 
 
 # ------------------------------------------------------------------------ validation
-@pytest.mark.parametrize("options, message", [
-    ({"backend": None}, "option backend is required"),
-    ({"shots": 0}, "shots must be an integer >= 1, got 0"),
-    ({"shots": 10.5}, "shots must be an integer >= 1"),
-    ({"seed": "abc"}, "seed must be an integer"),
-    ({"optimization_level": 4}, "optimization_level must be 0, 1, 2 or 3"),
-    ({"resilience_level": 2}, "resilience_level must be 0 .none. or 1 .TREX"),
-    ({"layout": [0]}, "layout has 1 qubits but the circuit has 2"),
-    ({"layout": [1, 1]}, "layout repeats a physical qubit"),
-    ({"layout": [0, 9]}, "names a qubit that fake_lagos lacks"),
-    ({"layout": "zero,one"}, "layout must list physical qubits"),
-    ({"backend": "fake_nowhere"}, "unknown fake backend 'fake_nowhere'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"backend": None}, "option backend is required"),
+        ({"shots": 0}, "shots must be an integer >= 1, got 0"),
+        ({"shots": 10.5}, "shots must be an integer >= 1"),
+        ({"seed": "abc"}, "seed must be an integer"),
+        ({"optimization_level": 4}, "optimization_level must be 0, 1, 2 or 3"),
+        ({"resilience_level": 2}, "resilience_level must be 0 .none. or 1 .TREX"),
+        ({"layout": [0]}, "layout has 1 qubits but the circuit has 2"),
+        ({"layout": [1, 1]}, "layout repeats a physical qubit"),
+        ({"layout": [0, 9]}, "names a qubit that fake_lagos lacks"),
+        ({"layout": "zero,one"}, "layout must list physical qubits"),
+        ({"backend": "fake_nowhere"}, "unknown fake backend 'fake_nowhere'"),
+    ],
+)
 def test_bad_options_are_one_line_errors(options, message):
     with pytest.raises(QkitError, match=message) as info:
         estimator_layer(**options)
@@ -220,8 +232,7 @@ def test_circuit_wider_than_the_device():
 def test_unknown_option_is_rejected_by_the_spec():
     qc, x, w, obs = small_layer_args()
     with pytest.raises(QkitError, match="engine 'estimator' has no option precision"):
-        QuantumLayer(qc, x, w, obs, engine="estimator",
-                     engine_options={"backend": "fake_lagos", "precision": 0.01})
+        QuantumLayer(qc, x, w, obs, engine="estimator", engine_options={"backend": "fake_lagos", "precision": 0.01})
 
 
 # ------------------------------------------------------------------------ a trained run
@@ -230,20 +241,25 @@ def test_evaluate_a_trained_run_on_fake_lagos(run_copy):
     from qkit import runs
     from qkit.evaluate import evaluate_run
 
-    run_dir = run_copy                  # small_cnn + quantum head, 1 epoch on BreastMNIST (tests/conftest.py)
+    run_dir = run_copy  # small_cnn + quantum head, 1 epoch on BreastMNIST (tests/conftest.py)
     exact = runs.read_json(run_dir / "test_metrics.json")
     start = time.perf_counter()
-    result = evaluate_run(run_dir, "test", engine="estimator",
-                          engine_options={"backend": "fake_lagos", "shots": 1024, "seed": 0})
+    result = evaluate_run(
+        run_dir, "test", engine="estimator", engine_options={"backend": "fake_lagos", "shots": 1024, "seed": 0}
+    )
     seconds = time.perf_counter() - start
-    print(f"\nexact AUC {exact['auc']:.4f}, estimator AUC {result['auc']:.4f}, "
-          f"evaluate_run {seconds:.1f} s, scoring {result['seconds']:.1f} s for {result['n']} samples")
+    print(
+        f"\nexact AUC {exact['auc']:.4f}, estimator AUC {result['auc']:.4f}, "
+        f"evaluate_run {seconds:.1f} s, scoring {result['seconds']:.1f} s for {result['n']} samples"
+    )
     assert abs(result["auc"] - exact["auc"]) < 0.05
-    assert result["engine_spec"] == {"name": "estimator", "options": {
-        "backend": "fake_lagos", "seed": 0, "shots": 1024}}
+    assert result["engine_spec"] == {
+        "name": "estimator",
+        "options": {"backend": "fake_lagos", "seed": 0, "shots": 1024},
+    }
     predictions = runs.read_predictions(Path(result["path"]) / "predictions-test-estimator.csv")
     assert len(predictions.ids) == result["n"] == exact["n"]
-    saved = runs.read_json(Path(result["path"]) / "metrics.json")          # what ran where, recorded
+    saved = runs.read_json(Path(result["path"]) / "metrics.json")  # what ran where, recorded
     assert "fake_lagos" in saved["backend_source"] and len(saved["physical_qubits"]) == 4
     assert len(saved["job_ids"]) >= 1
     # the command line's shorthand: --backend NAME is the estimator engine on NAME
@@ -251,8 +267,19 @@ def test_evaluate_a_trained_run_on_fake_lagos(run_copy):
 
     from qkit.cli import app
 
-    cli = CliRunner().invoke(app, ["evaluate", str(run_dir), "--backend", "fake_lagos", "--engine-option", "seed=0",
-                                   "--engine-option", "shots=1024"])
+    cli = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            str(run_dir),
+            "--backend",
+            "fake_lagos",
+            "--engine-option",
+            "seed=0",
+            "--engine-option",
+            "shots=1024",
+        ],
+    )
     assert cli.exit_code == 0, cli.output
     latest = runs.read_json(runs.load_run(run_dir).evaluations()[-1] / "metrics.json")
     assert latest["engine_spec"] == result["engine_spec"] and latest["auc"] == pytest.approx(result["auc"])

@@ -50,14 +50,12 @@ def reuploading(n_qubits: int = 4):
     used = set(qc.parameters)
     mixed = SparsePauliOp(["XX" + "I" * (n_qubits - 2), "Y" * n_qubits], [0.5, -0.25])
     obs = pauli_observables(n_qubits) + [mixed]
-    return SimpleNamespace(circuit=qc, inputs=list(x), weights=[p for p in w if p in used],
-                           observables=obs)
+    return SimpleNamespace(circuit=qc, inputs=list(x), weights=[p for p in w if p in used], observables=obs)
 
 
 def make_spec(case):
     name, n_qubits, depth, options = case
-    return reuploading(n_qubits) if name == "reuploading" else \
-        build_circuit(name, n_qubits, depth, **dict(options))
+    return reuploading(n_qubits) if name == "reuploading" else build_circuit(name, n_qubits, depth, **dict(options))
 
 
 def qiskit_outputs(spec, x_rows: np.ndarray, w_rows: np.ndarray) -> np.ndarray:
@@ -96,7 +94,7 @@ class Parity:
 
     @property
     def batches(self):  # below the fused threshold, at it, and above it
-        dim = 2 ** self.spec.circuit.num_qubits
+        dim = 2**self.spec.circuit.num_qubits
         return 3, dim, dim + 3
 
 
@@ -105,7 +103,7 @@ def parity(case, full: bool) -> Parity:
     spec = make_spec(case)
     n_in, n_w = len(spec.inputs), len(spec.weights)
     rng = np.random.default_rng(len(spec.weights) * 31 + n_in)
-    batch = 2 ** spec.circuit.num_qubits + 3
+    batch = 2**spec.circuit.num_qubits + 3
     inputs, weights = rng.uniform(-1.5, 1.5, (batch, n_in)), rng.uniform(-np.pi, np.pi, n_w)
     coeffs = rng.normal(size=(batch, len(spec.observables)))
     if full:
@@ -122,16 +120,18 @@ def parity(case, full: bool) -> Parity:
     values = qiskit_outputs(spec, np.concatenate(x_rows), np.concatenate(w_rows))
     loss = (values.reshape(-1, batch, values.shape[-1]) * coeffs).sum(-1)  # [1 + 2K, batch]
     fd = (loss[1::2] - loss[2::2]).T / (2 * FD_STEP)  # [batch, K]
-    return Parity(spec, inputs, weights, coeffs, values[:batch], dirs_x, dirs_w,
-                  fd[:, :len(dirs_x)], fd[:, len(dirs_x):])
+    return Parity(
+        spec, inputs, weights, coeffs, values[:batch], dirs_x, dirs_w, fd[:, : len(dirs_x)], fd[:, len(dirs_x) :]
+    )
 
 
 def check_parity(p: Parity, dtype: torch.dtype) -> None:
     atol_out, atol_grad = TOLERANCES[dtype]
     spec = p.spec
-    layer = QuantumLayer(spec.circuit, spec.inputs, spec.weights, spec.observables,
-                         dtype=dtype, initial_weights=p.weights)
-    dim = 2 ** spec.circuit.num_qubits
+    layer = QuantumLayer(
+        spec.circuit, spec.inputs, spec.weights, spec.observables, dtype=dtype, initial_weights=p.weights
+    )
+    dim = 2**spec.circuit.num_qubits
     assert layer.engine.compiled.fused  # every case has a weight-only run to fuse
     for batch in p.batches:
         # The fused unitary is used exactly when the batch reaches 2^n: both paths are checked.
@@ -141,13 +141,23 @@ def check_parity(p: Parity, dtype: torch.dtype) -> None:
         out = layer(x)
         (out * torch.tensor(p.coeffs[:batch], dtype=dtype)).sum().backward()
         where = f"batch {batch}, {dtype}"
-        np.testing.assert_allclose(out.detach().double().numpy(), p.outputs[:batch],
-                                   atol=atol_out, rtol=0, err_msg=f"outputs, {where}")
-        np.testing.assert_allclose(x.grad.double().numpy() @ p.dirs_x.T, p.fd_x[:batch],
-                                   atol=atol_grad, rtol=0, err_msg=f"input grads, {where}")
-        np.testing.assert_allclose(p.dirs_w @ layer.weight.grad.double().numpy(),
-                                   p.fd_w[:batch].sum(0), atol=atol_grad, rtol=0,
-                                   err_msg=f"weight grads, {where}")
+        np.testing.assert_allclose(
+            out.detach().double().numpy(), p.outputs[:batch], atol=atol_out, rtol=0, err_msg=f"outputs, {where}"
+        )
+        np.testing.assert_allclose(
+            x.grad.double().numpy() @ p.dirs_x.T,
+            p.fd_x[:batch],
+            atol=atol_grad,
+            rtol=0,
+            err_msg=f"input grads, {where}",
+        )
+        np.testing.assert_allclose(
+            p.dirs_w @ layer.weight.grad.double().numpy(),
+            p.fd_w[:batch].sum(0),
+            atol=atol_grad,
+            rtol=0,
+            err_msg=f"weight grads, {where}",
+        )
 
 
 CASES_4 = [(name, 4, 2, ()) for name in list_circuits()] + [("reuploading", 4, 0, ())]
@@ -176,8 +186,7 @@ def test_statevector_gradients_match_qiskit_finite_differences(case, dtype):
 def _random_seeds():
     # 7-8 qubit circuits (a 256x256 fused unitary, batch 257) take seconds: slow tier.
     widths = {seed: random_circuit(seed)[0].num_qubits for seed in range(60)}
-    return [pytest.param(seed, marks=[pytest.mark.slow] if n >= 7 else [])
-            for seed, n in widths.items()]
+    return [pytest.param(seed, marks=[pytest.mark.slow] if n >= 7 else []) for seed, n in widths.items()]
 
 
 @pytest.mark.parametrize("seed", _random_seeds())
@@ -188,10 +197,11 @@ def test_fused_path_matches_gate_by_gate_on_random_circuits(seed):
     qc, x, w, obs = random_circuit(seed)
     # Up to 8 qubits here, one more than the default fusion limit, so every circuit fuses.
     fused = QuantumLayer(qc, x, w, obs, dtype=torch.float64, engine_options={"fuse_max_qubits": 8})
-    plain = QuantumLayer(qc, x, w, obs, dtype=torch.float64, initial_weights=fused.weight.detach(),
-                         engine_options={"fuse_max_qubits": 0})
+    plain = QuantumLayer(
+        qc, x, w, obs, dtype=torch.float64, initial_weights=fused.weight.detach(), engine_options={"fuse_max_qubits": 0}
+    )
     assert not plain.engine.compiled.fused
-    batch = 2 ** qc.num_qubits + 1
+    batch = 2**qc.num_qubits + 1
     assert fused.engine.fused_for(batch) == fused.engine.compiled.fused
     inputs = torch.rand(batch, len(x), dtype=torch.float64) * 4 - 2
     results = []

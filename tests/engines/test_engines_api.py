@@ -34,8 +34,10 @@ def registry(monkeypatch):
 
 
 def test_importing_the_registry_loads_neither_torch_nor_qiskit():
-    code = ("import sys, qkit.engines as e; print(e.engine_names()); "
-            "print(sorted(m for m in ('torch', 'qiskit', 'numpy') if m in sys.modules))")
+    code = (
+        "import sys, qkit.engines as e; print(e.engine_names()); "
+        "print(sorted(m for m in ('torch', 'qiskit', 'numpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["('connector', 'density', 'estimator', 'statevector')", "[]"]
 
@@ -53,8 +55,7 @@ def test_unknown_option_names_the_valid_ones():
     spec = build_circuit("dressed", 2)
     with pytest.raises(QkitError) as info:
         QuantumLayer.from_spec(spec, engine_options={"shots": 1024})
-    assert str(info.value) == ("engine 'statevector' has no option shots "
-                               "(options: fuse_max_qubits)")
+    assert str(info.value) == ("engine 'statevector' has no option shots (options: fuse_max_qubits)")
     with pytest.raises(QkitError, match=r"'connector' has no option shots \(it takes no options\)"):
         QuantumLayer.from_spec(spec, engine=EngineSpec("connector", {"shots": 1}))
     with pytest.raises(QkitError, match="fuse_max_qubits must be an integer >= 0"):
@@ -72,8 +73,9 @@ def test_option_given_twice_is_an_error():
 def test_engine_options_reach_the_statevector_engine():
     spec = build_circuit("dressed", 4, 2)
     default = QuantumLayer.from_spec(spec, dtype=torch.float64)
-    plain = QuantumLayer.from_spec(spec, dtype=torch.float64, engine_options={"fuse_max_qubits": 3},
-                                   initial_weights=default.weight.detach())
+    plain = QuantumLayer.from_spec(
+        spec, dtype=torch.float64, engine_options={"fuse_max_qubits": 3}, initial_weights=default.weight.detach()
+    )
     assert default.engine.fused_for(16) and not plain.engine.fused_for(16)
     assert plain.engine_spec == EngineSpec("statevector", {"fuse_max_qubits": 3})
     assert "engine=statevector(fuse_max_qubits=3)" in repr(plain)
@@ -86,10 +88,18 @@ def test_builtin_engines_declare_their_options_and_capabilities():
     assert engine_names() == ("connector", "density", "estimator", "statevector")
     assert engine_option_names("statevector") == ("fuse_max_qubits",)
     assert engine_option_names("connector") == ()
-    assert set(engine_option_names("density")) == {"backend", "layout", "scale", "gate_scale", "readout_scale",
-                                                   "relaxation_scale", "shots", "seed"}
+    assert set(engine_option_names("density")) == {
+        "backend",
+        "layout",
+        "scale",
+        "gate_scale",
+        "readout_scale",
+        "relaxation_scale",
+        "shots",
+        "seed",
+    }
     assert get_engine_class("density").capabilities == Capabilities(differentiable=True, shots=True, noise=True)
-    for name in ("connector", "statevector"):   # estimator: tests/engines/test_engine_estimator.py
+    for name in ("connector", "statevector"):  # estimator: tests/engines/test_engine_estimator.py
         assert get_engine_class(name).capabilities == Capabilities(differentiable=True)
 
 
@@ -122,27 +132,46 @@ def test_engine_spec_round_trips():
     with pytest.raises(TypeError):
         spec.options["shots"] = 1  # read-only
     # What __str__ prints for a scalar option parses back to the same value.
-    tricky = EngineSpec("e", {"a": "1024", "b": True, "c": None, "d": 0.5, "e": "text",
-                              "f": [1, 2]})
+    tricky = EngineSpec("e", {"a": "1024", "b": True, "c": None, "d": 0.5, "e": "text", "f": [1, 2]})
     assert str(tricky) == 'e(a="1024", b=true, c=null, d=0.5, e=text, f=[1, 2])'
-    scalars = str(tricky)[2:-len(", f=[1, 2])")].split(", ")
+    scalars = str(tricky)[2 : -len(", f=[1, 2])")].split(", ")
     assert dict(map(parse_engine_option, scalars)) == {k: tricky.options[k] for k in "abcde"}
     assert tricky.to_dict()["options"]["f"] == [1, 2]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("shots=1024", ("shots", 1024)), ("p=0.25", ("p", 0.25)), ("eps=1e-3", ("eps", 1e-3)),
-    ("flag=true", ("flag", True)), ("flag=false", ("flag", False)), ("seed=null", ("seed", None)),
-    ("backend=fake_lagos", ("backend", "fake_lagos")), ("name=\"42\"", ("name", "42")),
-    ("x=nan", ("x", "nan")), ("expr=a=b", ("expr", "a=b")), (" k = -3 ", ("k", -3)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("shots=1024", ("shots", 1024)),
+        ("p=0.25", ("p", 0.25)),
+        ("eps=1e-3", ("eps", 1e-3)),
+        ("flag=true", ("flag", True)),
+        ("flag=false", ("flag", False)),
+        ("seed=null", ("seed", None)),
+        ("backend=fake_lagos", ("backend", "fake_lagos")),
+        ('name="42"', ("name", "42")),
+        ("x=nan", ("x", "nan")),
+        ("expr=a=b", ("expr", "a=b")),
+        (" k = -3 ", ("k", -3)),
+    ],
+)
 def test_parse_engine_option(text, expected):
     assert parse_engine_option(text) == expected
 
 
-@pytest.mark.parametrize("bad", [
-    "shots", "=3", {"name": "x", "shots": 1}, {"options": {}}, {"name": ""},
-    {"name": "x", "options": [1]}, {"name": "x", "options": {"not valid": 1}}, 42])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "shots",
+        "=3",
+        {"name": "x", "shots": 1},
+        {"options": {}},
+        {"name": ""},
+        {"name": "x", "options": [1]},
+        {"name": "x", "options": {"not valid": 1}},
+        42,
+    ],
+)
 def test_bad_engine_specs_are_one_line_errors(bad):
     with pytest.raises(QkitError) as info:
         parse_engine_option(bad) if isinstance(bad, str) else EngineSpec.parse(bad)
@@ -167,17 +196,15 @@ class DensityMatrixEngine(Engine):
         flip = np.array([[0, 1], [1, 0]])
         p0, p1 = np.diag([1.0, 0.0]), np.diag([0.0, 1.0])
         # Kraus operators of "measure, then report the wrong bit with probability p".
-        self.measure = Kraus([np.sqrt(1 - p) * p0, np.sqrt(1 - p) * p1,
-                              np.sqrt(p) * flip @ p0, np.sqrt(p) * flip @ p1])
+        self.measure = Kraus([np.sqrt(1 - p) * p0, np.sqrt(1 - p) * p1, np.sqrt(p) * flip @ p0, np.sqrt(p) * flip @ p1])
 
     def execute(self, inputs, weights):
         prog = self.program
         w = weights.detach().double().cpu().numpy()
         rows = []
         for sample in inputs.detach().double().cpu().numpy():
-            bound = prog.circuit.assign_parameters(
-                {**dict(zip(prog.inputs, sample)), **dict(zip(prog.weights, w))})
-            rho = DensityMatrix.from_int(0, 2 ** bound.num_qubits)
+            bound = prog.circuit.assign_parameters({**dict(zip(prog.inputs, sample)), **dict(zip(prog.weights, w))})
+            rho = DensityMatrix.from_int(0, 2**bound.num_qubits)
             for instruction in bound.data:
                 op = instruction.operation
                 qubits = [bound.find_bit(q).index for q in instruction.qubits]
@@ -212,10 +239,17 @@ def test_non_unitary_engine_accepts_measure_and_statevector_rejects_it(registry)
     validate_layer(qc, x, w, obs, capabilities=Capabilities(non_unitary=True))
 
     weights = [0.3, -1.1]
-    measured = QuantumLayer(qc, x, w, obs, engine="test_density", dtype=torch.float64,
-                            initial_weights=weights)
-    noisy = QuantumLayer(qc, x, w, obs, engine="test_density", dtype=torch.float64,
-                         initial_weights=weights, engine_options={"readout_error": 0.1})
+    measured = QuantumLayer(qc, x, w, obs, engine="test_density", dtype=torch.float64, initial_weights=weights)
+    noisy = QuantumLayer(
+        qc,
+        x,
+        w,
+        obs,
+        engine="test_density",
+        dtype=torch.float64,
+        initial_weights=weights,
+        engine_options={"readout_error": 0.1},
+    )
     pure = QuantumLayer(unitary, x, w, obs, dtype=torch.float64, initial_weights=weights)
     assert list(measured.state_dict()) == ["weight"]
     assert "engine=test_density(readout_error=0.1)" in repr(noisy)

@@ -38,21 +38,21 @@ def embedded(embedding: str, n: int = 3):
             qc.rx(x[k], k)
         elif embedding == "ry-scaled":
             qc.ry(0.5 * x[k] + 0.2, k)
-        elif embedding == "rx-twice":       # two layers: the probe's factoring, no column path
+        elif embedding == "rx-twice":  # two layers: the probe's factoring, no column path
             qc.rx(x[k], k)
             qc.rx(2 * x[k] - 0.3, k)
-        elif embedding == "sx-rz":          # RZ(x) SX|0>: the phase moves with x
+        elif embedding == "sx-rz":  # RZ(x) SX|0>: the phase moves with x
             qc.sx(k)
             qc.rz(x[k], k)
-        elif embedding == "u2-weight":      # U2(w, x)|0> = (1, e^{i w})/sqrt2: set by a weight
+        elif embedding == "u2-weight":  # U2(w, x)|0> = (1, e^{i w})/sqrt2: set by a weight
             qc.u(np.pi / 2, w[3 * n], x[k], k)
-        elif embedding == "h-ry":           # RY on H|0>: columns at the angle + pi/2
+        elif embedding == "h-ry":  # RY on H|0>: columns at the angle + pi/2
             qc.h(k)
             qc.ry(x[k], k)
-        elif embedding == "sx-rx":          # SX|0> = e^{i pi/4} RX(pi/2)|0>: a global phase more
+        elif embedding == "sx-rx":  # SX|0> = e^{i pi/4} RX(pi/2)|0>: a global phase more
             qc.sx(k)
             qc.rx(x[k], k)
-        elif embedding == "rx-reupload":    # the RX group also has a gate after the CNOTs
+        elif embedding == "rx-reupload":  # the RX group also has a gate after the CNOTs
             qc.rx(x[k], k)
     if embedding == "rx-reupload":
         qc.cx(0, 1)
@@ -64,9 +64,16 @@ def embedded(embedding: str, n: int = 3):
 
 
 # embedding -> (prefix built from real columns, phases factored out)
-PLANS = {"rx": (True, True), "ry-scaled": (True, True), "rx-twice": (False, True),
-         "sx-rz": (False, False), "u2-weight": (False, False), "h-ry": (True, True),
-         "sx-rx": (False, True), "rx-reupload": (False, True)}
+PLANS = {
+    "rx": (True, True),
+    "ry-scaled": (True, True),
+    "rx-twice": (False, True),
+    "sx-rz": (False, False),
+    "u2-weight": (False, False),
+    "h-ry": (True, True),
+    "sx-rx": (False, True),
+    "rx-reupload": (False, True),
+}
 
 
 @pytest.mark.parametrize("embedding", sorted(PLANS))
@@ -79,8 +86,8 @@ def test_plan_and_values_match_qiskit_and_connector(embedding):
     assert bool(layer.engine._column_groups) == columns
     assert (layer.engine._phases is not None) == phased
     connector = QuantumLayer(qc, x, w, obs, engine="connector", initial_weights=weights)
-    for batch in (3, 2 ** qc.num_qubits + 1):          # gate by gate, then fused
-        assert layer.engine.fused_for(batch) == (batch >= 2 ** qc.num_qubits)
+    for batch in (3, 2**qc.num_qubits + 1):  # gate by gate, then fused
+        assert layer.engine.fused_for(batch) == (batch >= 2**qc.num_qubits)
         inputs = rng.uniform(-2, 2, (batch, len(x)))
         grads = []
         for model in (layer, connector):
@@ -95,10 +102,18 @@ def test_plan_and_values_match_qiskit_and_connector(embedding):
         np.testing.assert_allclose(gw, gw_ref, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, options, columns", [
-    ("strongly_entangling", {"rotation": "x"}, True), ("strongly_entangling", {}, True),
-    ("basic_entangler", {}, True), ("efficient_su2", {}, True), ("quanv", {}, True),
-    ("real_amplitudes", {}, True), ("dressed", {}, True)])
+@pytest.mark.parametrize(
+    "name, options, columns",
+    [
+        ("strongly_entangling", {"rotation": "x"}, True),
+        ("strongly_entangling", {}, True),
+        ("basic_entangler", {}, True),
+        ("efficient_su2", {}, True),
+        ("quanv", {}, True),
+        ("real_amplitudes", {}, True),
+        ("dressed", {}, True),
+    ],
+)
 def test_builtin_embeddings_take_the_real_path(name, options, columns):
     """Every built-in angle embedding builds real columns (dressed's RY acts on H|0>)."""
     spec = build_circuit(name, 4, 2, **options)
@@ -112,6 +127,8 @@ def test_float32_real_prefix_matches_float64():
     qc, x, w, obs = embedded("rx", n=4)
     weights = torch.linspace(-2, 2, len(w), dtype=torch.float64)
     inputs = torch.linspace(-1.5, 1.5, 40 * len(x), dtype=torch.float64).reshape(40, len(x))
-    outs = [QuantumLayer(qc, x, w, obs, dtype=dtype, initial_weights=weights)(inputs.to(dtype))
-            for dtype in (torch.float32, torch.float64)]
+    outs = [
+        QuantumLayer(qc, x, w, obs, dtype=dtype, initial_weights=weights)(inputs.to(dtype))
+        for dtype in (torch.float32, torch.float64)
+    ]
     torch.testing.assert_close(outs[0].double(), outs[1], atol=1e-5, rtol=0)

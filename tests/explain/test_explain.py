@@ -16,8 +16,15 @@ from qkit.models import build_model
 from qkit.models.backbones import list_backbones
 
 runner = CliRunner()
-HEAVY = {"resnet18", "resnet34", "resnet50", "resnext50_32x4d", "efficientnet_b0", "efficientnet_b5",
-         "mobilenet_v3_small"}
+HEAVY = {
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnext50_32x4d",
+    "efficientnet_b0",
+    "efficientnet_b5",
+    "mobilenet_v3_small",
+}
 # MobileNet's and EfficientNet-B5's last blocks see 28 px images as a 1-2 px map, too coarse for maps
 # that differ between images.
 SIDE = {"mobilenet_v3_small": 64, "efficientnet_b5": 64}
@@ -58,16 +65,20 @@ def tiny_trained(backbone: str, x, y) -> nn.Module:
     return model.eval()
 
 
-@pytest.mark.parametrize("backbone", [pytest.param(b, marks=pytest.mark.slow) if b in HEAVY else b
-                                      for b in list_backbones()])
+@pytest.mark.parametrize(
+    "backbone", [pytest.param(b, marks=pytest.mark.slow) if b in HEAVY else b for b in list_backbones()]
+)
 def test_heatmaps_for_every_backbone(backbone, images):
     torch.manual_seed(0)
     side = SIDE.get(backbone, 28)
     x = nn.functional.interpolate(images[0], size=side, mode="bilinear") if side != 28 else images[0]
-    y = images[1].numpy()                                       # 8 malignant, then 8 benign images
+    y = images[1].numpy()  # 8 malignant, then 8 benign images
     # heavy torchvision backbones untrained (a few steps would only upset their BatchNorm statistics)
-    model = build_model(backbone=backbone, head="quantum").eval() if backbone in HEAVY \
+    model = (
+        build_model(backbone=backbone, head="quantum").eval()
+        if backbone in HEAVY
         else tiny_trained(backbone, x, images[1])
+    )
     result = compute_maps(model, x, ["gradcam", "gradcam++"], positive_class=0)
     assert result["layer"].name.startswith("backbone.") and len(result["layer"].shape) == 3
     assert result["explained_class"] == 0 and result["probs"].shape == (16, 2)
@@ -78,10 +89,11 @@ def test_heatmaps_for_every_backbone(backbone, images):
         # not constant, and not the same map for a malignant and a benign image. GradCAM's ReLU
         # may zero a map (every region lowers the log-odds), so one informative method suffices
         # for these barely trained networks.
-        varied = np.ptp(maps, axis=(1, 2)).max() > 0.05   # untrained EfficientNet: tiny gradients
+        varied = np.ptp(maps, axis=(1, 2)).max() > 0.05  # untrained EfficientNet: tiny gradients
         differ = np.abs(maps[y == 0][:, None] - maps[y == 1][None]).max() > 1e-2
         informative.append(varied and differ)
     assert any(informative) or backbone in FLAT_AT_INIT, f"{backbone}: constant maps or the same maps for both classes"
+
 
 def test_target_layer_is_the_last_convolutional_block():
     model = build_model(backbone="small_cnn", head="quantum")
@@ -111,7 +123,7 @@ def test_methods_are_validated():
 
 def test_selection_takes_outcomes_in_turn_most_confident_first():
     labels = np.array([0, 0, 1, 1, 0, 1])
-    p0 = np.array([0.9, 0.2, 0.7, 0.1, 0.6, 0.3])             # positive class 0
+    p0 = np.array([0.9, 0.2, 0.7, 0.1, 0.6, 0.3])  # positive class 0
     sel = select_images(labels, np.column_stack([p0, 1 - p0]), 0, ["tp", "fn", "fp", "tn"], 5)
     assert sel.outcomes == ["tp", "fn", "fp", "tn", "tp"]
     assert sel.indices == [0, 1, 2, 3, 4]
@@ -136,11 +148,14 @@ def test_explain_command_writes_grid_maps_and_record(run_copy):
         assert png.size[0] > 500 and png.size[1] > 400
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--n", "0"], "--n must be >= 1"),
-    (["--method", "gradcam,nope"], "unknown method 'nope'"),
-    (["--select", "tp,maybe"], "--select"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n", "0"], "--n must be >= 1"),
+        (["--method", "gradcam,nope"], "unknown method 'nope'"),
+        (["--select", "tp,maybe"], "--select"),
+    ],
+)
 def test_bad_options_are_one_line(run_copy, args, message):
     result = runner.invoke(app, ["explain", str(run_copy), *args])
     assert result.exit_code != 0 and message in one_line_error(result)

@@ -20,7 +20,7 @@ def test_bloch_vectors_agree_with_the_layer_outputs(quantum_run, data_root):
     # Qiskit's Statevector of the bound circuit gives each qubit's <Z>: the layer's own outputs
     np.testing.assert_allclose(qf.bloch[:, :, 2], qf.outputs, atol=1e-4)
     lengths = np.linalg.norm(qf.bloch, axis=2)
-    assert (lengths <= 1 + 1e-9).all() and lengths.min() < 0.999          # the circuit entangles
+    assert (lengths <= 1 + 1e-9).all() and lengths.min() < 0.999  # the circuit entangles
     scores = qx.separability(qf, bundle.positive_class)
     for rep in ("prenet_inputs", "prenet_outputs", "quantum_outputs"):
         assert 0 <= scores[rep]["probe_auc"] <= 1 and -1 <= scores[rep]["silhouette"] <= 1

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from qkit.cli import app
 from qkit.hardware.snapshot import BUILTIN_DIR
 
-SHIPPED = BUILTIN_DIR                    # the snapshots qkit ships (package data)
+SHIPPED = BUILTIN_DIR  # the snapshots qkit ships (package data)
 runner = CliRunner()
 
 
@@ -33,11 +33,12 @@ def test_list_with_fake_names_and_an_unreadable_file(tmp_path):
 
 def test_show_prints_both_readout_directions_and_writes_an_error_map(tmp_path):
     png = tmp_path / "map.png"
-    result = runner.invoke(app, ["hardware", "show", "ibm_lagos", "--dir", str(SHIPPED), "--plot", str(png)],
-                           env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["hardware", "show", "ibm_lagos", "--dir", str(SHIPPED), "--plot", str(png)], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     assert "p(0|1)" in result.output and "p(1|0)" in result.output
-    assert "0.3040" in result.output and "0.6236" in result.output         # qubit 2, both directions
+    assert "0.3040" in result.output and "0.6236" in result.output  # qubit 2, both directions
     assert "two-qubit gates" in result.output and "0.94%" in result.output  # cx 0-1
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
@@ -66,10 +67,13 @@ def test_snapshot_default_path_is_hardware_slash_device_name(tmp_path, monkeypat
     assert (tmp_path / "hardware" / "ibmq_quito.json").is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["hardware", "snapshot", "fake_nosuch"], "unknown fake backend 'fake_nosuch'"),
-    (["hardware", "show", "nosuch"], "calibration snapshot not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["hardware", "snapshot", "fake_nosuch"], "unknown fake backend 'fake_nosuch'"),
+        (["hardware", "show", "nosuch"], "calibration snapshot not found"),
+    ],
+)
 def test_unknown_names_are_one_line_errors(args, message, tmp_path):
     result = runner.invoke(app, args + (["--dir", str(tmp_path)] if args[1] == "show" else []))
     assert result.exit_code == 1
@@ -81,8 +85,10 @@ def test_hardware_help_imports_no_qiskit():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom qkit.cli import app\nrc = app(['hardware', '--help'], standalone_mode=False)\n"
-            "print('LOADED', [m for m in ('torch', 'qiskit', 'qiskit_aer', 'matplotlib') if m in sys.modules])")
+    code = (
+        "import sys\nfrom qkit.cli import app\nrc = app(['hardware', '--help'], standalone_mode=False)\n"
+        "print('LOADED', [m for m in ('torch', 'qiskit', 'qiskit_aer', 'matplotlib') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert "snapshot" in out and "show" in out and "LOADED []" in out
 
@@ -100,7 +106,7 @@ def test_built_in_snapshots_are_found_from_any_folder(tmp_path, monkeypatch):
     assert "ibmq_quito" in listed.output
     assert str(BUILTIN_DIR) in resolve_backend("snapshot:ibm_lagos").source
     mine = json.loads((BUILTIN_DIR / "ibm_lagos.json").read_text())
-    mine["calibration_date"] = "2030-01-01T00:00:00Z"          # a user's own snapshot of the same name wins
+    mine["calibration_date"] = "2030-01-01T00:00:00Z"  # a user's own snapshot of the same name wins
     (tmp_path / "hardware").mkdir()
     (tmp_path / "hardware" / "ibm_lagos.json").write_text(json.dumps(mine))
     assert "2030-01-01" in resolve_backend("snapshot:ibm_lagos").source

@@ -17,8 +17,9 @@ V0_RUN = Path(__file__).resolve().parents[1] / "fixtures" / "v0_run"
 
 
 def _compare(run_dir, *extra):
-    result = runner.invoke(app, ["compare-hardware", str(run_dir), "--shots", "256", "--seed", "1",
-                                 "--split", "val", *extra])
+    result = runner.invoke(
+        app, ["compare-hardware", str(run_dir), "--shots", "256", "--seed", "1", "--split", "val", *extra]
+    )
     assert result.exit_code == 0, result.output
     return result
 
@@ -56,7 +57,7 @@ def test_fake_lagos_exact_raw_readout_and_a_free_rerun(run_copy):
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "compare.md").read_text()
     assert "| fake_lagos readout |" in md and "readout mitigation changed mean" in md
-    assert md.splitlines()[2].count(" | ") == 6                   # |Δ⟨O⟩| did not split a column
+    assert md.splitlines()[2].count(" | ") == 6  # |Δ⟨O⟩| did not split a column
     # the same command again submits nothing and gives the same numbers
     again = _compare(run_copy, "--backend", "fake_lagos")
     assert " done" not in again.output
@@ -87,15 +88,18 @@ def test_an_ibm_device_is_compared_with_a_snapshot_of_its_own_calibration(tmp_pa
     assert path.startswith(str(tmp_path / "hardware" / "ibm_lagos" / "snapshots" / "ibm_lagos-"))
     resolved = resolve_backend(path)
     assert resolved.kind == "snapshot" and resolved.backend.num_qubits == 7
-    assert resolved.snapshot.qubits[5].prob_meas0_prep1 is not None       # asymmetric readout kept
-    assert targets(device, tmp_path, 7)[0][1] == path                      # same calibration, same file
+    assert resolved.snapshot.qubits[5].prob_meas0_prep1 is not None  # asymmetric readout kept
+    assert targets(device, tmp_path, 7)[0][1] == path  # same calibration, same file
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--backend", "fake_nosuch"], "unknown fake backend 'fake_nosuch'"),
-    (["--backend", "fake_lagos", "--shots", "0"], "--shots must be >= 1"),
-    (["--backend", "fake_lagos", "--layout", "1,1,2,3"], "--layout repeats a physical qubit"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--backend", "fake_nosuch"], "unknown fake backend 'fake_nosuch'"),
+        (["--backend", "fake_lagos", "--shots", "0"], "--shots must be >= 1"),
+        (["--backend", "fake_lagos", "--layout", "1,1,2,3"], "--layout repeats a physical qubit"),
+    ],
+)
 def test_bad_options_are_one_line_errors(args, message, tmp_path):
     run = shutil.copytree(V0_RUN, tmp_path / "v0_run")
     result = runner.invoke(app, ["compare-hardware", str(run), *args])

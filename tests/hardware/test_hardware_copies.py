@@ -27,7 +27,7 @@ def program():
     from qkit.circuits import build_circuit
     from qkit.engines.base import LayerProgram
 
-    spec = build_circuit("dressed", 4, 1)             # the quantum_run fixture's head
+    spec = build_circuit("dressed", 4, 1)  # the quantum_run fixture's head
     return LayerProgram(spec.circuit, tuple(spec.inputs), tuple(spec.weights), tuple(spec.observables))
 
 
@@ -59,7 +59,7 @@ def _check_apart(layouts, resolved):
     assert len(used) == len(set(used)), "copies share a qubit"
     for i, a in enumerate(layouts):
         assert all((a[j], a[j + 1]) in edges for j in range(len(a) - 1)), f"copy {a} is not the layer's chain"
-        for b in layouts[i + 1:]:
+        for b in layouts[i + 1 :]:
             assert not any((p, q) in edges for p in a for q in b), f"a coupler joins {a} and {b}"
 
 
@@ -120,10 +120,14 @@ def test_apart_skips_candidates_that_touch_a_taken_copy_or_an_excluded_qubit(tor
     edges = _edges(torino)
     neighbour = next(b for a, b in edges if a == FIRST[0] and b not in FIRST)
     far = [0, 1, 2, 3]
-    got = apart(FIRST, [[neighbour, 120, 121, 122], list(FIRST), far, [4, 5, 6, 7], [20, 21, 22, 23]],
-                torino.backend, exclude={21})
+    got = apart(
+        FIRST,
+        [[neighbour, 120, 121, 122], list(FIRST), far, [4, 5, 6, 7], [20, 21, 22, 23]],
+        torino.backend,
+        exclude={21},
+    )
     assert got[0] == FIRST and [neighbour, 120, 121, 122] not in got and [20, 21, 22, 23] not in got
-    assert far in got and [4, 5, 6, 7] not in got            # 3-4 is a coupler: next to the copy on 0-3
+    assert far in got and [4, 5, 6, 7] not in got  # 3-4 is a coupler: next to the copy on 0-3
     assert (3, 4) in edges
 
 
@@ -147,13 +151,13 @@ def test_parse_qubits():
 
 
 def test_wide_rows_deal_row_r_to_copy_r_mod_n():
-    one = np.array([[10, 11], [20, 21], [30, 31]])        # 3 samples, 2 columns
-    wide = wide_rows(one, repeat=2, copies=4)              # 6 rows -> 2 wide rows, padded with row 0
+    one = np.array([[10, 11], [20, 21], [30, 31]])  # 3 samples, 2 columns
+    wide = wide_rows(one, repeat=2, copies=4)  # 6 rows -> 2 wide rows, padded with row 0
     assert wide.tolist() == [[10, 11, 20, 21, 30, 31, 10, 11], [20, 21, 30, 31, 10, 11, 10, 11]]
     rows = np.tile(one, (2, 1))
-    for r in range(len(rows)):                             # row r: copy r % 4 of wide row r // 4
+    for r in range(len(rows)):  # row r: copy r % 4 of wide row r // 4
         k, m = r % 4, r // 4
-        assert wide[m, 2 * k:2 * k + 2].tolist() == rows[r].tolist()
+        assert wide[m, 2 * k : 2 * k + 2].tolist() == rows[r].tolist()
     assert np.array_equal(wide_rows(one, 2, 1), rows)
 
 
@@ -163,12 +167,14 @@ def test_copy_outcomes_of_a_hand_packed_array():
         v = copy1 << 5 | copy0
         return [v >> 8, v & 0xFF]
 
-    shots = [[(22, 13), (0, 31), (1, 16)],                 # wide row 0: three shots (copy 0, copy 1)
-             [(31, 0), (5, 5), (16, 1)]]                   # wide row 1
+    shots = [
+        [(22, 13), (0, 31), (1, 16)],  # wide row 0: three shots (copy 0, copy 1)
+        [(31, 0), (5, 5), (16, 1)],
+    ]  # wide row 1
     array = np.array([[packed(*s) for s in row] for row in shots], dtype=np.uint8)
-    assert array[0, 0].tolist() == [0x01, 0xB6]           # 13 << 5 | 22 = 438 = 0x1B6
+    assert array[0, 0].tolist() == [0x01, 0xB6]  # 13 << 5 | 22 = 438 = 0x1B6
     got = copy_outcomes(array, 5, 2)
-    assert got.tolist() == [[22, 0, 1], [13, 31, 16], [31, 5, 16], [0, 5, 1]]   # row m * 2 + k
+    assert got.tolist() == [[22, 0, 1], [13, 31, 16], [31, 5, 16], [0, 5, 1]]  # row m * 2 + k
     # the same as Qiskit's own BitArray slicing of copy k's clbits
     from qiskit.primitives import BitArray
 
@@ -203,7 +209,7 @@ def test_three_copies_end_to_end_and_a_rerun_submits_nothing(run_copy, torino):
     assert sorted(prep.primitive.read_qubits) == sorted(q for c in prep.copies.layouts for q in c)
 
     record = execute_hardware_run(prep)
-    assert record["submitted_now"] == 2                     # the readout calibration and one job
+    assert record["submitted_now"] == 2  # the readout calibration and one job
     assert record["copies"]["n"] == 3 and record["copies"]["layouts"] == prep.copies.layouts
     per_copy = record["per_copy"]
     assert [c["copy"] for c in per_copy] == [0, 1, 2]
@@ -249,17 +255,20 @@ def _error(args):
     assert "Traceback" not in result.output
     lines = result.output.strip().splitlines()
     errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.output   # the plan may come first
+    assert len(errors) == 1 and lines[-1] == errors[0], result.output  # the plan may come first
     return errors[0]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--copies", "0"], "--copies must be auto or an integer >= 1, got '0'"),
-    (["--copies", "many"], "--copies must be auto or an integer >= 1"),
-    (["--copies", "2", "--mitigation", "trex"], "--copies 2 needs the sampler path"),
-    (["--rep-delay", "-5"], "--rep-delay must be a number of microseconds >= 0"),
-    (["--budget", "0"], "--budget must be a number of QPU seconds > 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--copies", "0"], "--copies must be auto or an integer >= 1, got '0'"),
+        (["--copies", "many"], "--copies must be auto or an integer >= 1"),
+        (["--copies", "2", "--mitigation", "trex"], "--copies 2 needs the sampler path"),
+        (["--rep-delay", "-5"], "--rep-delay must be a number of microseconds >= 0"),
+        (["--budget", "0"], "--budget must be a number of QPU seconds > 0"),
+    ],
+)
 def test_bad_copy_options_are_one_line_before_the_run_is_read(tmp_path, args, message):
     assert message in _error([str(tmp_path / "never-read"), "--backend", "fake_torino", *args])
 
@@ -269,9 +278,11 @@ def test_copy_option_errors_on_a_real_run_are_one_line(run_copy, every):
     fit = every.fit
     assert f"at most {fit} copies" in _error([str(run_copy), "--backend", "fake_torino", "--copies", "40"])
     assert "--copies 2 does not fit on fake_lagos: it holds one copy" in _error(
-        [str(run_copy), "--backend", "fake_lagos", "--copies", "2"])
-    assert "uses excluded qubit(s) [99]" in _error([str(run_copy), "--backend", "fake_torino", "--layout",
-                                                     "99,92,80,81", "--exclude-qubits", "99,5"])
+        [str(run_copy), "--backend", "fake_lagos", "--copies", "2"]
+    )
+    assert "uses excluded qubit(s) [99]" in _error(
+        [str(run_copy), "--backend", "fake_torino", "--layout", "99,92,80,81", "--exclude-qubits", "99,5"]
+    )
     message = _error([str(run_copy), "--backend", "fake_torino", "--rep-delay", "900"])
     assert "--rep-delay 900 us is outside fake_torino's range [0, 500] us" in message
     assert "lacks" in _error([str(run_copy), "--backend", "fake_torino", "--exclude-qubits", "500"])
@@ -294,14 +305,27 @@ def test_a_budget_below_the_cheapest_plan_names_its_cost(run_copy):
 
 @pytest.mark.slow
 def test_dry_run_prices_copies_and_submits_nothing(run_copy, every):
-    result = runner.invoke(app, ["run-hardware", str(run_copy), "--backend", "fake_torino", "--repeat", "2",
-                                 "--mitigation", "readout", "--dry-run"], env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app,
+        [
+            "run-hardware",
+            str(run_copy),
+            "--backend",
+            "fake_torino",
+            "--repeat",
+            "2",
+            "--mitigation",
+            "readout",
+            "--dry-run",
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "copies:" in out and "no coupler joins two copies" in out and "row r runs on copy r %" in out
     assert "plans (estimated QPU seconds" in out and "copies" in out.split("plans (")[1]
     table = out.split("plans (")[1].splitlines()
-    assert any(line.startswith("*") for line in table)     # the command's own plan is marked
+    assert any(line.startswith("*") for line in table)  # the command's own plan is marked
     assert "dry run: nothing submitted" in out
     assert not list(run_copy.glob("hardware/**/jobs.json")) and not (run_copy / "hardware").exists()
 
@@ -314,13 +338,14 @@ def test_replan_reuses_the_forward_pass_and_equals_a_fresh_prepare(run_copy):
 
     prep = prepare_hardware_run(run_copy, "fake_torino", repeat=2, mitigation="readout", seed=0, copies=3)
     other = replan(prep, copies=2, shots=256, mitigation="none", rep_delay=100)
-    fresh = prepare_hardware_run(run_copy, "fake_torino", repeat=2, shots=256, mitigation="none", seed=0, copies=2,
-                                 rep_delay=100)
+    fresh = prepare_hardware_run(
+        run_copy, "fake_torino", repeat=2, shots=256, mitigation="none", seed=0, copies=2, rep_delay=100
+    )
     assert other.copies.layouts == fresh.copies.layouts == prep.copies.layouts[:2]
     assert other.plan.to_dict() == fresh.plan.to_dict() and other.key == fresh.key
     np.testing.assert_array_equal(other.values, fresh.values)
     assert other.rep_delay == pytest.approx(100e-6) and other.plan.calibration_shots == 0
-    assert other.sample_rows is prep.sample_rows               # the forward pass was not run again
+    assert other.sample_rows is prep.sample_rows  # the forward pass was not run again
     one = replan(prep, copies=1, shots=1024, mitigation="readout")
     assert one.n_copies == 1 and one.plan.rows == prep.plan.samples * 2 and "copies" not in one.key
     with pytest.raises(QkitError, match="1 to 3 copies"):

@@ -43,11 +43,13 @@ def dressed():
 def _rows(spec, n=4, seed=0):
     """Random inputs in [-1, 1], near-zero weights; columns in program order (inputs, weights)."""
     rng = np.random.default_rng(seed)
-    return [np.concatenate([rng.uniform(-1, 1, len(spec.inputs)), rng.normal(0, 0.05, len(spec.weights))])
-            for _ in range(n)]
+    return [
+        np.concatenate([rng.uniform(-1, 1, len(spec.inputs)), rng.normal(0, 0.05, len(spec.weights))]) for _ in range(n)
+    ]
 
 
 # ---------------------------------------------------------------------- pieces
+
 
 def test_expected_abs_matches_the_average_over_uniform_z():
     z = np.linspace(-1, 1, 200001)
@@ -67,7 +69,7 @@ def test_vf2_layouts_are_the_chains_through_1_3_5(lagos, dressed):
     backend, _ = lagos
     layouts = vf2_layouts(dressed.circuit, backend)
     edges = {tuple(sorted(e)) for e in backend.coupling_map.get_edges()}
-    assert len(layouts) == 8 and len({tuple(x) for x in layouts}) == 8    # 4 paths, both directions
+    assert len(layouts) == 8 and len({tuple(x) for x in layouts}) == 8  # 4 paths, both directions
     for layout in layouts:
         assert {1, 3, 5} <= set(layout)
         assert all(tuple(sorted(pair)) in edges for pair in zip(layout, layout[1:]))
@@ -93,28 +95,29 @@ def test_transpile_with_layout_compiles_once_and_hands_out_copies(lagos):
     circuit.cx(0, 1)
     first = transpile_with_layout(circuit, backend, [3, 5])
     again = transpile_with_layout(circuit, backend, [3, 5])
-    assert again == first and again is not first                   # the same ISA circuit, a copy each
+    assert again == first and again is not first  # the same ISA circuit, a copy each
     assert again.layout.initial_index_layout()[:2] == [3, 5]
-    first.x(3)                                                     # a caller's edit stays its own
+    first.x(3)  # a caller's edit stays its own
     assert transpile_with_layout(circuit, backend, [3, 5]) == again
     assert transpile_with_layout(circuit, backend, [1, 3]).layout.initial_index_layout()[:2] == [1, 3]
-    circuit.measure_all()                                          # grown in place: compiled again
+    circuit.measure_all()  # grown in place: compiled again
     assert transpile_with_layout(circuit, backend, [3, 5]).count_ops().get("measure") == 2
 
 
 def test_a_circuit_that_needs_routing_gets_the_pass_managers_layouts(lagos):
     backend, snapshot = lagos
-    spec = build_circuit("strongly_entangling", 4, 1)     # CNOT ring: no subgraph of heavy hex
+    spec = build_circuit("strongly_entangling", 4, 1)  # CNOT ring: no subgraph of heavy hex
     assert vf2_layouts(spec.circuit, backend) == []
     choice = choose_layout(spec.circuit, spec.observables, backend, snapshot=snapshot, top=3)
     assert choice.n_considered >= 2 and choice.candidates[0] is choice.chosen
     assert choice.chosen.estimate <= choice.default.estimate
     assert [c.estimate for c in choice.candidates] == sorted(c.estimate for c in choice.candidates)
     assert all(len(c.layout) == 4 and c.two_qubit_gates >= 4 for c in choice.candidates)
-    assert json.dumps(choice.to_dict())                   # JSON-ready
+    assert json.dumps(choice.to_dict())  # JSON-ready
 
 
 # ---------------------------------------------------------------------- against the noisy emulation
+
 
 @pytest.mark.slow
 def test_estimate_ranks_chains_by_measured_error_and_beats_the_default(lagos, dressed):
@@ -124,14 +127,13 @@ def test_estimate_ranks_chains_by_measured_error_and_beats_the_default(lagos, dr
     rows = _rows(dressed)
     order = {p: i for i, p in enumerate(list(dressed.inputs) + list(dressed.weights))}
     values = [[row[order[p]] for p in dressed.circuit.parameters] for row in rows]
-    isa, errors = {}, {}                    # per layout: its ISA circuit, and that circuit's emulated error
-    for sample in (None, values):           # z uniform in [-1, 1]; the layer's own outputs
-        choice = choose_layout(dressed.circuit, dressed.observables, backend, snapshot=snapshot, top=50,
-                               values=sample)
+    isa, errors = {}, {}  # per layout: its ISA circuit, and that circuit's emulated error
+    for sample in (None, values):  # z uniform in [-1, 1]; the layer's own outputs
+        choice = choose_layout(dressed.circuit, dressed.observables, backend, snapshot=snapshot, top=50, values=sample)
         assert choice.n_considered == 8 and len(choice.candidates) == 8
         assert choice.default.layout == [1, 3, 5, 4]
-        for c in choice.candidates:         # the values change the estimates, not the circuits: each
-            key = tuple(c.layout)           # layout's circuit is emulated once (about 1 s each)
+        for c in choice.candidates:  # the values change the estimates, not the circuits: each
+            key = tuple(c.layout)  # layout's circuit is emulated once (about 1 s each)
             if key in isa:
                 assert c.isa_circuit == isa[key], key
             else:
@@ -146,20 +148,37 @@ def test_estimate_ranks_chains_by_measured_error_and_beats_the_default(lagos, dr
 
 # ---------------------------------------------------------------------- the command
 
+
 def _write_run(root, name="r1", **model):
-    spec = {"backbone": "small_cnn", "head": "quantum", "n_classes": 2, "circuit": "dressed",
-            "n_qubits": 4, "depth": 1, "engine": "statevector", "small_input": True, **model}
-    record = RunRecord(name=name, config=TrainConfig.from_options(backbone="small_cnn", head="quantum"),
-                       env=EnvConfig(), model={k: v for k, v in spec.items() if v is not None})
+    spec = {
+        "backbone": "small_cnn",
+        "head": "quantum",
+        "n_classes": 2,
+        "circuit": "dressed",
+        "n_qubits": 4,
+        "depth": 1,
+        "engine": "statevector",
+        "small_input": True,
+        **model,
+    }
+    record = RunRecord(
+        name=name,
+        config=TrainConfig.from_options(backbone="small_cnn", head="quantum"),
+        env=EnvConfig(),
+        model={k: v for k, v in spec.items() if v is not None},
+    )
     atomic_write_json(root / name / "config.json", record.to_dict())
     return root / name
 
 
-@pytest.mark.parametrize("model, backend, message", [
-    ({"n_qubits": 8}, "fake_lagos", "8 qubits but fake_lagos has 7"),
-    ({}, "fake_nowhere", "unknown fake backend"),
-    ({"head": "linear"}, "fake_lagos", "no quantum head"),
-])
+@pytest.mark.parametrize(
+    "model, backend, message",
+    [
+        ({"n_qubits": 8}, "fake_lagos", "8 qubits but fake_lagos has 7"),
+        ({}, "fake_nowhere", "unknown fake backend"),
+        ({"head": "linear"}, "fake_lagos", "no quantum head"),
+    ],
+)
 def test_transpile_errors_are_one_line(tmp_path, model, backend, message):
     _write_run(tmp_path, **model)
     result = runner.invoke(app, ["transpile", "r1", "--runs-dir", str(tmp_path), "--backend", backend])
@@ -177,8 +196,9 @@ def test_transpile_missing_run_or_model(tmp_path):
     (run / "config.json").write_text(json.dumps(data))
     result = runner.invoke(app, ["transpile", "empty", "--runs-dir", str(tmp_path), "--backend", "fake_lagos"])
     assert result.exit_code == 1 and "records no model" in result.output
-    result = runner.invoke(app, ["transpile", "empty", "--runs-dir", str(tmp_path), "--backend", "fake_lagos",
-                                 "--top", "0"])
+    result = runner.invoke(
+        app, ["transpile", "empty", "--runs-dir", str(tmp_path), "--backend", "fake_lagos", "--top", "0"]
+    )
     assert result.exit_code == 2
 
 
@@ -187,9 +207,12 @@ def test_transpile_a_trained_run(run_copy, tmp_path):
     import matplotlib
 
     backend_before = matplotlib.get_backend()
-    run = run_copy                  # a trained small_cnn + quantum head, in tmp_path
-    result = runner.invoke(app, ["transpile", run.name, "--runs-dir", str(tmp_path), "--backend", "fake_lagos",
-                                 "--top", "3"], env={"COLUMNS": "120"})
+    run = run_copy  # a trained small_cnn + quantum head, in tmp_path
+    result = runner.invoke(
+        app,
+        ["transpile", run.name, "--runs-dir", str(tmp_path), "--backend", "fake_lagos", "--top", "3"],
+        env={"COLUMNS": "120"},
+    )
     assert result.exit_code == 0, result.output
     assert "[1, 3, 5, 4]" in result.output and "default" in result.output and "chosen layout" in result.output
     out = run / "hardware" / "fake_lagos"

@@ -34,8 +34,9 @@ def _program(observables):
     from qkit.engines.base import LayerProgram
 
     spec = build_circuit("strongly_entangling", 3, 1)
-    return LayerProgram(spec.circuit, tuple(spec.inputs), tuple(spec.weights),
-                        tuple(SparsePauliOp.from_list(o) for o in observables))
+    return LayerProgram(
+        spec.circuit, tuple(spec.inputs), tuple(spec.weights), tuple(SparsePauliOp.from_list(o) for o in observables)
+    )
 
 
 def _bind(basis, row):
@@ -52,11 +53,14 @@ def _exact_distribution(basis, row, n_bits):
     return Distribution(keys, probs, np.zeros(len(probs), dtype=np.int64), 1)
 
 
-@pytest.mark.parametrize("observables", [
-    [[("IIZ", 1.0)], [("IZI", 1.0)], [("ZII", 1.0)]],
-    [[("IXX", 1.0)], [("YIZ", 0.5), ("ZZZ", -0.25)], [("III", 0.3), ("XYX", 1.0)]],
-    [[("IIY", 2.0)], [("IIX", 1.0)]],
-])
+@pytest.mark.parametrize(
+    "observables",
+    [
+        [[("IIZ", 1.0)], [("IZI", 1.0)], [("ZII", 1.0)]],
+        [[("IXX", 1.0)], [("YIZ", 0.5), ("ZZZ", -0.25)], [("III", 0.3), ("XYX", 1.0)]],
+        [[("IIY", 2.0)], [("IIX", 1.0)]],
+    ],
+)
 def test_measured_bases_give_exact_expectation_values(lagos, observables):
     program = _program(observables)
     circuits = measured_circuits(program, lagos, [0, 1, 3])
@@ -86,19 +90,19 @@ def test_outcomes_read_the_bit_array_as_qiskit_does():
     rng = np.random.default_rng(1)
     for n_bits in (3, 8, 11):
         bits = rng.integers(0, 2, size=(5, 64, n_bits)).astype(bool)
-        array = BitArray.from_bool_array(bits[..., ::-1])            # Qiskit: last bool is bit 0
+        array = BitArray.from_bool_array(bits[..., ::-1])  # Qiskit: last bool is bit 0
         outcomes = outcomes_of(array)
         assert outcomes.shape == (5, 64)
         for r in range(5):
-            assert counts_of(outcomes[r:r + 1], n_bits)[0] == array.get_counts(r)
+            assert counts_of(outcomes[r : r + 1], n_bits)[0] == array.get_counts(r)
         z0 = Distribution.from_outcomes(outcomes).parity_mean(0b1, 5)
         np.testing.assert_allclose(z0, array.expectation_values("I" * (n_bits - 1) + "Z"))
 
 
 def test_matrices_from_calibration_shots():
     qubits = [4, 7]
-    zero = np.array([[0b00, 0b01, 0b00, 0b10]])          # bit 0 = qubit 4 flips once, bit 1 = qubit 7 once
-    one = np.array([[0b11, 0b11, 0b10, 0b11]])           # qubit 4 reads 0 once
+    zero = np.array([[0b00, 0b01, 0b00, 0b10]])  # bit 0 = qubit 4 flips once, bit 1 = qubit 7 once
+    one = np.array([[0b11, 0b11, 0b10, 0b11]])  # qubit 4 reads 0 once
     m = matrices_from_outcomes(zero, one, qubits)
     np.testing.assert_allclose(m[4], [[0.75, 0.25], [0.25, 0.75]])
     np.testing.assert_allclose(m[7], [[0.75, 0.0], [0.25, 1.0]])
@@ -109,7 +113,7 @@ def test_matrices_from_calibration_shots():
 def test_mthree_undoes_a_known_readout_error():
     rng = np.random.default_rng(2)
     p01, p10, shots = 0.2, 0.05, 20000
-    true = (rng.random((1, shots)) < 0.9).astype(np.int64)   # <Z> about -0.8: raw reads about -0.45
+    true = (rng.random((1, shots)) < 0.9).astype(np.int64)  # <Z> about -0.8: raw reads about -0.45
     flip = np.where(true == 1, rng.random(true.shape) < p01, rng.random(true.shape) < p10)
     read = true ^ flip
     raw = Distribution.from_outcomes(read).parity_mean(1, 1)[0]

@@ -17,7 +17,7 @@ import pytest
 
 from qkit.hardware.snapshot import BUILTIN_DIR, Snapshot, load_snapshot
 
-SHIPPED = BUILTIN_DIR                    # the snapshots qkit ships (package data)
+SHIPPED = BUILTIN_DIR  # the snapshots qkit ships (package data)
 SHOTS = 4000
 LAYOUT = [1, 0, 2, 3]
 

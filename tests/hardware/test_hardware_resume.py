@@ -26,15 +26,30 @@ def _state(run_dir: Path) -> dict | None:
         return None
     try:
         return json.loads(files[0].read_text())
-    except json.JSONDecodeError:       # never: writes are atomic; a half file would fail here
+    except json.JSONDecodeError:  # never: writes are atomic; a half file would fail here
         raise
 
 
 @pytest.mark.slow
 def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(run_copy):
     run_dir = run_copy
-    args = [sys.executable, "-m", "qkit", "run-hardware", str(run_dir), "--backend", "fake_lagos",
-            "--repeat", "3", "--max-rows-per-job", "78", "--seed", "4", "--mitigation", "readout"]
+    args = [
+        sys.executable,
+        "-m",
+        "qkit",
+        "run-hardware",
+        str(run_dir),
+        "--backend",
+        "fake_lagos",
+        "--repeat",
+        "3",
+        "--max-rows-per-job",
+        "78",
+        "--seed",
+        "4",
+        "--mitigation",
+        "readout",
+    ]
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     killed_at = None
@@ -51,13 +66,13 @@ def test_kill_9_in_the_middle_then_resume_submits_only_unfinished_jobs(run_copy)
     jobs = killed_at["jobs"]
     done = [j for j in jobs if j["status"] == "done"]
     assert len(jobs) == 6 and 2 <= len(done) < len(jobs)
-    assert all(j["job_id"] for j in jobs)                 # every id was saved before any wait
+    assert all(j["job_id"] for j in jobs)  # every id was saved before any wait
     assert killed_at["calibration"]["status"] == "done"
 
-    again = CliRunner().invoke(app, args[3:], env={"COLUMNS": "200"})     # the same command, in this process
+    again = CliRunner().invoke(app, args[3:], env={"COLUMNS": "200"})  # the same command, in this process
     assert again.exit_code == 0, again.output
     submitted = int(re.search(r"; (\d+) submitted now;", again.output).group(1))
-    assert submitted == len(jobs) - len(done)            # counted: nothing finished was sent twice
+    assert submitted == len(jobs) - len(done)  # counted: nothing finished was sent twice
     after = _state(run_dir)
     assert after["calibration"]["job_id"] == killed_at["calibration"]["job_id"]
     for before, now in zip(jobs, after["jobs"]):
@@ -88,7 +103,7 @@ def test_transient_errors_are_retried_with_backoff_and_others_are_not():
 
     with pytest.raises(RequestsApiError):
         with_retries(refused, sleep=sleeps.append)
-    assert sleeps == [2.0, 4.0]                          # no retry of a non-transient error
+    assert sleeps == [2.0, 4.0]  # no retry of a non-transient error
 
     def down():
         raise ConnectionError("connection reset")

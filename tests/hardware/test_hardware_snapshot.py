@@ -13,7 +13,7 @@ from qkit.hardware import resolve_backend
 from qkit.hardware.snapshot import BUILTIN_DIR, Snapshot, load_snapshot, save_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = BUILTIN_DIR                    # the snapshots qkit ships (package data)
+SHIPPED = BUILTIN_DIR  # the snapshots qkit ships (package data)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_round_trip_keeps_every_number_and_both_readout_directions(snapshot, lag
     assert loaded.name == "ibm_lagos" and loaded.num_qubits == 7
     assert loaded.source.startswith("FakeLagosV2 (qiskit-ibm-runtime ")
     assert loaded.calibration_date == lagos.properties().last_update_date.isoformat()
-    q2 = loaded.qubits[2]            # asymmetric readout: the Target keeps only the mean 0.4638
+    q2 = loaded.qubits[2]  # asymmetric readout: the Target keeps only the mean 0.4638
     assert (q2.prob_meas1_prep0, q2.prob_meas0_prep1, q2.readout_error) == pytest.approx((0.6236, 0.304, 0.4638))
     raw = json.loads(path.read_text())
     assert raw["format_version"] == 1 and raw["qubits"][2]["prob_meas1_prep0"] == pytest.approx(0.6236)
@@ -64,8 +64,9 @@ def test_noise_model_readout_is_asymmetric_or_symmetric_as_asked(snapshot):
         return np.asarray(model._local_readout_errors[(qubit,)].probabilities)
 
     assert readout(snapshot.noise_model(), 2) == pytest.approx(np.array([[1 - 0.6236, 0.6236], [0.304, 1 - 0.304]]))
-    assert readout(snapshot.noise_model("symmetric"), 2) == pytest.approx(np.array([[0.5362, 0.4638],
-                                                                                    [0.4638, 0.5362]]))
+    assert readout(snapshot.noise_model("symmetric"), 2) == pytest.approx(
+        np.array([[0.5362, 0.4638], [0.4638, 0.5362]])
+    )
     assert not snapshot.noise_model("none")._local_readout_errors
     assert {"cx", "sx", "x", "id", "reset"} <= set(snapshot.noise_model().noise_instructions)
     with pytest.raises(QkitError, match="readout must be one of"):
@@ -94,7 +95,7 @@ def test_resolve_backend_runs_a_snapshot_in_local_testing_mode():
     qc.measure_all()
     circuit = transpile(qc, backend, initial_layout=[2, 3], seed_transpiler=1)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)     # SamplerV2 is deprecated in 0.50+
+        warnings.simplefilter("ignore", DeprecationWarning)  # SamplerV2 is deprecated in 0.50+
         counts = SamplerV2(mode=backend).run([circuit], shots=2000).result()[0].data.meas.get_counts()
     assert sum(counts.values()) == 2000
     # qubit 2 prepared in 1 reads 0 with p(0|1) = 0.304 (plus a little T1 decay)
@@ -108,24 +109,37 @@ def _write(path, data):
     return path
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: "{not json", "invalid JSON in"),
-    (lambda d: [1, 2], "expected a JSON object"),
-    (lambda d: {k: v for k, v in d.items() if k != "qubits"}, "missing key 'qubits'"),
-    (lambda d: {**d, "format_version": 99}, "format_version must be 1"),
-    (lambda d: {**d, "num_qubits": "7"}, "'num_qubits' must be int"),
-    (lambda d: {**d, "qubits": d["qubits"][:3]}, "lists 3 qubits, num_qubits is 5"),
-    (lambda d: {**d, "qubits": [{**d["qubits"][0], "t1_us": "long"}] + d["qubits"][1:]},
-     r"qubits\[0\].t1_us must be a number"),
-    (lambda d: {**d, "qubits": [{**d["qubits"][0], "prob_meas1_prep0": 1.5}] + d["qubits"][1:]},
-     "must be a probability"),
-    (lambda d: {**d, "qubits": [{k: v for k, v in d["qubits"][0].items() if k != "prob_meas0_prep1"}]
-                + d["qubits"][1:]},
-     r"qubits\[0\] is missing 'prob_meas0_prep1'"),
-    (lambda d: {**d, "gates": d["gates"] + [{"gate": "cx", "qubits": [0, 9], "error": 0.1, "duration_ns": 1}]},
-     "must be an integer in 0..4"),
-    (lambda d: {**d, "coupling_map": [[0]]}, "must be a pair of qubits"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: "{not json", "invalid JSON in"),
+        (lambda d: [1, 2], "expected a JSON object"),
+        (lambda d: {k: v for k, v in d.items() if k != "qubits"}, "missing key 'qubits'"),
+        (lambda d: {**d, "format_version": 99}, "format_version must be 1"),
+        (lambda d: {**d, "num_qubits": "7"}, "'num_qubits' must be int"),
+        (lambda d: {**d, "qubits": d["qubits"][:3]}, "lists 3 qubits, num_qubits is 5"),
+        (
+            lambda d: {**d, "qubits": [{**d["qubits"][0], "t1_us": "long"}] + d["qubits"][1:]},
+            r"qubits\[0\].t1_us must be a number",
+        ),
+        (
+            lambda d: {**d, "qubits": [{**d["qubits"][0], "prob_meas1_prep0": 1.5}] + d["qubits"][1:]},
+            "must be a probability",
+        ),
+        (
+            lambda d: {
+                **d,
+                "qubits": [{k: v for k, v in d["qubits"][0].items() if k != "prob_meas0_prep1"}] + d["qubits"][1:],
+            },
+            r"qubits\[0\] is missing 'prob_meas0_prep1'",
+        ),
+        (
+            lambda d: {**d, "gates": d["gates"] + [{"gate": "cx", "qubits": [0, 9], "error": 0.1, "duration_ns": 1}]},
+            "must be an integer in 0..4",
+        ),
+        (lambda d: {**d, "coupling_map": [[0]]}, "must be a pair of qubits"),
+    ],
+)
 def test_broken_files_are_one_line_errors_naming_the_file(tmp_path, mutate, message):
     data = json.loads((SHIPPED / "ibmq_quito.json").read_text())
     out = mutate(data)
@@ -149,7 +163,8 @@ def test_a_backend_without_properties_falls_back_to_its_target():
     assert snap.source.startswith("GenericBackendV2 (qiskit ") and snap.calibration_date is None
     q0 = snap.qubits[0]
     assert q0.prob_meas0_prep1 is None and q0.readout_error == pytest.approx(backend.target["measure"][(0,)].error)
-    p = q0.readout_error                           # one number: both directions use it
+    p = q0.readout_error  # one number: both directions use it
     assert np.asarray(snap.noise_model()._local_readout_errors[(0,)].probabilities) == pytest.approx(
-        np.array([[1 - p, p], [p, 1 - p]]))
+        np.array([[1 - p, p], [p, 1 - p]])
+    )
     assert Snapshot.from_dict(json.loads(json.dumps(snap.to_dict()))) == snap

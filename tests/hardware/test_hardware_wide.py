@@ -70,8 +70,13 @@ def rows(program):
     """Three wide rows [copy 0's row, copy 1's row]; the last gives both copies the same row."""
     width = len(program.inputs) + len(program.weights)
     single = np.random.default_rng(7).uniform(-1.5, 1.5, (4, width))
-    return np.stack([np.concatenate([single[0], single[1]]), np.concatenate([single[2], single[3]]),
-                     np.concatenate([single[0], single[0]])])
+    return np.stack(
+        [
+            np.concatenate([single[0], single[1]]),
+            np.concatenate([single[2], single[3]]),
+            np.concatenate([single[0], single[0]]),
+        ]
+    )
 
 
 def _sample(backend, pubs, noise_of):
@@ -99,9 +104,9 @@ def sampled(guadalupe, circuits, rows):
 
 def _per_copy(result):
     """Outcome counts [wide rows, copies, 16] of each copy, from the result's ``meas`` bits."""
-    outcomes = copy_outcomes(result[0].data.meas.array, N_BITS, 2)           # row m * 2 + k
-    counts = np.stack([np.bincount(o, minlength=2 ** N_BITS) for o in outcomes])
-    return counts.reshape(-1, 2, 2 ** N_BITS)
+    outcomes = copy_outcomes(result[0].data.meas.array, N_BITS, 2)  # row m * 2 + k
+    counts = np.stack([np.bincount(o, minlength=2**N_BITS) for o in outcomes])
+    return counts.reshape(-1, 2, 2**N_BITS)
 
 
 def _tvd(f, g):
@@ -110,7 +115,7 @@ def _tvd(f, g):
 
 def _threshold(p, shots):
     s = np.sqrt(2 * p * (1 - p) / shots)
-    return 0.5 * s.sum() * math.sqrt(2 / math.pi) + 4 * 0.5 * math.sqrt(float((s ** 2).sum()) * (1 - 2 / math.pi))
+    return 0.5 * s.sum() * math.sqrt(2 / math.pi) + 4 * 0.5 * math.sqrt(float((s**2).sum()) * (1 - 2 / math.pi))
 
 
 def _homogeneity(a, b):
@@ -131,7 +136,7 @@ def _independence(outcomes0, outcomes1):
     """p-value of a chi-square test that copy 0's and copy 1's outcomes (one row's shots) are independent."""
     from scipy.stats import chi2_contingency
 
-    table = np.zeros((2 ** N_BITS, 2 ** N_BITS))
+    table = np.zeros((2**N_BITS, 2**N_BITS))
     np.add.at(table, (outcomes0, outcomes1), 1)
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     return float(chi2_contingency(table, correction=False).pvalue)
@@ -147,7 +152,7 @@ def test_two_copies_fit_apart_on_guadalupe_but_not_on_a_7_qubit_device(program, 
     assert len(first) == len(second) == 4 and set(first).isdisjoint(second)
     edges = {tuple(e) for e in guadalupe.backend.coupling_map.get_edges()}
     assert not any((a, b) in edges for a in first for b in second)
-    for layout in (first, second):                         # each copy is the layer's chain on couplers
+    for layout in (first, second):  # each copy is the layer's chain on couplers
         assert all((layout[i], layout[i + 1]) in edges for i in range(3))
     jakarta = resolve_backend("fake_jakarta").backend
     candidates = vf2_layouts(program.circuit, jakarta)
@@ -155,7 +160,7 @@ def test_two_copies_fit_apart_on_guadalupe_but_not_on_a_7_qubit_device(program, 
 
 
 def test_the_wide_circuit_falls_into_one_part_per_copy(circuits, two_copies, rows):
-    assert circuits.copies == 2 and len(circuits.bases) == 1          # <Z_k> only: one basis
+    assert circuits.copies == 2 and len(circuits.bases) == 1  # <Z_k> only: one basis
     isa = circuits.bases[0].isa
     assert isa.num_qubits == 16 and isa.num_clbits == 2 * N_BITS
     assert wide.parts_of(isa) == sorted((sorted(c) for c in two_copies.layouts), key=min)
@@ -167,8 +172,9 @@ def test_the_wide_circuit_falls_into_one_part_per_copy(circuits, two_copies, row
         assert shots == SHOTS and values.shape == (len(rows), part.num_parameters) == (3, 8)
         # the part reads copy k's half of each wide row, as the layer's inputs and weights
         assert all(p.name.startswith(f"c{k:03d}_") for p in part.parameters)
-        assert {isa.find_bit(q).index for inst in part.data if inst.operation.name != "barrier"
-                for q in inst.qubits} == set(qubits)
+        assert {
+            isa.find_bit(q).index for inst in part.data if inst.operation.name != "barrier" for q in inst.qubits
+        } == set(qubits)
 
 
 def test_assembled_result_has_the_whole_circuits_layout(sampled, rows):
@@ -183,7 +189,7 @@ def test_assembled_result_has_the_whole_circuits_layout(sampled, rows):
     assert (b.num_bits, b.shape, b.num_shots) == (a.num_bits, a.shape, a.num_shots) == (8, (3,), SHOTS)
     assert b.array.shape == a.array.shape and b.array.dtype == a.array.dtype
     assert parts[0].metadata["assembled_from_parts"] and parts.metadata["parts"] == 2
-    assert job.result() is parts                                            # not simulated twice
+    assert job.result() is parts  # not simulated twice
 
 
 def test_each_copy_run_alone_matches_the_whole_wide_circuit(sampled):
@@ -195,16 +201,16 @@ def test_each_copy_run_alone_matches_the_whole_wide_circuit(sampled):
             bound = _threshold((f + g) / 2, SHOTS)
             assert bound < 0.05
             assert _tvd(f, g) < bound, (m, k, _tvd(f, g), bound)
-    flat = (whole.reshape(-1, 2 ** N_BITS), parts.reshape(-1, 2 ** N_BITS))
+    flat = (whole.reshape(-1, 2**N_BITS), parts.reshape(-1, 2**N_BITS))
     assert _homogeneity(*flat) > 1e-4
     # the test has power: the same parts without the device's noise are told apart
-    assert _homogeneity(flat[0], noiseless.reshape(-1, 2 ** N_BITS)) < 1e-6
+    assert _homogeneity(flat[0], noiseless.reshape(-1, 2**N_BITS)) < 1e-6
 
 
 def test_the_copies_outcomes_are_independent(sampled):
     for key in ("whole", "parts"):
         outcomes = copy_outcomes(sampled[key][0].data.meas.array, N_BITS, 2)
-        for m in range(3):                # row 2: both copies bound to the same parameters
+        for m in range(3):  # row 2: both copies bound to the same parameters
             assert _independence(outcomes[2 * m], outcomes[2 * m + 1]) > 1e-4, (key, m)
     # and the parts' rows sample independently of each other too (same parameters, other shots)
     parts = copy_outcomes(sampled["parts"][0].data.meas.array, N_BITS, 2)
@@ -222,7 +228,7 @@ def _two_pieces(extra_register=False):
     qc.add_register(meas)
     if extra_register:
         qc.add_register(ClassicalRegister(2, "extra"))
-    qc.sx(0)                              # sx rz(a) sx: |1> at a = 0, |0> at a = pi (ISA gates only)
+    qc.sx(0)  # sx rz(a) sx: |1> at a = 0, |0> at a = pi (ISA gates only)
     qc.rz(a, 0)
     qc.sx(0)
     qc.x(2)
@@ -234,7 +240,7 @@ def _two_pieces(extra_register=False):
     qc.x(13)
     qc.cx(12, 13)
     qc.cx(13, 14)
-    qc.barrier()                          # a barrier over everything joins nothing
+    qc.barrier()  # a barrier over everything joins nothing
     qc.measure([0, 1, 2, 12, 13, 14], [meas[4], meas[0], meas[2], meas[5], meas[1], meas[3]])
     return qc
 
@@ -248,9 +254,12 @@ def test_parts_of_and_restrict_on_two_disconnected_pieces():
     assert dict(left.count_ops()) == {"sx": 2, "rz": 1, "x": 1, "cx": 2, "measure": 3, "barrier": 1}
     right, owned = wide.restrict(qc, [12, 13, 14])
     assert owned == {"meas": [1, 3, 5]} and [p.name for p in right.parameters] == ["b"]
-    measured = {right.find_bit(i.qubits[0]).index: right.find_bit(i.clbits[0]).index
-                for i in right.data if i.operation.name == "measure"}
-    assert measured == {12: 2, 13: 0, 14: 1}      # clbit j of the part = the j-th clbit it owns (1, 3, 5)
+    measured = {
+        right.find_bit(i.qubits[0]).index: right.find_bit(i.clbits[0]).index
+        for i in right.data
+        if i.operation.name == "measure"
+    }
+    assert measured == {12: 2, 13: 0, 14: 1}  # clbit j of the part = the j-th clbit it owns (1, 3, 5)
     # a gate between the pieces, or one clbit written from both, makes them one part
     joined = qc.copy()
     joined.cx(2, 12)
@@ -284,7 +293,7 @@ def test_assembled_bits_land_in_the_whole_circuits_clbits(guadalupe):
         circuit = qc.assign_parameters(bound) if bound is not None else pubs[1][0]
         probs = Statevector(circuit.remove_final_measurements(inplace=False)).probabilities()
         state = int(np.argmax(probs))
-        assert probs[state] > 1 - 1e-9                                      # a basis state
+        assert probs[state] > 1 - 1e-9  # a basis state
         expected = sum(((state >> q) & 1) << c for q, c in clbit_of.items())
         meas = parts[0].data.meas if bound is not None else parts[1].data.meas
         counts = meas.get_int_counts(row) if bound is not None else meas.get_int_counts()
@@ -309,8 +318,8 @@ def test_a_calibration_circuit_splits_into_small_groups(guadalupe):
     for pub, prepared in zip(result, (0, 1)):
         c = pub.data.c
         assert (c.num_bits, c.shape, c.num_shots) == (8, (), 4096)
-        bits = c.to_bool_array(order="little")                  # [shots, 8], column k = qubits[k]
-        for k, q in enumerate(qubits):   # each clbit flips at its own qubit's readout error (the Target's)
+        bits = c.to_bool_array(order="little")  # [shots, 8], column k = qubits[k]
+        for k, q in enumerate(qubits):  # each clbit flips at its own qubit's readout error (the Target's)
             error = device.target["measure"][(q,)].error
             flipped = float(np.mean(bits[:, k] != bool(prepared)))
             assert abs(flipped - error) < 4 * math.sqrt(error * (1 - error) / 4096) + 0.004, (q, flipped, error)

@@ -90,9 +90,9 @@ def _spatial_sizes(model: HybridModel, images: torch.Tensor) -> tuple[int, int]:
 def test_small_input_stem_keeps_resolution(backbone, images):
     small = _spatial_sizes(build_model(backbone, head="linear", small_input=True), images)
     large = _spatial_sizes(build_model(backbone, head="linear", small_input=False), images)
-    assert small[0] == SIZE                # first conv keeps 28 px
-    assert large[0] == SIZE // 2           # the ImageNet stem halves it
-    assert small[1] > large[1] and small[1] >= 2   # the last stage still sees a spatial map
+    assert small[0] == SIZE  # first conv keeps 28 px
+    assert large[0] == SIZE // 2  # the ImageNet stem halves it
+    assert small[1] > large[1] and small[1] >= 2  # the last stage still sees a spatial map
 
 
 def test_small_cnn4_ends_on_a_4x4_map_at_64_px():
@@ -189,11 +189,14 @@ def test_bad_pretrained_files(tmp_path):
         build_model("small_cnn", head="linear", pretrained=str(not_a_dict))
 
 
-@pytest.mark.parametrize("kwargs, listed", [
-    (dict(backbone="vgg11"), "resnet18"),
-    (dict(head="mlp"), "quantum"),
-    (dict(pretrained="imagenet21k"), "imagenet"),
-])
+@pytest.mark.parametrize(
+    "kwargs, listed",
+    [
+        (dict(backbone="vgg11"), "resnet18"),
+        (dict(head="mlp"), "quantum"),
+        (dict(pretrained="imagenet21k"), "imagenet"),
+    ],
+)
 def test_unknown_names_list_choices(kwargs, listed):
     with pytest.raises(QkitError, match=listed):
         build_model(**{"head": "linear", **kwargs})

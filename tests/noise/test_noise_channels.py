@@ -28,9 +28,11 @@ def _composed(p, relaxation):
     return depolarizing_error(p, len(relaxation)).compose(relax)
 
 
-@pytest.mark.parametrize("relaxation", [(KRAUS,), (RESETS,), (KRAUS, RESETS), (RESETS, KRAUS),
-                                        ((3e-5, 6e-5, 5.3e-7), (8e-5, 1e-5, 5.3e-7))],
-                         ids=["1q-kraus", "1q-resets", "2q-kraus-resets", "2q-resets-kraus", "2q-long"])
+@pytest.mark.parametrize(
+    "relaxation",
+    [(KRAUS,), (RESETS,), (KRAUS, RESETS), (RESETS, KRAUS), ((3e-5, 6e-5, 5.3e-7), (8e-5, 1e-5, 5.3e-7))],
+    ids=["1q-kraus", "1q-resets", "2q-kraus-resets", "2q-resets-kraus", "2q-long"],
+)
 @pytest.mark.parametrize("gate_error", [0.08, 0.4])
 def test_fast_ptm_of_depolarizing_then_relaxation_equals_qiskit(relaxation, gate_error):
     n = len(relaxation)
@@ -38,8 +40,8 @@ def test_fast_ptm_of_depolarizing_then_relaxation_equals_qiskit(relaxation, gate
     assert channel.depolarizing > 0
     error = _composed(channel.depolarizing, relaxation)
     reference = np.asarray(PTM(error).data)
-    assert reference.shape == (4 ** n, 4 ** n)
-    for _ in range(2):                                      # the second time from the caches
+    assert reference.shape == (4**n, 4**n)
+    for _ in range(2):  # the second time from the caches
         np.testing.assert_allclose(ptm(error, n), reference, atol=1e-14, rtol=0)
     np.testing.assert_allclose(ptm(channel, n), reference, atol=1e-14, rtol=0)
     np.testing.assert_allclose(PTM(channel).data, reference, atol=1e-14, rtol=0)
@@ -47,9 +49,16 @@ def test_fast_ptm_of_depolarizing_then_relaxation_equals_qiskit(relaxation, gate
     assert channel.error().size == error.size
 
 
-@pytest.mark.parametrize("scales", [NoiseScales(), NoiseScales(gate=0.5, relaxation=2.0),
-                                    NoiseScales(gate=1.0, relaxation=0.0), NoiseScales(gate=0.0)],
-                         ids=["calibrated", "scaled", "no-relaxation", "no-gate"])
+@pytest.mark.parametrize(
+    "scales",
+    [
+        NoiseScales(),
+        NoiseScales(gate=0.5, relaxation=2.0),
+        NoiseScales(gate=1.0, relaxation=0.0),
+        NoiseScales(gate=0.0),
+    ],
+    ids=["calibrated", "scaled", "no-relaxation", "no-gate"],
+)
 def test_device_channels_equal_their_aer_errors(scales):
     """Every channel of a device, by its parts, is the channel of its Aer error (``errors``)."""
     from qkit.hardware.backends import resolve_backend

@@ -22,8 +22,12 @@ runner = CliRunner()
 
 
 def quantum_modules(model):
-    return [m for m in model.modules() if isinstance(m, (QuantumLayer, ParallelCircuits))
-            and not any(isinstance(p, ParallelCircuits) and m is p.layer for p in model.modules())]
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, (QuantumLayer, ParallelCircuits))
+        and not any(isinstance(p, ParallelCircuits) and m is p.layer for p in model.modules())
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -48,7 +52,7 @@ def test_record_rebuilds_the_same_network(name):
 
     model = build_preset_model(name, 3, pretrained="none")
     again = build_model_from_config(model.config)
-    again.load_state_dict(model.state_dict())          # same keys and shapes
+    again.load_state_dict(model.state_dict())  # same keys and shapes
     assert again.config == {**model.config, "pretrained": model.config.get("pretrained", "none")}
     assert model.config["preset"] == name and model.config["n_classes"] == 3
 
@@ -58,8 +62,9 @@ def test_twin_has_the_nearest_possible_trainable_count(name):
     hybrid, twin = parameter_counts(name), parameter_counts(name + TWIN_SUFFIX)
     assert twin["quantum"] == 0 and hybrid["quantum"] > 0
     (layer,) = quantum_modules(build_preset_model(name, pretrained="none"))
-    best = min(abs(c[2] - hybrid["quantum"]) for c in twin_candidates(layer.n_inputs, layer.n_outputs,
-                                                                         hybrid["quantum"]))
+    best = min(
+        abs(c[2] - hybrid["quantum"]) for c in twin_candidates(layer.n_inputs, layer.n_outputs, hybrid["quantum"])
+    )
     assert abs(twin["trainable"] - hybrid["trainable"]) == best
     assert twin["classical"] - hybrid["classical"] == twin["trainable"] - hybrid["trainable"] + hybrid["quantum"]
 
@@ -76,7 +81,7 @@ def test_parallel_circuits_equal_four_separate_circuits():
     assert len(calls) == 1 and out.shape == (6, 20)
     for j in range(4):
         single = QuantumLayer.from_spec(spec, initial_weights=parallel.weight[j].detach())
-        torch.testing.assert_close(out[:, 5 * j:5 * j + 5], single(x[:, 5 * j:5 * j + 5]))
+        torch.testing.assert_close(out[:, 5 * j : 5 * j + 5], single(x[:, 5 * j : 5 * j + 5]))
 
 
 def test_quanvolution_runs_all_patches_in_one_call_and_matches_a_patch_loop():
@@ -90,8 +95,8 @@ def test_quanvolution_runs_all_patches_in_one_call_and_matches_a_patch_loop():
     out = body(images)
     assert len(calls) == 1 and out.shape == (3, 196)
     small = torch.nn.functional.interpolate(images.mean(1, keepdim=True), size=(14, 14), mode="bilinear")
-    patch = small[:, 0, 2:4, 4:6].reshape(3, 4)          # row 1, column 2 of the 7x7 grid
-    expected = kernel(patch)                               # [3, 4]: one value per channel
+    patch = small[:, 0, 2:4, 4:6].reshape(3, 4)  # row 1, column 2 of the 7x7 grid
+    expected = kernel(patch)  # [3, 4]: one value per channel
     torch.testing.assert_close(out.reshape(3, 4, 7, 7)[:, :, 1, 2], expected)
 
 
@@ -103,8 +108,9 @@ def test_head_interface_for_hardware_commands(name):
     if preset.quantum_head:
         assert model.config["head"] == "quantum" and isinstance(model.head.quantum, QuantumLayer)
         features = model.backbone(torch.rand(2, 3, 28, 28))
-        torch.testing.assert_close(model.head.post(model.head.quantum(model.head.encode(features))),
-                                   model.head(features))
+        torch.testing.assert_close(
+            model.head.post(model.head.quantum(model.head.encode(features))), model.head(features)
+        )
     else:
         assert model.config["head"] != "quantum" and not hasattr(model.head, "quantum")
     twin = build_preset_model(name + TWIN_SUFFIX, pretrained="none")
@@ -120,10 +126,15 @@ def test_preset_options_are_defaults_that_explicit_options_override():
     assert twin.optim == config_from_options(preset="hqcnn").optim
 
 
-@pytest.mark.parametrize("options, field", [({"preset": "hqcnn", "backbone": "resnet18"}, "backbone"),
-                                            ({"preset": "qtl", "backbone": "small_cnn"}, "backbone"),
-                                            ({"preset": "hqnn-quanv", "n_qubits": 5}, "n_qubits"),
-                                            ({"preset": "nope"}, "preset")])
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({"preset": "hqcnn", "backbone": "resnet18"}, "backbone"),
+        ({"preset": "qtl", "backbone": "small_cnn"}, "backbone"),
+        ({"preset": "hqnn-quanv", "n_qubits": 5}, "n_qubits"),
+        ({"preset": "nope"}, "preset"),
+    ],
+)
 def test_options_a_preset_cannot_take_are_config_errors(options, field):
     with pytest.raises(ConfigError) as info:
         check_config(config_from_options(**options))
@@ -144,7 +155,7 @@ def test_factory_rejects_a_backbone_outside_the_presets_choices():
 
 def test_parameter_split_counts_frozen_backbones_out():
     quantum, classical = parameter_split(build_preset_model("qtl", pretrained="none"))
-    assert (quantum, classical) == (4, 512 * 4 + 4 + 8 + 4 * 2 + 2)   # pre, BatchNorm, post
+    assert (quantum, classical) == (4, 512 * 4 + 4 + 8 + 4 * 2 + 2)  # pre, BatchNorm, post
 
 
 def test_cli_lists_presets_with_counts_and_papers():
@@ -156,9 +167,14 @@ def test_cli_lists_presets_with_counts_and_papers():
     assert "AUC 0.77" in result.output and "twin of hqcnn" in result.output
 
 
-@pytest.mark.parametrize("args, text", [(["--preset", "nope"], "--preset"),
-                                        (["--preset", "hqcnn", "--backbone", "resnet18"], "--backbone"),
-                                        (["--preset", "qtl", "--backbone", "small_cnn"], "--backbone")])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--preset", "nope"], "--preset"),
+        (["--preset", "hqcnn", "--backbone", "resnet18"], "--backbone"),
+        (["--preset", "qtl", "--backbone", "small_cnn"], "--backbone"),
+    ],
+)
 def test_cli_bad_presets_are_one_line_usage_errors(args, text):
     result = runner.invoke(app, ["train", *args])
     assert result.exit_code == 2

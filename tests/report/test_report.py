@@ -43,7 +43,7 @@ def test_html_report_of_a_run_without_hardware(run_copy):
     html = (run_copy / "report.html").read_text()
     assert 'id="metrics"' in html and "95% CI" in html and 'id="thresholds"' in html
     assert "Hardware" not in html and "Explanations" not in html
-    assert not re.search(r'(src|href)="(https?:)?//', html)          # nothing fetched from anywhere
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from anywhere
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 3
     tm = runs.load_run(run_copy).test_metrics
     assert f"{tm['auc']:.4f}" in html and f"{tm['accuracy']:.4f}" in html
@@ -67,9 +67,22 @@ def test_missing_figures_are_redrawn_from_the_run_folder(run_copy):
 
 @pytest.mark.slow
 def test_report_shows_explanations_and_hardware_runs(run_copy):
-    for args in (["explain", str(run_copy), "--n", "2"], ["explain", str(run_copy), "--quantum"],
-                 ["run-hardware", str(run_copy), "--backend", "fake_lagos", "--shots", "64", "--seed", "1",
-                  "--layout", "default"]):
+    for args in (
+        ["explain", str(run_copy), "--n", "2"],
+        ["explain", str(run_copy), "--quantum"],
+        [
+            "run-hardware",
+            str(run_copy),
+            "--backend",
+            "fake_lagos",
+            "--shots",
+            "64",
+            "--seed",
+            "1",
+            "--layout",
+            "default",
+        ],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
     html = build_report(run_copy).read_text()

@@ -18,8 +18,17 @@ def chromium() -> str:
 
 
 def headless(*args, tmp_path) -> subprocess.CompletedProcess:
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", *args]
+    cmd = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -36,6 +45,6 @@ def test_report_renders_in_headless_chromium(run_copy, tmp_path):
     assert out.returncode == 0 and shot.is_file(), out.stderr[-2000:]
     with Image.open(shot) as img:
         pixels = np.asarray(img.convert("L"), dtype=float)
-    assert pixels.shape == (1400, 1280) and pixels.std() > 10      # not blank
+    assert pixels.shape == (1400, 1280) and pixels.std() > 10  # not blank
     # the metrics table's grid lines and text: dark pixels in the upper part of the first screen
     assert (pixels[200:900] < 128).mean() > 0.005

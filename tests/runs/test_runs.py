@@ -58,17 +58,32 @@ def test_failed_write_keeps_old_file_and_no_temp(tmp_path):
 
 
 def test_atomic_write_json_makes_plain_json(tmp_path):
-    obj = {"auc": np.float32(0.75), "n": np.int64(3), "loss": float("nan"), "path": Path("/x"),
-           "shape": (2, 3), "arr": np.array([1.5, 2.5]), "flag": np.bool_(True)}
+    obj = {
+        "auc": np.float32(0.75),
+        "n": np.int64(3),
+        "loss": float("nan"),
+        "path": Path("/x"),
+        "shape": (2, 3),
+        "arr": np.array([1.5, 2.5]),
+        "flag": np.bool_(True),
+    }
     atomic_write_json(tmp_path / "m.json", obj)
     text = (tmp_path / "m.json").read_text()
     assert "NaN" not in text
-    assert json.loads(text) == {"auc": 0.75, "n": 3, "loss": None, "path": "/x",
-                                "shape": [2, 3], "arr": [1.5, 2.5], "flag": True}
+    assert json.loads(text) == {
+        "auc": 0.75,
+        "n": 3,
+        "loss": None,
+        "path": "/x",
+        "shape": [2, 3],
+        "arr": [1.5, 2.5],
+        "flag": True,
+    }
 
 
 def test_atomic_torch_save_round_trip(tmp_path):
     import torch
+
     state = {"w": torch.arange(6.0).reshape(2, 3)}
     path = atomic_torch_save(state, tmp_path / "best.pt")
     loaded = torch.load(path, weights_only=True)
@@ -175,8 +190,12 @@ def test_list_runs_complete_incomplete_broken(tmp_path):
     assert list_runs(tmp_path / "nothing-here") == []
     (tmp_path / ".gitkeep").write_text("")
     finished = _record("b-finished", backbone="resnet18", seed=7)
-    _write_run(tmp_path, "b-finished", finished, {"auc": 0.81, "accuracy": 0.8, "balanced_accuracy": 0.75,
-                                                  "per_class": {"0": {"precision": 1.0}}})
+    _write_run(
+        tmp_path,
+        "b-finished",
+        finished,
+        {"auc": 0.81, "accuracy": 0.8, "balanced_accuracy": 0.75, "per_class": {"0": {"precision": 1.0}}},
+    )
     _write_run(tmp_path, "a-incomplete", _record("a-incomplete", dataset="pathmnist", head="linear"))
     _write_run(tmp_path, "c-broken-json", "{not json")
     _write_run(tmp_path, "d-empty")
@@ -185,12 +204,24 @@ def test_list_runs_complete_incomplete_broken(tmp_path):
     _write_run(tmp_path, "g-future-schema", {**finished, "schema": 99})
     listed = list_runs(tmp_path)
     by_name = {r["name"]: r for r in listed}
-    assert [r["name"] for r in listed] == ["a-incomplete", "b-finished", "c-broken-json", "d-empty",
-                                          "e-bad-metrics", "f-unknown-option", "g-future-schema"]
+    assert [r["name"] for r in listed] == [
+        "a-incomplete",
+        "b-finished",
+        "c-broken-json",
+        "d-empty",
+        "e-bad-metrics",
+        "f-unknown-option",
+        "g-future-schema",
+    ]
     done = by_name["b-finished"]
     assert done["status"] == "finished"
-    assert (done["dataset"], done["backbone"], done["head"], done["circuit"], done["seed"]) == \
-        ("breastmnist", "resnet18", "quantum", "dressed", 7)
+    assert (done["dataset"], done["backbone"], done["head"], done["circuit"], done["seed"]) == (
+        "breastmnist",
+        "resnet18",
+        "quantum",
+        "dressed",
+        7,
+    )
     assert (done["auc"], done["accuracy"], done["balanced_accuracy"]) == (0.81, 0.8, 0.75)
     assert done["created"] == "2024-01-02T03:04:05"
     assert done["path"] == str(tmp_path / "b-finished")
@@ -220,10 +251,15 @@ def test_find_run(tmp_path, monkeypatch):
 
 
 def test_redact_hides_secrets_at_any_depth():
-    cfg = {"device": "cpu", "ibm": {"Token": "abc", "channel": "ibm_quantum_platform",
-                                    "instances": [{"API_KEY": "k1", "name": "x"}]},
-           "apikey": "k2", "db_password": "pw", "client_secret": "s", "ibm_token": None,
-           "tuple": ({"secret": 1},)}
+    cfg = {
+        "device": "cpu",
+        "ibm": {"Token": "abc", "channel": "ibm_quantum_platform", "instances": [{"API_KEY": "k1", "name": "x"}]},
+        "apikey": "k2",
+        "db_password": "pw",
+        "client_secret": "s",
+        "ibm_token": None,
+        "tuple": ({"secret": 1},),
+    }
     red = redact(cfg)
     assert red["ibm"]["Token"] == "***"
     assert red["ibm"]["instances"][0] == {"API_KEY": "***", "name": "x"}

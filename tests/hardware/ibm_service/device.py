@@ -23,9 +23,14 @@ def utc_dates(data: Any) -> Any:
     """IBM's API gives calibration dates in UTC (the client converts them to local time); the fake
     backends' files hold them in the local time of whoever saved them (-03:00, -05:00)."""
     if isinstance(data, dict):
-        return {k: (dt.datetime.fromisoformat(v).astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-                    if k in ("date", "last_update_date") and isinstance(v, str) else utc_dates(v))
-                for k, v in data.items()}
+        return {
+            k: (
+                dt.datetime.fromisoformat(v).astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+                if k in ("date", "last_update_date") and isinstance(v, str)
+                else utc_dates(v)
+            )
+            for k, v in data.items()
+        }
     return [utc_dates(v) for v in data] if isinstance(data, list) else data
 
 
@@ -42,8 +47,6 @@ def digest(params: dict) -> str:
         digest.update(qasm3.dumps(item.circuit).encode())
         digest.update(np.ascontiguousarray(getattr(item, "circuit_arguments", None)).tobytes())
     return digest.hexdigest()
-
-
 
 
 @functools.lru_cache(maxsize=None)
@@ -78,14 +81,25 @@ def execute(params: dict, fake: str, seed: int, seconds_per_shot: float) -> tupl
         args = item.circuit_arguments
         pubs.append((item.circuit, args if args is not None and args.size else None, program.shots))
     started = now()
-    result = sample(resolved.backend, pubs, {"default_shots": program.shots,
-                                             "simulator": {"seed_simulator": seed}}, noise_of).result()
-    data = [{"results": {name: CompressedTensorModel.from_numpy(bits.to_bool_array(order="little"))
-                         for name, bits in pub.data.items()}, "metadata": {}} for pub in result]
+    result = sample(
+        resolved.backend, pubs, {"default_shots": program.shots, "simulator": {"seed_simulator": seed}}, noise_of
+    ).result()
+    data = [
+        {
+            "results": {
+                name: CompressedTensorModel.from_numpy(bits.to_bool_array(order="little"))
+                for name, bits in pub.data.items()
+            },
+            "metadata": {},
+        }
+        for pub in result
+    ]
     model = QuantumProgramResultModel(
-        data=data, metadata={"chunk_timing": [{"start": started, "stop": now(), "parts": []}]},
+        data=data,
+        metadata={"chunk_timing": [{"start": started, "stop": now(), "parts": []}]},
         passthrough_data=passthrough_data_to_2_0(program.passthrough_data),
-        semantic_role=program._semantic_role)
+        semantic_role=program._semantic_role,
+    )
     rep_delay = options.execution.rep_delay or 250e-6
     executions = sum(int(np.prod(np.shape(p[1])[:-1])) if p[1] is not None else 1 for p in pubs) * program.shots
     return model.model_dump_json(), round(executions * (rep_delay + seconds_per_shot) + 2.0, 3)

@@ -21,10 +21,10 @@ class Server(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
-    owner: Any                        # the LocalIBMQuantum serving
+    owner: Any  # the LocalIBMQuantum serving
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args) -> None:     # quiet: the ledger and ``requests`` are the log
+    def log_message(self, *args) -> None:  # quiet: the ledger and ``requests`` are the log
         pass
 
     def _serve(self, method: str) -> None:
@@ -43,14 +43,15 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         if fault is not None:
-            status, payload = fault.status, {"errors": [{"message": f"local fault {fault.status}",
-                                                        "code": fault.status}]}
+            status, payload = (
+                fault.status,
+                {"errors": [{"message": f"local fault {fault.status}", "code": fault.status}]},
+            )
         else:
             body: Any = None
             if raw:
                 kind = self.headers.get("Content-Type", "")
-                body = ({k: v[0] for k, v in parse_qs(raw.decode()).items()} if "urlencoded" in kind
-                        else json.loads(raw))
+                body = {k: v[0] for k, v in parse_qs(raw.decode()).items()} if "urlencoded" in kind else json.loads(raw)
             status, payload = service.route(method, url.path, parse_qs(url.query), body)
         service.requests.append((method, url.path, status))
         text = payload if isinstance(payload, str) else json.dumps(payload)
