@@ -341,7 +341,7 @@ def test_image_folder_run_refuses_changed_data_on_evaluate_and_resume(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from test_data_folders import folder
+    from image_folders import folder
 
     root = folder(tmp_path, {"normal": 20, "malignant": 20})
     cfg = TrainConfig.from_options(dataset=str(root), backbone="small_cnn", head="linear", epochs=2, seed=1)

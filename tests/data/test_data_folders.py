@@ -11,6 +11,8 @@ from PIL import Image
 from qkit.data import DataSpec, build_data, check_source, recognise_positive
 from qkit.errors import QkitError
 
+from image_folders import folder, write_images
+
 BREAKHIS = r"SOB_[BM]_[A-Z]+-(\d+-\d+)"
 
 
@@ -22,23 +24,6 @@ def assert_one_line(exc_info):
 
 def counts(ds, k=2):
     return torch.bincount(ds.labels, minlength=k).tolist()
-
-
-def write_images(root, files, rng, ext="png"):
-    """Random images (mixed sizes and modes, like a user's export) at ``root/<file>.<ext>``."""
-    for i, rel in enumerate(files):
-        path = root / f"{rel}.{ext}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        side = int(rng.integers(20, 40))
-        arr = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
-        Image.fromarray(arr).convert("L" if i % 2 else "RGB").save(path)
-    return root
-
-
-def folder(tmp_path, classes: dict, name="folder", ext="png"):
-    """One sub-folder per class with ``n`` images each: {class: n}."""
-    files = [f"{c}/{i:03d}" for c, n in classes.items() for i in range(n)]
-    return write_images(tmp_path / name, files, np.random.default_rng(0), ext)
 
 
 def patients_folder(tmp_path, n_patients: dict, per_patient=(2, 6)):
