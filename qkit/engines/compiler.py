@@ -32,7 +32,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import sympy
 import torch
 from qiskit.circuit import ParameterExpression
 from qiskit.quantum_info import Pauli
@@ -102,6 +101,9 @@ class AngleTable:
 
 
 def _lambdify(expr: ParameterExpression, index: dict):
+    # sympy (~1 s to import) only for the rare non-affine angle: every affine one is a matmul.
+    import sympy
+
     params = sorted(expr.parameters, key=lambda p: p.name)
     sym = expr.sympify()
     symbols = {s.name: s for s in sym.free_symbols}
