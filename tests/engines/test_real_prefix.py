@@ -85,21 +85,30 @@ def test_plan_and_values_match_qiskit_and_connector(embedding):
     columns, phased = PLANS[embedding]
     assert bool(layer.engine._column_groups) == columns
     assert (layer.engine._phases is not None) == phased
+    # The fused path (batch >= 2^n) on 9 rows equals the gate-by-gate path on the same rows in
+    # chunks of 3, which equals Qiskit's values and the connector's gradients: the connector's
+    # parameter-shift gradients, the cost of this test, are taken on one chunk only.
+    inputs = rng.uniform(-2, 2, (2**qc.num_qubits + 1, len(x)))
+    fused = _outputs_and_grads(layer, inputs)
+    chunks = [_outputs_and_grads(layer, inputs[i : i + 3]) for i in range(0, len(inputs), 3)]
+    assert layer.engine.fused_for(len(inputs)) and not layer.engine.fused_for(3)
+    np.testing.assert_allclose(fused[0], np.concatenate([c[0] for c in chunks]), atol=1e-12)
+    np.testing.assert_allclose(fused[1], np.concatenate([c[1] for c in chunks]), atol=1e-12)
+    np.testing.assert_allclose(fused[2], sum(c[2] for c in chunks), atol=1e-12)
+    np.testing.assert_allclose(fused[0], reference(qc, x, w, obs, inputs, weights), atol=1e-9)
     connector = QuantumLayer(qc, x, w, obs, engine="connector", initial_weights=weights)
-    for batch in (3, 2**qc.num_qubits + 1):  # gate by gate, then fused
-        assert layer.engine.fused_for(batch) == (batch >= 2**qc.num_qubits)
-        inputs = rng.uniform(-2, 2, (batch, len(x)))
-        grads = []
-        for model in (layer, connector):
-            model.weight.grad = None
-            xi = torch.tensor(inputs, requires_grad=True)
-            out = model(xi)
-            (out * torch.arange(1.0, out.shape[1] + 1, dtype=out.dtype)).sum().backward()
-            grads.append((out.detach().double().numpy(), xi.grad.numpy(), model.weight.grad.double().numpy()))
-        (out, gx, gw), (_, gx_ref, gw_ref) = grads
-        np.testing.assert_allclose(out, reference(qc, x, w, obs, inputs, weights), atol=1e-9)
-        np.testing.assert_allclose(gx, gx_ref, atol=1e-5)
-        np.testing.assert_allclose(gw, gw_ref, atol=1e-5)
+    _, gx_ref, gw_ref = _outputs_and_grads(connector, inputs[:3])
+    np.testing.assert_allclose(chunks[0][1], gx_ref, atol=1e-5)
+    np.testing.assert_allclose(chunks[0][2], gw_ref, atol=1e-5)
+
+
+def _outputs_and_grads(model, inputs):
+    """Outputs, input gradients and weight gradients of a weighted sum of the outputs."""
+    model.weight.grad = None
+    xi = torch.tensor(inputs, requires_grad=True)
+    out = model(xi)
+    (out * torch.arange(1.0, out.shape[1] + 1, dtype=out.dtype)).sum().backward()
+    return out.detach().double().numpy(), xi.grad.numpy(), model.weight.grad.double().numpy()
 
 
 @pytest.mark.parametrize(
