@@ -251,7 +251,7 @@ def run_hardware(
     from qkit import runs
     from qkit.hardware.backends import check_backend_name
     from qkit.hardware.plan import check_budget
-    from qkit.hardware.prepare import check_options, check_run
+    from qkit.hardware.run_options import check_options, check_run
 
     # Every check that needs no Qiskit or torch answers before they are imported.
     check_options(shots, repeat, seed, split.value, mitigation.value, readout_from.value, layout, copies, rep_delay)

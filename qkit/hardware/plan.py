@@ -14,9 +14,8 @@ measurement bases x shots, plus ``JOB_OVERHEAD_S`` per job. IBM's own accounting
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
-
-import numpy as np
 
 from qkit.errors import QkitError
 
@@ -149,9 +148,9 @@ def make_plan(
 
 def check_counts(shots, repeat, seed) -> None:
     for name, value in (("shots", shots), ("repeat", repeat)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
             raise QkitError(f"--{name} must be an integer >= 1, got {value!r}")
-    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+    if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool)):
         raise QkitError(f"--seed must be an integer, got {seed!r}")
 
 

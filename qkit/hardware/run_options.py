@@ -9,11 +9,10 @@ re-exports these functions.
 
 from __future__ import annotations
 
+import numbers
 import re
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from qkit.errors import QkitError
 from qkit.fields import SPLITS
@@ -32,7 +31,7 @@ def parse_layout(layout: Any) -> str | list[int]:
         if not re.fullmatch(r"\s*\d+\s*(,\s*\d+\s*)*", text):
             raise QkitError(f"--layout must be calibrated, default or physical qubits such as 1,3,5,4; got {layout!r}")
         layout = [int(q) for q in text.split(",")]
-    if not isinstance(layout, (list, tuple)) or not all(isinstance(q, (int, np.integer)) for q in layout):
+    if not isinstance(layout, (list, tuple)) or not all(isinstance(q, numbers.Integral) for q in layout):
         raise QkitError(f"--layout must be calibrated, default or a list of physical qubits; got {layout!r}")
     if len(set(layout)) != len(layout):
         raise QkitError(f"--layout repeats a physical qubit: {list(layout)}")
