@@ -79,7 +79,7 @@ def compare_hardware(
     from qkit import runs
     from qkit.errors import QkitError
     from qkit.hardware.compare import compare_hardware as compare
-    from qkit.hardware.prepare import check_options
+    from qkit.hardware.run_options import check_options
 
     if shots < 1:
         raise QkitError(f"--shots must be >= 1, got {shots}")

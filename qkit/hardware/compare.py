@@ -185,8 +185,9 @@ def compare_hardware(
     ``on_plan(label, prep)`` is called before each hardware run, ``on_event`` is the job hook of
     ``execute_hardware_run``. Returns ``{"rows": [...], "summary": [...], "paths": {...}}``."""
     from qkit.hardware.backends import resolve_backend
-    from qkit.hardware.prepare import check_options, prepare_hardware_run
+    from qkit.hardware.prepare import prepare_hardware_run
     from qkit.hardware.results import execute_hardware_run
+    from qkit.hardware.run_options import check_options
 
     for mitigation in ("readout", "trex") if trex else ("readout",):
         check_options(shots, repeat, seed, split, mitigation, "device", layout)
