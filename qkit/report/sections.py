@@ -186,7 +186,7 @@ def environment_section(run) -> Section:
     env = read_json(path)
     rows = [
         [k, str(env[k])]
-        for k in ("python", "platform", "device", "cpu_count", "torch_threads", "cuda_device", "qkit")
+        for k in ("python", "platform", "device", "cpu_count", "cpu_capability", "torch_threads", "cuda_device", "qkit")
         if k in env
     ]
     rows += [[f"package {name}", str(version)] for name, version in (env.get("packages") or {}).items()]

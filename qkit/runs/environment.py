@@ -65,7 +65,9 @@ def git_info() -> dict | None:
 
 
 def environment_info(device: str) -> dict:
-    """What ran where: Python, platform, package versions, git state, device and threads."""
+    """What ran where: Python, platform, package versions, git state, device, threads and the
+    CPU instruction set torch computes with (``cpu_capability``: the same seed can train a
+    different model on a CPU with another one, since its kernels sum in another order)."""
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "python_executable": sys.executable,
@@ -75,6 +77,7 @@ def environment_info(device: str) -> dict:
         "device": str(device),
         "cpu_count": os.cpu_count(),
         "torch_threads": None,
+        "cpu_capability": None,
         "cuda_available": False,
         "cuda_device": None,
         "qkit": __version__,
@@ -84,6 +87,7 @@ def environment_info(device: str) -> dict:
     except ImportError:
         return info
     info["torch_threads"] = torch.get_num_threads()
+    info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()  # e.g. AVX2, AVX512
     info["cuda_available"] = bool(torch.cuda.is_available())
     if info["cuda_available"]:
         try:

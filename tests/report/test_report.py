@@ -55,6 +55,8 @@ def test_markdown_report_links_the_run_figures(run_copy):
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert links and all((run_copy / link).is_file() for link in links)
     assert "| auc |" in text
+    env = runs.read_json(run_copy / "env.json")  # the environment table, with the CPU's instruction set
+    assert f"| cpu_capability | {env['cpu_capability']} |" in text and f"| platform | {env['platform']} |" in text
 
 
 def test_missing_figures_are_redrawn_from_the_run_folder(run_copy):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from qkit import runs
 from qkit.config import EnvConfig, TrainConfig
@@ -163,6 +164,7 @@ def test_environment_info(tmp_path):
     assert set(runs.PACKAGES) <= set(info["packages"])
     assert info["packages"]["numpy"] == np.__version__
     assert info["torch_threads"] >= 1
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and info["cpu_capability"]
     assert info["cuda_available"] in (True, False)
     here = Path(runs.__file__).parent
     in_git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True).returncode == 0
