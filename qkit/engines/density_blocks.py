@@ -21,11 +21,12 @@ from qkit.engines.ptm import apply_ptm
 def embed(gates: list, first: int, n: int) -> torch.Tensor:
     """``[4^n, 4^n]``: the product of ``gates`` (``(qubits, PTM)`` in time order) on qubits
     ``first .. first + n - 1``, qubit ``first`` the least significant digit."""
-    matrix = torch.eye(4**n, dtype=torch.float64)
+    # ``apply_ptm`` maps rows r to G r, i.e. R -> R G^T: applied to the product's transpose it
+    # left-multiplies by G, with no identity and no 4^n x 4^n matmul per gate.
+    transposed = torch.eye(4**n, dtype=torch.float64)
     for qubits, ptm in gates:
-        local = tuple(q - first for q in qubits)
-        matrix = apply_ptm(torch.eye(4**n, dtype=torch.float64), ptm[None], local, n).T @ matrix
-    return matrix
+        transposed = apply_ptm(transposed, ptm[None], tuple(q - first for q in qubits), n)
+    return transposed.T
 
 
 def plan_blocks(segments: list, k: int, frozen: int | None) -> tuple[list, dict]:

@@ -12,6 +12,7 @@ from qiskit.quantum_info import DensityMatrix, SparsePauliOp
 from qkit.circuits import build_circuit, list_circuits
 from qkit.engines.base import LayerProgram
 from qkit.engines.density import DensityEngine
+from qkit.engines.density_blocks import embed
 from qkit.engines.density_suffix import readout_rows
 from qkit.engines.density_walk import ClosedFormRuns, LayerWalk, kron_factors
 from qkit.engines.ptm import pauli_basis, ptm
@@ -224,6 +225,24 @@ def _plain_walk(rows, runs, index, walk):
         else:
             r = r @ step
     return r
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_embedded_block_is_qiskits_ptm_of_the_same_gates(seed):
+    """``density_blocks.embed`` (a block's gates as one matrix on a window of qubits, applied
+    row by row to the running transpose) against ``qiskit.quantum_info.PTM`` of the circuit."""
+    from qiskit import QuantumCircuit
+    from qiskit.circuit.library import CXGate, ECRGate, RYGate, SXGate
+    from qiskit.quantum_info import PTM
+
+    rng, n, first = np.random.default_rng(seed), 3, 2  # the window: qubits 2..4 of a larger layer
+    qc, gates = QuantumCircuit(n), []
+    for kind in rng.integers(4, size=8):
+        gate = (RYGate(rng.uniform(-3, 3)), SXGate(), CXGate(), ECRGate())[kind]
+        qubits = [int(q) for q in rng.choice(n, gate.num_qubits, replace=False)]
+        qc.append(gate, qubits)
+        gates.append((tuple(first + q for q in qubits), torch.tensor(PTM(gate).data.real)))
+    torch.testing.assert_close(embed(gates, first, n), torch.tensor(PTM(qc).data.real), atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("k, identities", [(3, 2), (4, 0), (4, 3)])
