@@ -226,7 +226,8 @@ class OptimConfig:
     class_weighted_loss: bool = option(False, "Weight the loss by inverse class frequency.")
     ema_decay: float = option(
         0.998,
-        "Exponential moving average of the weights, per step (0: off); validation scores it and model.pt holds it.",
+        "Exponential moving average of the weights, per step (0: off); validation scores it and model.pt holds it. "
+        "Warmed up as timm's: step n uses min(decay, (1+n)/(10+n)), so 0.998 binds only after 4,490 steps.",
         ge=0,
         lt=1,
     )

@@ -45,6 +45,9 @@ def test_ema_follows_the_warmed_up_average():
     assert ema_decay_at(0.9, 0) == pytest.approx(0.1) and ema_decay_at(0.9, 1000) == 0.9
     assert ema.module[1].num_batches_tracked.item() == 29  # counters are copied
     assert make_ema(net, 0.0) is None
+    # The step from which a cap binds, as --ema-decay's help and the Training page give it.
+    for cap, first in ((0.998, 4490), (0.999, 8990), (0.99, 890)):
+        assert ema_decay_at(cap, first - 1) < cap == ema_decay_at(cap, first)
 
 
 def test_ema_is_updated_by_train_one_epoch():
