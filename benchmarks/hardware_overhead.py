@@ -13,10 +13,9 @@ and waiting for their results. qkit's overhead is the command's wall time minus 
 reference; it is split into Python start-up (``python -c "import qkit.hardware.prepare,
 torch, qiskit_ibm_runtime"``, then ``gc.freeze()`` as a command ends), scoring (from
 hardware.json) and the rest (reading the run, torch forward, layout choice, compiling,
-bookkeeping, printing). The
-floor it prints is the share of a command that did nothing but start up and call the
-primitives: start-up / (start-up + bare reference).
-The first reference call runs cold in this process, as the command's do. Figures are medians
+bookkeeping, printing). The floor it prints is the share of a command that did nothing but
+start up and call the primitives: start-up / (start-up + bare reference). The first
+reference call runs cold in this process, as the command's do. Figures are medians
 over ``--repeats``. Targets (issue): whole command under 60 s on 2 cores; overhead under 25%;
 ``qkit --help``, ``qkit run-hardware`` with a missing argument and ``qkit run-hardware
 /nonexistent --backend fake_lagos`` each under 1 s (timed too, as processes).
